@@ -1,0 +1,92 @@
+"""The build: committed templates are fresh, output is deterministic, bad input is one line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cfn import REPO
+from click.testing import CliRunner
+
+from valohai_cfn.cli import cli
+from valohai_cfn.render import TEMPLATE_BODY_LIMIT, render_json, render_yaml
+from valohai_cfn.template import build_template
+
+
+def _run_build(output_dir: Path, hash_seed: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    return subprocess.run(
+        [sys.executable, "-m", "valohai_cfn", "build", "-o", str(output_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_committed_templates_are_what_the_code_builds(fmt):
+    committed = (REPO / "templates" / f"valohai-self-hosted.{fmt}").read_text(encoding="utf-8")
+    fresh = {"json": render_json, "yaml": render_yaml}[fmt](build_template())
+    assert committed == fresh, "templates/ is stale: run `make template` and commit the result"
+
+
+def test_builds_in_separate_processes_are_byte_identical(tmp_path):
+    _run_build(tmp_path / "a", "1")
+    _run_build(tmp_path / "b", "4242")
+    for name in ("valohai-self-hosted.json", "valohai-self-hosted.yaml"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_json_fits_in_a_template_body(template_json):
+    """Small enough for `aws cloudformation deploy` without an S3 bucket."""
+    assert len(template_json.encode()) < TEMPLATE_BODY_LIMIT
+
+
+def test_build_writes_one_format(tmp_path):
+    result = CliRunner().invoke(cli, ["build", "-o", str(tmp_path), "--format", "yaml"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["valohai-self-hosted.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["build", "--no-such-option"], "No such option"),
+        (["build", "--format", "xml"], "'xml' is not one of"),
+        (["frobnicate"], "No such command"),
+    ],
+)
+def test_bad_arguments_give_one_line(args, message):
+    result = subprocess.run([sys.executable, "-m", "valohai_cfn", *args], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unwritable_output_dir_gives_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = subprocess.run(
+        [sys.executable, "-m", "valohai_cfn", "build", "-o", str(blocker / "sub")], capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: cannot write to") and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_help_explains_every_command():
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for command in cli.commands.values():
+        assert command.help, f"{command.name} has no help"
+        assert command.name in result.output
+
+
+def test_readme_parameter_table_is_fresh(template):
+    from valohai_cfn.docs import render_readme
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert render_readme(readme, template) == readme, "README is stale: run `make docs`"

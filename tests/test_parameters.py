@@ -1,0 +1,163 @@
+"""Every parameter is described, constrained, labelled and grouped; the example file passes them all."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from cfn import REPO
+
+from valohai_cfn.stack.parameters import (
+    CACHE_NODE_TYPES,
+    DATABASE_INSTANCE_CLASSES,
+    DEFAULT_DATABASE_ENGINE_VERSION,
+    ROI_INSTANCE_TYPES,
+)
+from valohai_cfn.template import build_template
+
+PARAMETERS = sorted(build_template().parameters)
+# What an AWS-specific parameter type's values look like (CloudFormation checks these itself).
+AWS_ID_FORMATS = {
+    "AWS::EC2::VPC::Id": r"vpc-[0-9a-f]{8,17}",
+    "AWS::EC2::Subnet::Id": r"subnet-[0-9a-f]{8,17}",
+    "AWS::EC2::Image::Id": r"ami-[0-9a-f]{8,17}",
+}
+
+
+@pytest.mark.parametrize("name", PARAMETERS)
+def test_parameter_is_described_and_constrained(template, name):
+    p = template["Parameters"][name]
+    assert len(p["Description"]) > 10
+    if p["Type"] == "String":
+        assert "AllowedPattern" in p or "AllowedValues" in p, f"{name} needs a constraint"
+    if p["Type"] == "Number":
+        assert "MinValue" in p and "MaxValue" in p
+    if {"AllowedPattern", "AllowedValues", "MinValue", "MaxValue"} & set(p):
+        assert p.get("ConstraintDescription"), f"{name} needs a ConstraintDescription"
+
+
+@pytest.mark.parametrize("name", PARAMETERS)
+def test_parameter_has_a_label_and_one_group(template, name):
+    interface = template["Metadata"]["AWS::CloudFormation::Interface"]
+    assert interface["ParameterLabels"][name]["default"]
+    groups = [g["Label"]["default"] for g in interface["ParameterGroups"] if name in g["Parameters"]]
+    assert len(groups) == 1, f"{name} is in {groups}"
+
+
+def check_value(parameter: dict, value: str) -> list[str]:
+    """Why CloudFormation would refuse `value` for `parameter` (an empty list when it accepts it)."""
+    problems = []
+    kind = parameter["Type"]
+    items = value.split(",") if kind.startswith("List<") else [value]
+    id_format = AWS_ID_FORMATS.get(kind.removeprefix("List<").removesuffix(">"))
+    for item in items:
+        if id_format and not re.fullmatch(id_format, item):
+            problems.append(f"{item!r} is not a {kind}")
+    if "AllowedPattern" in parameter and not re.fullmatch(parameter["AllowedPattern"], value):
+        problems.append(f"{value!r} does not match {parameter['AllowedPattern']}")
+    if "AllowedValues" in parameter and value not in parameter["AllowedValues"]:
+        problems.append(f"{value!r} is not allowed")
+    if kind == "Number" and not parameter["MinValue"] <= float(value) <= parameter["MaxValue"]:
+        problems.append(f"{value} is out of range")
+    return problems
+
+
+def test_example_params_are_complete_and_valid(template):
+    entries = json.loads((REPO / "params" / "example.json").read_text())
+    given = {e["ParameterKey"]: e["ParameterValue"] for e in entries}
+    assert set(given) == set(template["Parameters"])
+    problems = {k: check_value(template["Parameters"][k], v) for k, v in given.items()}
+    assert {k: v for k, v in problems.items() if v} == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "bad"),
+    [
+        ("ResourcePrefix", "Valohai"),
+        ("ResourcePrefix", "a-very-long-prefix-indeed"),
+        ("Domain", "https://x.example.com"),
+        ("CertificateArn", "not-an-arn"),
+        ("HostedZoneId", "zone"),
+        ("AllowedIngressCidr", "10.0.0.0/33"),
+        ("RoiVolumeSize", "16"),
+        ("DatabaseMultiAZ", "yes"),
+        ("VpcId", "vpc-xyz"),
+    ],
+)
+def test_constraints_refuse_bad_values(template, name, bad):
+    """The checker above is not vacuous: each parameter's own constraint refuses a bad value."""
+    assert check_value(template["Parameters"][name], bad)
+
+
+def test_defaults_pass_their_own_constraints(template):
+    for name, p in template["Parameters"].items():
+        if "Default" in p:
+            assert check_value(p, p["Default"]) == [], name
+
+
+def test_allowed_values_and_engine_version_are_offered(tmp_path):
+    """cfn-lint checks literal values, not a parameter's AllowedValues: lint one resource per choice."""
+    from valohai_cfn.lint import lint_text
+
+    resources = {}
+    for i, instance_type in enumerate(ROI_INSTANCE_TYPES):
+        resources[f"Instance{i}"] = {
+            "Type": "AWS::EC2::Instance",
+            "Properties": {"ImageId": "ami-0123456789abcdef0", "InstanceType": instance_type},
+        }
+    for i, instance_class in enumerate(DATABASE_INSTANCE_CLASSES):
+        resources[f"Database{i}"] = {
+            "Type": "AWS::RDS::DBInstance",
+            "DeletionPolicy": "Snapshot",
+            "UpdateReplacePolicy": "Snapshot",
+            "Properties": {
+                "Engine": "postgres",
+                "EngineVersion": DEFAULT_DATABASE_ENGINE_VERSION,
+                "DBInstanceClass": instance_class,
+                "AllocatedStorage": "20",
+                "MasterUsername": "roi",
+                "BackupRetentionPeriod": 7,
+                "ManageMasterUserPassword": True,
+            },
+        }
+    for i, node_type in enumerate(CACHE_NODE_TYPES):
+        resources[f"Queue{i}"] = {
+            "Type": "AWS::ElastiCache::ReplicationGroup",
+            "DeletionPolicy": "Delete",
+            "UpdateReplacePolicy": "Delete",
+            "Properties": {
+                "ReplicationGroupDescription": "q",
+                "Engine": "redis",
+                "CacheNodeType": node_type,
+                "NumCacheClusters": 1,
+            },
+        }
+    probe = json.dumps({"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources})
+    findings = [f"{m.rule.id} {m.message}" for m in lint_text(probe, filename="probe")]
+    assert findings == []
+
+
+def test_offered_probe_catches_a_deprecated_engine():
+    from valohai_cfn.lint import lint_text
+
+    probe = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Resources": {
+            "Db": {
+                "Type": "AWS::RDS::DBInstance",
+                "DeletionPolicy": "Snapshot",
+                "UpdateReplacePolicy": "Snapshot",
+                "Properties": {
+                    "Engine": "postgres",
+                    "EngineVersion": "9.6.1",
+                    "DBInstanceClass": "db.m5.large",
+                    "AllocatedStorage": "20",
+                    "MasterUsername": "roi",
+                    "BackupRetentionPeriod": 7,
+                    "ManageMasterUserPassword": True,
+                },
+            }
+        },
+    }
+    assert any(m.rule.id == "W3691" for m in lint_text(json.dumps(probe), filename="probe"))

@@ -1,0 +1,3 @@
+from valohai_cfn.cli import main
+
+main()

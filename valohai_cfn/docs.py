@@ -1,0 +1,66 @@
+"""Sections of README.md generated from the built template, so the documentation cannot drift from it.
+
+A generated section sits between `<!-- begin:NAME -->` and `<!-- end:NAME -->`; `make docs` rewrites it
+and a test fails when it is stale.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+
+def parameter_table(template: dict) -> str:
+    """A Markdown table of the parameters, in the console's group order."""
+    interface = template["Metadata"]["AWS::CloudFormation::Interface"]
+    rows = ["| Parameter | Group | Type | Default | What it is |", "|---|---|---|---|---|"]
+    for group in interface["ParameterGroups"]:
+        for name in group["Parameters"]:
+            parameter = template["Parameters"][name]
+            default = parameter.get("Default")
+            shown = "–" if default is None else "(empty)" if default == "" else f"`{default}`"
+            rows.append(
+                f"| `{name}` | {group['Label']['default']} | {parameter['Type']} | {shown} | {parameter['Description']} |"
+            )
+    return "\n".join(rows)
+
+
+def replace_section(text: str, name: str, content: str) -> str:
+    pattern = re.compile(rf"(<!-- begin:{name} -->\n).*?(<!-- end:{name} -->)", re.DOTALL)
+    if not pattern.search(text):
+        raise ValueError(f"README has no section {name!r}")
+    return pattern.sub(lambda m: m.group(1) + content + "\n" + m.group(2), text)
+
+
+SECTIONS: dict[str, Callable[[dict], str]] = {"parameters": parameter_table}
+
+
+def render_readme(readme: str, template: dict) -> str:
+    for name, generate in SECTIONS.items():
+        readme = replace_section(readme, name, generate(template))
+    return readme
+
+
+def update_readme(path: Path, template: dict) -> bool:
+    """Rewrite the generated sections; True when the file changed."""
+    old = path.read_text(encoding="utf-8")
+    new = render_readme(old, template)
+    if new != old:
+        path.write_text(new, encoding="utf-8")
+    return new != old
+
+
+def main() -> None:
+    import json
+
+    from valohai_cfn.render import render_json
+    from valohai_cfn.template import build_template
+
+    readme = Path("README.md")
+    changed = update_readme(readme, json.loads(render_json(build_template())))
+    print(f"{readme}: {'updated' if changed else 'up to date'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,255 @@
+"""Roles, instance profiles and their policy documents, every action an awacs constant.
+
+Three roles: the master (the app instance, which launches and scales workers), the worker, and the
+multipart role the app hands out for browser uploads. ARNs are built from AWS::Partition, AWS::Region
+and AWS::AccountId: no region or account is typed in (the original hard-coded eu-west-2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from awacs import autoscaling, ec2, iam, s3, secretsmanager, ssm, sts
+from awacs.aws import Allow, Condition, Policy, Principal, Statement, StringEquals, StringLike
+from troposphere import GetAtt, Sub, Template
+from troposphere.iam import InstanceProfile, Role
+from troposphere.iam import Policy as InlinePolicy
+from troposphere.s3 import Bucket
+
+from valohai_cfn.stack.context import VALOHAI_TAG_KEY, VALOHAI_TAG_VALUE, Context, objects_arn
+
+MASTER_ROLE = "MasterRole"
+MASTER_INSTANCE_PROFILE = "MasterInstanceProfile"
+WORKER_ROLE = "WorkerRole"
+WORKER_INSTANCE_PROFILE = "WorkerInstanceProfile"
+MULTIPART_ROLE = "MultipartRole"
+
+# Describe calls have no resource-level form in IAM: they can only be granted on "*".
+MASTER_DESCRIBE_ACTIONS = [
+    ec2.DescribeAvailabilityZones,
+    ec2.DescribeImages,
+    ec2.DescribeInstanceStatus,
+    ec2.DescribeInstanceTypes,
+    ec2.DescribeInstances,
+    ec2.DescribeKeyPairs,
+    ec2.DescribeLaunchTemplateVersions,
+    ec2.DescribeLaunchTemplates,
+    ec2.DescribeSecurityGroups,
+    ec2.DescribeSpotPriceHistory,
+    ec2.DescribeSubnets,
+    ec2.DescribeVpcs,
+    autoscaling.DescribeAutoScalingGroups,
+    autoscaling.DescribeAutoScalingInstances,
+    autoscaling.DescribeScalingActivities,
+]
+# Creating a worker resource: allowed only when the request tags it valohai=1.
+MASTER_CREATE_TAGGED_ACTIONS = [
+    ec2.CreateLaunchTemplate,
+    ec2.RunInstances,
+    autoscaling.CreateAutoScalingGroup,
+    autoscaling.CreateOrUpdateTags,
+]
+# Changing a worker resource: allowed only on resources already tagged valohai=1.
+MASTER_CHANGE_TAGGED_ACTIONS = [
+    ec2.CreateLaunchTemplateVersion,
+    ec2.ModifyLaunchTemplate,
+    ec2.RunInstances,
+    ec2.TerminateInstances,
+    ec2.RebootInstances,
+    autoscaling.UpdateAutoScalingGroup,
+    autoscaling.SetDesiredCapacity,
+    autoscaling.CreateOrUpdateTags,
+]
+MULTIPART_BUCKET_ACTIONS = [s3.GetBucketLocation, s3.ListBucket, s3.ListBucketMultipartUploads, s3.ListBucketVersions]
+MULTIPART_OBJECT_ACTIONS = [s3.AbortMultipartUpload, s3.GetObject, s3.ListMultipartUploadParts, s3.PutObject]
+
+
+@dataclass(frozen=True)
+class Roles:
+    master: Role
+    master_profile: InstanceProfile
+    worker: Role
+    worker_profile: InstanceProfile
+    multipart: Role
+
+
+def _arn(resource: str) -> Sub:
+    """An ARN in this stack's partition, region and account; `resource` is `service:…:rest`."""
+    service, rest = resource.split(":", 1)
+    return Sub(f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{rest}")
+
+
+def _trusted_by_ec2() -> Policy:
+    return Policy(
+        Version="2012-10-17",
+        Statement=[
+            Statement(Effect=Allow, Principal=Principal("Service", ["ec2.amazonaws.com"]), Action=[sts.AssumeRole]),
+        ],
+    )
+
+
+def _tag_condition(context_key: str) -> Condition:
+    # StringEquals on the one tag, not ForAllValues, which is vacuously true when no tag is sent.
+    return Condition(StringEquals(f"{context_key}/{VALOHAI_TAG_KEY}", VALOHAI_TAG_VALUE))
+
+
+def _bucket_statements(bucket: Bucket, bucket_actions: list, object_actions: list, sid: str) -> list[Statement]:
+    return [
+        Statement(Sid=f"{sid}Bucket", Effect=Allow, Action=bucket_actions, Resource=[GetAtt(bucket, "Arn")]),
+        Statement(Sid=f"{sid}Objects", Effect=Allow, Action=object_actions, Resource=[objects_arn(bucket)]),
+    ]
+
+
+def _worker_policy() -> Policy:
+    return Policy(
+        Version="2012-10-17",
+        Statement=[
+            Statement(
+                Sid="ProtectOwnInstance",
+                Effect=Allow,
+                Action=[autoscaling.SetInstanceProtection],
+                Resource=["*"],
+                Condition=_tag_condition("aws:ResourceTag"),
+            ),
+            Statement(Sid="DescribeInstances", Effect=Allow, Action=[ec2.DescribeInstances], Resource=["*"]),
+        ],
+    )
+
+
+def _master_scaling_statements(worker_role: Role) -> list[Statement]:
+    return [
+        Statement(Sid="Describe", Effect=Allow, Action=MASTER_DESCRIBE_ACTIONS, Resource=["*"]),
+        Statement(
+            Sid="CreateTaggedWorkerResources",
+            Effect=Allow,
+            Action=MASTER_CREATE_TAGGED_ACTIONS,
+            Resource=["*"],
+            Condition=_tag_condition("aws:RequestTag"),
+        ),
+        Statement(
+            Sid="ChangeTaggedWorkerResources",
+            Effect=Allow,
+            Action=MASTER_CHANGE_TAGGED_ACTIONS,
+            Resource=["*"],
+            Condition=_tag_condition("aws:ResourceTag"),
+        ),
+        # RunInstances is also authorised against the subnet, security group, image and network
+        # interface it uses; those carry no valohai tag, so they are granted by type, in this account.
+        Statement(
+            Sid="LaunchIntoNetwork",
+            Effect=Allow,
+            Action=[ec2.RunInstances],
+            Resource=[
+                _arn("ec2:subnet/*"),
+                _arn("ec2:security-group/*"),
+                _arn("ec2:network-interface/*"),
+                _arn("ec2:key-pair/*"),
+                Sub("arn:${AWS::Partition}:ec2:${AWS::Region}::image/*"),
+            ],
+        ),
+        # Tagging at launch needs ec2:CreateTags, limited to the launch calls themselves.
+        Statement(
+            Sid="TagOnLaunch",
+            Effect=Allow,
+            Action=[ec2.CreateTags],
+            Resource=["*"],
+            Condition=Condition(StringEquals("ec2:CreateAction", ["RunInstances", "CreateLaunchTemplate"])),
+        ),
+        Statement(
+            Sid="AutoScalingServiceLinkedRole",
+            Effect=Allow,
+            Action=[iam.CreateServiceLinkedRole],
+            Resource=[
+                Sub(
+                    "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/"
+                    "autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+                )
+            ],
+            Condition=Condition(StringLike("iam:AWSServiceName", "autoscaling.amazonaws.com")),
+        ),
+        # The original passed a role name that did not exist; this is the worker role's real ARN.
+        Statement(
+            Sid="PassWorkerRole",
+            Effect=Allow,
+            Action=[iam.PassRole, iam.GetRole],
+            Resource=[GetAtt(worker_role, "Arn")],
+        ),
+    ]
+
+
+def _master_policy(worker_role: Role, bucket: Bucket) -> Policy:
+    return Policy(
+        Version="2012-10-17",
+        Statement=[
+            *_master_scaling_statements(worker_role),
+            Statement(
+                Sid="ReadInstallationSecrets",
+                Effect=Allow,
+                Action=[secretsmanager.GetSecretValue, secretsmanager.DescribeSecret],
+                Resource=[_arn("secretsmanager:secret:${ResourcePrefix}-secret-*")],
+            ),
+            Statement(
+                Sid="ReadInstallationParameters",
+                Effect=Allow,
+                Action=[ssm.GetParameter, ssm.GetParameters, ssm.GetParametersByPath],
+                Resource=[_arn("ssm:parameter/${ResourcePrefix}/*")],
+            ),
+            *_bucket_statements(bucket, MULTIPART_BUCKET_ACTIONS, [*MULTIPART_OBJECT_ACTIONS, s3.DeleteObject], "Data"),
+        ],
+    )
+
+
+def _role(t: Template, ctx: Context, title: str, role: str, trust: Policy, policy: Policy, **extra) -> Role:
+    return t.add_resource(
+        Role(
+            title,
+            RoleName=ctx.name(f"role-{role}"),
+            AssumeRolePolicyDocument=trust,
+            Policies=[InlinePolicy(PolicyName=ctx.name(f"policy-{role}"), PolicyDocument=policy)],
+            Tags=ctx.tags(),
+            **extra,
+        )
+    )
+
+
+def _instance_profile(t: Template, ctx: Context, title: str, role: str, of: Role) -> InstanceProfile:
+    return t.add_resource(InstanceProfile(title, InstanceProfileName=ctx.name(f"profile-{role}"), Roles=[of.ref()]))
+
+
+def add_iam(t: Template, ctx: Context, bucket: Bucket) -> Roles:
+    worker = _role(t, ctx, WORKER_ROLE, "worker", _trusted_by_ec2(), _worker_policy())
+    master = _role(
+        t,
+        ctx,
+        MASTER_ROLE,
+        "master",
+        _trusted_by_ec2(),
+        _master_policy(worker, bucket),
+        # Session Manager instead of SSH.
+        ManagedPolicyArns=[Sub("arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore")],
+    )
+    # The original's trust named the account, so it never applied to the master role; this names the role.
+    multipart_trust = Policy(
+        Version="2012-10-17",
+        Statement=[
+            Statement(Effect=Allow, Principal=Principal("AWS", GetAtt(master, "Arn")), Action=[sts.AssumeRole]),
+        ],
+    )
+    multipart = _role(
+        t,
+        ctx,
+        MULTIPART_ROLE,
+        "multipart",
+        multipart_trust,
+        Policy(
+            Version="2012-10-17",
+            Statement=_bucket_statements(bucket, MULTIPART_BUCKET_ACTIONS, MULTIPART_OBJECT_ACTIONS, "Upload"),
+        ),
+    )
+    return Roles(
+        master=master,
+        master_profile=_instance_profile(t, ctx, MASTER_INSTANCE_PROFILE, "master", master),
+        worker=worker,
+        worker_profile=_instance_profile(t, ctx, WORKER_INSTANCE_PROFILE, "worker", worker),
+        multipart=multipart,
+    )
