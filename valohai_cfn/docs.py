@@ -19,10 +19,9 @@ def parameter_table(template: dict) -> str:
         for name in group["Parameters"]:
             parameter = template["Parameters"][name]
             default = parameter.get("Default")
-            shown = "–" if default is None else "(empty)" if default == "" else f"`{default}`"
-            rows.append(
-                f"| `{name}` | {group['Label']['default']} | {parameter['Type']} | {shown} | {parameter['Description']} |"
-            )
+            shown = "required" if default is None else "(empty)" if default == "" else f"`{default}`"
+            label, kind, description = group["Label"]["default"], parameter["Type"], parameter["Description"]
+            rows.append(f"| `{name}` | {label} | {kind} | {shown} | {description} |")
     return "\n".join(rows)
 
 
