@@ -111,5 +111,232 @@ def lint(regions: tuple[str, ...], template_path: Path | None) -> None:
     click.echo(f"cfn-lint: no findings ({', '.join(regions)})")
 
 
+# -- talking to AWS ------------------------------------------------------------------------------
+
+
+def aws_options(command):
+    """--region, --profile and --endpoint-url, shared by every command that talks to AWS."""
+    command = click.option("--endpoint-url", help="AWS endpoint to talk to instead (e.g. valohai-cfn local-aws).")(
+        command
+    )
+    command = click.option("--profile", help="AWS profile to use (default: the environment's).")(command)
+    return click.option("--region", help="AWS region (default: the profile's or AWS_REGION).")(command)
+
+
+def _cloudformation(region: str | None, profile: str | None, endpoint_url: str | None):
+    from valohai_cfn.aws import client, session
+
+    aws = session(profile, region)
+    return client(aws, "cloudformation", endpoint_url), aws
+
+
+def _guarded(run):
+    """Run a command body, turning AWS, deploy and parameter-file errors into one-line errors."""
+    from valohai_cfn.aws import AwsError, aws_errors
+    from valohai_cfn.deploy import DeployError, StoppedWatching
+    from valohai_cfn.params import ParamsError
+
+    try:
+        with aws_errors():
+            return run()
+    except StoppedWatching as e:
+        click.echo(f"\nStopped watching. {e}", err=True)
+        sys.exit(130)
+    except (AwsError, DeployError, ParamsError) as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _tags(values: tuple[str, ...]) -> dict[str, str]:
+    tags = {}
+    for value in values:
+        key, sep, tag_value = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--tag")
+        tags[key] = tag_value
+    return tags
+
+
+def _confirm(assume_yes: bool):
+    """Who approves executing: --yes, a person at a terminal, or nobody (None)."""
+    if assume_yes:
+        return lambda _question: True
+    if sys.stdin.isatty():
+        return lambda question: click.confirm(question, default=False)
+    return None
+
+
+def _deploy(stack_name, params_file, region, profile, endpoint_url, tags, bucket, allow_replace, recreate_failed,
+            termination_protection, assume_yes, execute) -> None:  # fmt: skip
+    from valohai_cfn.aws import client
+    from valohai_cfn.deploy import DeployRequest, deploy
+    from valohai_cfn.params import load_parameters
+    from valohai_cfn.render import render_json
+    from valohai_cfn.stack.policy import stack_policy
+    from valohai_cfn.template import build_template
+
+    def run():
+        template = build_template()
+        parameters = load_parameters(params_file)
+        cfn, aws = _cloudformation(region, profile, endpoint_url)
+        request = DeployRequest(
+            stack_name=stack_name,
+            template_body=render_json(template),
+            template_defaults={name: p.properties.get("Default") for name, p in template.parameters.items()},
+            parameters=parameters,
+            tags=_tags(tags),
+            bucket=bucket,
+            allow_replace=allow_replace,
+            recreate_failed=recreate_failed,
+            termination_protection=termination_protection,
+            execute=execute,
+            stack_policy=stack_policy(template),
+        )
+        s3 = client(aws, "s3", endpoint_url) if bucket else None
+        deploy(cfn, request, echo=click.echo, confirm=_confirm(assume_yes) if execute else None, s3=s3)
+
+    _guarded(run)
+
+
+def deploy_options(command):
+    options = [
+        click.option("--stack-name", required=True, help="Name of the CloudFormation stack."),
+        click.option("--params", "params_file", required=True, type=click.Path(path_type=Path),
+                     help="Parameter file (CloudFormation list, Key=Value list, or {\"Parameters\": {}})."),
+        click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE",
+                     help="Stack tag; repeat for several (valohai=1 is always added)."),
+        click.option("--bucket", help="S3 bucket for a template over 51,200 bytes."),
+        click.option("--allow-replace", is_flag=True,
+                     help="Execute even when the database, bucket, a secret or the queue would be replaced or removed."),
+        click.option("--recreate-failed", is_flag=True,
+                     help="Delete a stack whose first create failed (ROLLBACK_COMPLETE) and create it again."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return aws_options(command)
+
+
+@cli.command("deploy")
+@deploy_options
+@click.option("--yes", "-y", "assume_yes", is_flag=True, help="Execute without asking.")
+@click.option("--no-termination-protection", is_flag=True, help="Leave termination protection off on a new stack.")
+def deploy_command(stack_name, params_file, tags, bucket, allow_replace, recreate_failed, region, profile,
+                   endpoint_url, assume_yes, no_termination_protection) -> None:  # fmt: skip
+    """Create or update the stack through a change set, with live progress.
+
+    Shows the change set first; asks before executing (or executes with --yes). Without a terminal and
+    without --yes it only creates and shows the change set. Refuses to replace or remove the database,
+    bucket, secrets or queue unless --allow-replace is given. "No changes" is success.
+    """
+    _deploy(stack_name, params_file, region, profile, endpoint_url, tags, bucket, allow_replace, recreate_failed,
+            not no_termination_protection, assume_yes, execute=True)  # fmt: skip
+
+
+@cli.command("plan")
+@deploy_options
+def plan_command(stack_name, params_file, tags, bucket, allow_replace, recreate_failed, region, profile,
+                 endpoint_url) -> None:  # fmt: skip
+    """Create the change set and show it, without executing it."""
+    _deploy(stack_name, params_file, region, profile, endpoint_url, tags, bucket, allow_replace, recreate_failed,
+            True, False, execute=False)  # fmt: skip
+
+
+@cli.command("status")
+@click.argument("stack_name")
+@aws_options
+@click.option("--watch", is_flag=True, help="Follow the stack's events until no operation is in progress.")
+@click.option("--events", "event_count", default=10, show_default=True, help="How many recent events to show.")
+def status_command(stack_name, region, profile, endpoint_url, watch, event_count) -> None:
+    """Show a stack's status, outputs and last events."""
+    from datetime import datetime, timezone
+
+    from valohai_cfn.deploy import describe, follow, last_events
+
+    def run():
+        cfn, _ = _cloudformation(region, profile, endpoint_url)
+        stack = describe(cfn, stack_name)
+        click.echo(f"Stack {stack_name}: {stack['StackStatus']}")
+        outputs = stack.get("Outputs", [])
+        for output in sorted(outputs, key=lambda o: o["OutputKey"]):
+            click.echo(f"  {output['OutputKey']:<28} {output['OutputValue']}")
+        if not outputs:
+            click.echo("  (no outputs)")
+        click.echo("Last events:")
+        for e in last_events(cfn, stack_name, event_count):
+            reason = f"  {e['ResourceStatusReason']}" if e.get("ResourceStatusReason") else ""
+            click.echo(
+                f"  {e['Timestamp']:%Y-%m-%d %H:%M:%S}  {e['ResourceStatus']:<28} {e['LogicalResourceId']}{reason}"
+            )
+        if watch and stack["StackStatus"].endswith("_IN_PROGRESS"):
+            follow(cfn, stack_name, since=datetime.now(timezone.utc), echo=click.echo)
+
+    _guarded(run)
+
+
+@cli.command("delete")
+@click.argument("stack_name")
+@aws_options
+@click.option("--yes", "-y", "assume_yes", is_flag=True, help="Delete without asking.")
+@click.option("--force", is_flag=True, help="Lift termination protection first.")
+def delete_command(stack_name, region, profile, endpoint_url, assume_yes, force) -> None:
+    """Delete the stack. Lists what is kept (the bucket, the final database snapshot, the secrets) first."""
+    from valohai_cfn.deploy import delete_stack, prepare_delete
+
+    def run():
+        cfn, _ = _cloudformation(region, profile, endpoint_url)
+        kept, protected = prepare_delete(cfn, stack_name, force=force)
+        click.echo("Kept after the delete:")
+        for k in kept:
+            what = "final snapshot of" if k.policy == "Snapshot" else "kept:"
+            click.echo(f"  {what} {k.logical_id} ({k.resource_type}) {k.physical_id}")
+        confirm = _confirm(assume_yes)
+        if confirm is None:
+            raise click.ClickException("not deleting without confirmation: run in a terminal or add --yes")
+        if not confirm(f"Delete stack {stack_name}?"):
+            click.echo("Nothing deleted.")
+            return
+        delete_stack(cfn, stack_name, echo=click.echo, lift_protection=protected)
+
+    _guarded(run)
+
+
+@cli.command("local-aws")
+@click.option("--port", default=5055, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
+@click.option("--demo-params", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also create a demo VPC, subnets and image, and write their parameters to this file.")  # fmt: skip
+@click.option("--region", default="us-east-1", show_default=True, help="Region of the demo network.")
+def local_aws_command(port: int, demo_params: Path | None, region: str) -> None:
+    """Serve a local AWS (moto, with the template's missing resource types) on 127.0.0.1 until Ctrl-C.
+
+    Needs the `local` extra: pip install 'valohai-cfn[local]'.
+    """
+    import threading
+
+    try:
+        from valohai_cfn.local_aws import LocalAws, create_demo_network
+    except ImportError as e:
+        raise click.ClickException(f"local-aws needs the local extra (pip install 'valohai-cfn[local]'): {e}") from e
+    from valohai_cfn.params import dump_parameters
+
+    server = LocalAws(port)
+    try:
+        endpoint = server.start()
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {e.strerror or e}") from None
+    click.echo(f"Local AWS at {endpoint} (use --endpoint-url {endpoint}; any access key works). Ctrl-C stops it.")
+    if demo_params:
+        import boto3
+
+        ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name=region,
+                           aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
+        demo_params.write_text(dump_parameters(create_demo_network(ec2, region)), encoding="utf-8")
+        click.echo(f"Wrote {demo_params}")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        click.echo("Stopping.")
+    finally:
+        server.stop()
+
+
 def main() -> None:
     cli(prog_name="valohai-cfn")

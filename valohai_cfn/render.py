@@ -12,6 +12,7 @@ from troposphere import Template
 
 TEMPLATE_NAME = "valohai-self-hosted"
 FORMATS = ("json", "yaml")
+STACK_POLICY_NAME = "stack-policy.json"
 # What CreateStack/CreateChangeSet accept as TemplateBody; larger templates must go through S3.
 TEMPLATE_BODY_LIMIT = 51_200
 
@@ -31,11 +32,15 @@ RENDERERS = {"json": render_json, "yaml": render_yaml}
 
 
 def write_templates(t: Template, output_dir: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
-    """Write the template in each format; returns the paths written."""
+    """Write the template in each format, and its stack policy; returns the paths written."""
+    from valohai_cfn.stack.policy import stack_policy
+
     output_dir.mkdir(parents=True, exist_ok=True)
+    files = {f"{TEMPLATE_NAME}.{fmt}": RENDERERS[fmt](t) for fmt in formats}
+    files[STACK_POLICY_NAME] = stack_policy(t)
     written = []
-    for fmt in formats:
-        path = output_dir / f"{TEMPLATE_NAME}.{fmt}"
-        path.write_text(RENDERERS[fmt](t), encoding="utf-8")
+    for name, text in files.items():
+        path = output_dir / name
+        path.write_text(text, encoding="utf-8")
         written.append(path)
     return written

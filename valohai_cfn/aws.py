@@ -1,0 +1,50 @@
+"""boto3 sessions and clients for the commands that talk to AWS, and their errors as one line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
+from botocore.parsers import ResponseParserError
+
+# botocore's standard retry mode backs off and retries throttling and transient errors by itself.
+RETRIES = Config(retries={"mode": "standard", "max_attempts": 10})
+
+
+class AwsError(Exception):
+    """An AWS call that failed; the message is one line for the user."""
+
+
+def session(profile: str | None = None, region: str | None = None) -> boto3.Session:
+    try:
+        return boto3.Session(profile_name=profile, region_name=region)
+    except ProfileNotFound as e:
+        raise AwsError(str(e)) from None
+
+
+def client(aws: boto3.Session, service: str, endpoint_url: str | None = None) -> Any:
+    try:
+        return aws.client(service, endpoint_url=endpoint_url, config=RETRIES)
+    except NoRegionError:
+        raise AwsError("no region: give --region or set AWS_REGION (or a region in your AWS profile)") from None
+
+
+@contextmanager
+def aws_errors() -> Iterator[None]:
+    """Turn botocore's exceptions into AwsError with a message a user can act on."""
+    try:
+        yield
+    except NoCredentialsError:
+        raise AwsError("no AWS credentials: give --profile, or set AWS_PROFILE or AWS_ACCESS_KEY_ID") from None
+    except ClientError as e:
+        error = e.response.get("Error", {})
+        raise AwsError(f"{e.operation_name}: {error.get('Code', 'Error')}: {error.get('Message', e)}") from None
+    except ResponseParserError as e:
+        # What a server that is not AWS (or a proxy's error page) gives back.
+        raise AwsError(f"the endpoint answered with something that is not an AWS response: {str(e)[:200]}") from None
+    except BotoCoreError as e:
+        raise AwsError(str(e)) from None

@@ -1,0 +1,547 @@
+"""A local AWS to try the template on: moto in server mode, plus the CloudFormation models moto lacks.
+
+moto (5.2) has no CloudFormation model for AWS::ElastiCache::SubnetGroup,
+AWS::ElastiCache::ReplicationGroup, AWS::SecretsManager::Secret or
+AWS::SecretsManager::SecretTargetAttachment: it skips them, and a Ref or GetAtt on one fails the whole
+execute. The classes below close that gap. moto builds its type → model map from the direct subclasses
+of CloudFormationModel, so defining them is the registration; moto's own ElastiCache, Secrets Manager
+and RDS backends do the work, so the resources are real to those services' APIs afterwards.
+
+Two calls are mended too: moto lacks UpdateTerminationProtection, which `valohai-cfn deploy` and
+`delete` use; and it resolves UsePreviousValue to typed values (lists, numbers) that never equal the
+strings it stored, so a change set with nothing new is never "no changes". Both are set on moto's
+classes in `_register_models`, the one place this module changes moto.
+
+One more model replaces moto's own for AWS::SSM::Parameter, whose Tags CloudFormation gives as a map
+where moto expects a list (moto fails the create with a TypeError).
+
+This is the only module of the product that knows about moto (the optional `local` extra), and it is
+written so it could be offered upstream as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from moto.cloudformation import parsing as cfn_parsing
+from moto.cloudformation.models import Stack
+from moto.cloudformation.responses import CloudFormationResponse
+from moto.core.responses import ActionResult
+from moto.core.common_models import CloudFormationModel
+from moto.elasticache.models import elasticache_backends
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.rds.models import rds_backends
+from moto.s3.models import s3_backends
+from moto.secretsmanager.models import secretsmanager_backends
+from moto.ssm.models import Parameter as MotoSsmParameter
+
+LOCAL_HOST = "127.0.0.1"
+
+
+def _tags(properties: dict[str, Any]) -> list[dict[str, str]]:
+    return [{"Key": t["Key"], "Value": str(t["Value"])} for t in properties.get("Tags", [])]
+
+
+def _bool(value: Any) -> bool:
+    # Template booleans arrive as bools or as the strings "true"/"false" of a parameter.
+    return str(value).lower() == "true"
+
+
+class ElastiCacheSubnetGroup(CloudFormationModel):
+    def __init__(self, name: str, account_id: str, region_name: str) -> None:
+        self.name = name
+        self.account_id = account_id
+        self.region_name = region_name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "CacheSubnetGroupName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::ElastiCache::SubnetGroup"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
+    ) -> ElastiCacheSubnetGroup:
+        properties = cloudformation_json["Properties"]
+        elasticache_backends[account_id][region_name].create_cache_subnet_group(
+            cache_subnet_group_name=resource_name,
+            cache_subnet_group_description=properties.get("Description", ""),
+            subnet_ids=properties["SubnetIds"],
+            tags=_tags(properties),
+        )
+        return cls(resource_name, account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
+    ) -> None:
+        elasticache_backends[account_id][region_name].cache_subnet_groups.pop(resource_name, None)
+
+
+class ElastiCacheReplicationGroup(CloudFormationModel):
+    ATTRIBUTES = ("PrimaryEndPoint.Address", "PrimaryEndPoint.Port", "ReaderEndPoint.Address", "ReaderEndPoint.Port")
+
+    def __init__(self, group: Any, account_id: str, region_name: str) -> None:
+        self.group = group
+        self.account_id = account_id
+        self.region_name = region_name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "ReplicationGroupId"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::ElastiCache::ReplicationGroup"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in cls.ATTRIBUTES
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        node_group = self.group.node_groups[0]
+        if attribute_name == "PrimaryEndPoint.Address":
+            return node_group["primary_endpoint_address"]
+        if attribute_name == "ReaderEndPoint.Address":
+            return node_group["reader_endpoint_address"]
+        if attribute_name in ("PrimaryEndPoint.Port", "ReaderEndPoint.Port"):
+            return str(self.group.port)
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+        raise UnformattedGetAttTemplateException()
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.group.replication_group_id
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
+    ) -> ElastiCacheReplicationGroup:
+        p = cloudformation_json["Properties"]
+        group = elasticache_backends[account_id][region_name].create_replication_group(
+            replication_group_id=resource_name.lower(),
+            replication_group_description=p.get("ReplicationGroupDescription", ""),
+            global_replication_group_id=None,
+            primary_cluster_id=p.get("PrimaryClusterId"),
+            automatic_failover_enabled=_bool(p.get("AutomaticFailoverEnabled", False)),
+            multi_az_enabled=_bool(p.get("MultiAZEnabled", False)),
+            num_cache_clusters=int(p.get("NumCacheClusters", 1)),
+            preferred_cache_cluster_azs=p.get("PreferredCacheClusterAZs"),
+            num_node_groups=int(p.get("NumNodeGroups", 1)),
+            replicas_per_node_group=p.get("ReplicasPerNodeGroup"),
+            node_group_configuration=p.get("NodeGroupConfiguration"),
+            cache_node_type=p.get("CacheNodeType"),
+            engine=p.get("Engine", "redis"),
+            engine_version=p.get("EngineVersion"),
+            cache_parameter_group_name=p.get("CacheParameterGroupName"),
+            cache_subnet_group_name=p.get("CacheSubnetGroupName"),
+            cache_security_group_names=p.get("CacheSecurityGroupNames"),
+            security_group_ids=p.get("SecurityGroupIds"),
+            tags=_tags(p),
+            snapshot_arns=p.get("SnapshotArns"),
+            snapshot_name=p.get("SnapshotName"),
+            preferred_maintenance_window=p.get("PreferredMaintenanceWindow"),
+            port=int(p.get("Port", 6379)),
+            notification_topic_arn=p.get("NotificationTopicArn"),
+            auto_minor_version_upgrade=_bool(p.get("AutoMinorVersionUpgrade", True)),
+            snapshot_retention_limit=int(p.get("SnapshotRetentionLimit", 0)),
+            snapshot_window=p.get("SnapshotWindow"),
+            auth_token=p.get("AuthToken"),
+            transit_encryption_enabled=_bool(p.get("TransitEncryptionEnabled", False)),
+            at_rest_encryption_enabled=_bool(p.get("AtRestEncryptionEnabled", False)),
+            kms_key_id=p.get("KmsKeyId"),
+            user_group_ids=p.get("UserGroupIds"),
+            log_delivery_configurations=p.get("LogDeliveryConfigurations"),
+            data_tiering_enabled=_bool(p.get("DataTieringEnabled", False)),
+            network_type=p.get("NetworkType"),
+            ip_discovery=p.get("IpDiscovery"),
+            transit_encryption_mode=p.get("TransitEncryptionMode"),
+            cluster_mode=p.get("ClusterMode"),
+            serverless_cache_snapshot_name=None,
+        )
+        return cls(group, account_id, region_name)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        original_resource: ElastiCacheReplicationGroup,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> ElastiCacheReplicationGroup:
+        p = cloudformation_json["Properties"]
+        elasticache_backends[account_id][region_name].modify_replication_group(
+            replication_group_id=original_resource.physical_resource_id,
+            replication_group_description=p.get("ReplicationGroupDescription"),
+            engine=p.get("Engine"),
+            cache_node_type=p.get("CacheNodeType"),
+            automatic_failover_enabled=None,
+            multi_az_enabled=None,
+            snapshot_retention_limit=int(p["SnapshotRetentionLimit"]) if "SnapshotRetentionLimit" in p else None,
+        )
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
+    ) -> None:
+        # moto's DeleteReplicationGroup only marks the group "deleting"; CloudFormation waits until it is gone.
+        elasticache_backends[account_id][region_name].replication_groups.pop(resource_name, None)
+
+
+class SecretsManagerSecret(CloudFormationModel):
+    def __init__(self, arn: str, name: str, account_id: str, region_name: str) -> None:
+        self.arn = arn
+        self.name = name
+        self.account_id = account_id
+        self.region_name = region_name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SecretsManager::Secret"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Id"
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        return self.arn
+
+    @property
+    def physical_resource_id(self) -> str:
+        # Ref on a secret gives its ARN.
+        return self.arn
+
+    @staticmethod
+    def _generated_string(backend: Any, spec: dict[str, Any]) -> str:
+        password = backend.get_random_password(
+            password_length=int(spec.get("PasswordLength", 32)),
+            exclude_characters=spec.get("ExcludeCharacters", ""),
+            exclude_numbers=_bool(spec.get("ExcludeNumbers", False)),
+            exclude_punctuation=_bool(spec.get("ExcludePunctuation", False)),
+            exclude_uppercase=_bool(spec.get("ExcludeUppercase", False)),
+            exclude_lowercase=_bool(spec.get("ExcludeLowercase", False)),
+            include_space=_bool(spec.get("IncludeSpace", False)),
+            require_each_included_type=_bool(spec.get("RequireEachIncludedType", True)),
+        )
+        password = json.loads(password)["RandomPassword"] if password.startswith("{") else password
+        if "SecretStringTemplate" not in spec:
+            return password
+        value = json.loads(spec["SecretStringTemplate"])
+        value[spec["GenerateStringKey"]] = password
+        return json.dumps(value)
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
+    ) -> SecretsManagerSecret:
+        p = cloudformation_json["Properties"]
+        backend = secretsmanager_backends[account_id][region_name]
+        if "GenerateSecretString" in p:
+            secret_string = cls._generated_string(backend, p["GenerateSecretString"])
+        else:
+            secret_string = p.get("SecretString")
+        created = json.loads(
+            backend.create_secret(
+                name=resource_name,
+                secret_string=secret_string,
+                secret_binary=None,
+                description=p.get("Description"),
+                tags=_tags(p),
+                kms_key_id=p.get("KmsKeyId"),
+                client_request_token=None,
+                replica_regions=[],
+                force_overwrite=False,
+            )
+        )
+        return cls(created["ARN"], resource_name, account_id, region_name)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        original_resource: SecretsManagerSecret,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> SecretsManagerSecret:
+        # A generated value is not regenerated on update, as in CloudFormation; only the description moves.
+        p = cloudformation_json["Properties"]
+        secretsmanager_backends[account_id][region_name].update_secret(
+            secret_id=original_resource.arn, description=p.get("Description"), client_request_token=str(uuid.uuid4())
+        )
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
+    ) -> None:
+        secretsmanager_backends[account_id][region_name].delete_secret(
+            secret_id=resource_name, recovery_window_in_days=None, force_delete_without_recovery=True
+        )
+
+
+class SecretsManagerSecretTargetAttachment(CloudFormationModel):
+    """Adds the database's connection details to its secret, as CloudFormation does for RDS targets."""
+
+    def __init__(self, secret_arn: str) -> None:
+        self.secret_arn = secret_arn
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SecretsManager::SecretTargetAttachment"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.secret_arn
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
+    ) -> SecretsManagerSecretTargetAttachment:
+        p = cloudformation_json["Properties"]
+        backend = secretsmanager_backends[account_id][region_name]
+        (database,) = rds_backends[account_id][region_name].describe_db_instances(p["TargetId"])
+        value = json.loads(backend.get_secret_value(p["SecretId"], None, None)["SecretString"])
+        value.update(
+            engine=database.engine,
+            host=database.address,
+            port=int(database.port),
+            dbname=database.db_name,
+            dbInstanceIdentifier=database.db_instance_identifier,
+        )
+        # A new version needs a request token of its own, as through the API.
+        backend.update_secret(
+            secret_id=p["SecretId"], secret_string=json.dumps(value), client_request_token=str(uuid.uuid4())
+        )
+        return cls(p["SecretId"])
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
+    ) -> None:
+        """Detaching leaves the secret's value as it is, as in CloudFormation."""
+
+
+class S3BucketPolicy(CloudFormationModel):
+    def __init__(self, bucket_name: str) -> None:
+        self.bucket_name = bucket_name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::S3::BucketPolicy"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.bucket_name
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
+    ) -> S3BucketPolicy:
+        p = cloudformation_json["Properties"]
+        policy = p["PolicyDocument"]
+        document = policy if isinstance(policy, str) else json.dumps(policy)
+        s3_backends[account_id]["aws"].put_bucket_policy(p["Bucket"], document.encode())
+        return cls(p["Bucket"])
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        original_resource: S3BucketPolicy,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> S3BucketPolicy:
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
+    ) -> None:
+        # resource_name is the physical id: the bucket's name (the JSON here still holds the raw Ref).
+        backend = s3_backends[account_id]["aws"]
+        if resource_name in backend.buckets:
+            backend.delete_bucket_policy(resource_name)
+
+
+class SsmParameter(CloudFormationModel):
+    """moto's SSM parameter model, given Tags as the list its backend expects."""
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return MotoSsmParameter.cloudformation_name_type()
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return MotoSsmParameter.cloudformation_type()
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return MotoSsmParameter.has_cfn_attr(attr)
+
+    @staticmethod
+    def _with_tag_list(cloudformation_json: dict[str, Any]) -> dict[str, Any]:
+        properties = dict(cloudformation_json["Properties"])
+        if isinstance(properties.get("Tags"), dict):
+            properties["Tags"] = [{"Key": k, "Value": str(v)} for k, v in properties["Tags"].items()]
+        return {**cloudformation_json, "Properties": properties}
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
+    ) -> Any:
+        return MotoSsmParameter.create_from_cloudformation_json(
+            resource_name, cls._with_tag_list(cloudformation_json), account_id, region_name, **kwargs
+        )
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        cls.delete_from_cloudformation_json(original_resource.name, cloudformation_json, account_id, region_name)
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
+    ) -> None:
+        MotoSsmParameter.delete_from_cloudformation_json(resource_name, cloudformation_json, account_id, region_name)
+
+
+MODELS = (
+    ElastiCacheSubnetGroup,
+    ElastiCacheReplicationGroup,
+    SecretsManagerSecret,
+    SecretsManagerSecretTargetAttachment,
+    S3BucketPolicy,
+    SsmParameter,
+)
+
+
+def _update_termination_protection(self: CloudFormationResponse) -> ActionResult:
+    stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+    stack.enable_termination_protection = self._get_bool_param("EnableTerminationProtection", False)
+    return ActionResult({"StackId": stack.stack_id})
+
+
+def _as_given(value: Any) -> str:
+    """A parameter value as a caller gives it: lists comma-joined, numbers as text."""
+    return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+
+
+def _has_parameters(self: Stack, other_parameters: dict[str, Any]) -> bool:
+    given = {k: _as_given(v) for k, v in self.parameters.items()}
+    return given == {k: _as_given(v) for k, v in other_parameters.items()}
+
+
+def _register_models() -> None:
+    CloudFormationResponse.update_termination_protection = _update_termination_protection  # type: ignore[attr-defined]
+    Stack.has_parameters = _has_parameters  # type: ignore[method-assign]
+    # moto caches its model map on first use; clear it so these classes are in it whatever ran before.
+    for cached in (cfn_parsing.get_model_list, cfn_parsing.get_model_map, cfn_parsing.get_name_type_map):
+        cached.cache_clear()
+    # The map keeps the last subclass per type; moto's own SSM model was imported (defined) before ours.
+    model_map = cfn_parsing.get_model_map()
+    missing = [m.cloudformation_type() for m in MODELS if model_map.get(m.cloudformation_type()) is not m]
+    if missing:
+        raise RuntimeError(f"moto did not pick up the local models for {missing}")
+
+
+class LocalAws:
+    """moto's server on 127.0.0.1 with the models above, in this process; a context manager."""
+
+    def __init__(self, port: int = 0) -> None:
+        _register_models()
+        self._server = ThreadedMotoServer(ip_address=LOCAL_HOST, port=port, verbose=False)
+        self.endpoint_url = ""
+
+    def start(self) -> str:
+        # One line per request from werkzeug drowns the deploy's own progress.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        return self.endpoint_url
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> LocalAws:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def create_demo_network(ec2: Any, region: str) -> dict[str, str]:
+    """A VPC as a real installation would have it, in the local AWS: public subnets (a route to an
+    internet gateway) and private ones, in two Availability Zones, and a stand-in roi image.
+    Returns the template parameters that point at them."""
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc)
+    public_routes = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=public_routes, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    subnets: dict[str, list[str]] = {"public": [], "private": []}
+    for i, zone in enumerate((f"{region}a", f"{region}b")):
+        for j, kind in enumerate(("public", "private")):
+            subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i * 2 + j}.0/24", AvailabilityZone=zone)
+            subnets[kind].append(subnet["Subnet"]["SubnetId"])
+    for subnet in subnets["public"]:
+        ec2.associate_route_table(RouteTableId=public_routes, SubnetId=subnet)
+    image = ec2.register_image(Name="valohai-roi-demo", RootDeviceName="/dev/sda1", Architecture="x86_64")["ImageId"]
+    private = ",".join(subnets["private"])
+    return {
+        "VpcId": vpc,
+        "LoadBalancerSubnetIds": ",".join(subnets["public"]),
+        "RoiSubnetId": subnets["private"][0],
+        "DatabaseSubnetIds": private,
+        "CacheSubnetIds": private,
+        "WorkerSubnetIds": private,
+        "Domain": "valohai.demo.example.com",
+        "RoiAmiId": image,
+    }
