@@ -6,7 +6,10 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help template lint test bench clean
+DEMO_PORT ?= 5055
+DEMO_ENDPOINT := http://127.0.0.1:$(DEMO_PORT)
+
+.PHONY: help template lint test bench docs demo clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,8 +29,20 @@ test: $(INSTALLED) ## ruff, then the whole test suite
 	$(BIN)/ruff check .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
-bench: $(INSTALLED) ## Wall time and peak memory of `valohai-cfn build`, against the targets
+bench: $(INSTALLED) ## Build time and memory against the targets; deploy time next to awscli's
+	command -v aws >/dev/null || test -x .venv-awscli/bin/aws || \
+		($(PYTHON) -m venv .venv-awscli && .venv-awscli/bin/python -m pip install --quiet awscli)
 	$(BIN)/python benchmarks/bench.py
 
+demo: $(INSTALLED) ## Deploy the template to a local AWS (moto) on 127.0.0.1: no AWS account needed
+	@rm -f params/demo.json
+	@$(BIN)/valohai-cfn local-aws --port $(DEMO_PORT) --demo-params params/demo.json & server=$$!; \
+	trap 'kill '$$server EXIT; \
+	for i in $$(seq 150); do test -s params/demo.json && break; sleep 0.2; done; \
+	export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_DEFAULT_REGION=us-east-1; \
+	$(BIN)/valohai-cfn deploy --stack-name valohai-demo --params params/demo.json \
+		--endpoint-url $(DEMO_ENDPOINT) --yes && \
+	$(BIN)/valohai-cfn status valohai-demo --endpoint-url $(DEMO_ENDPOINT)
+
 clean: ## Remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .venv-awscli .pytest_cache .ruff_cache build *.egg-info

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from valohai_cfn.cli import cli
 from valohai_cfn.render import TEMPLATE_BODY_LIMIT, render_json, render_yaml
+from valohai_cfn.stack.policy import stack_policy
 from valohai_cfn.template import build_template
 
 
@@ -34,10 +35,15 @@ def test_committed_templates_are_what_the_code_builds(fmt):
     assert committed == fresh, "templates/ is stale: run `make template` and commit the result"
 
 
+def test_committed_stack_policy_is_what_the_code_builds():
+    committed = (REPO / "templates" / "stack-policy.json").read_text(encoding="utf-8")
+    assert committed == stack_policy(build_template()), "templates/ is stale: run `make template`"
+
+
 def test_builds_in_separate_processes_are_byte_identical(tmp_path):
     _run_build(tmp_path / "a", "1")
     _run_build(tmp_path / "b", "4242")
-    for name in ("valohai-self-hosted.json", "valohai-self-hosted.yaml"):
+    for name in ("valohai-self-hosted.json", "valohai-self-hosted.yaml", "stack-policy.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
@@ -49,7 +55,7 @@ def test_json_fits_in_a_template_body(template_json):
 def test_build_writes_one_format(tmp_path):
     result = CliRunner().invoke(cli, ["build", "-o", str(tmp_path), "--format", "yaml"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["valohai-self-hosted.yaml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stack-policy.json", "valohai-self-hosted.yaml"]
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ def client(aws: boto3.Session, service: str, endpoint_url: str | None = None) ->
     try:
         return aws.client(service, endpoint_url=endpoint_url, config=RETRIES)
     except NoRegionError:
-        raise AwsError("no region: give --region or set AWS_REGION (or a region in your AWS profile)") from None
+        raise AwsError("no region: give --region or set AWS_DEFAULT_REGION (or a region in your AWS profile)") from None
 
 
 @contextmanager

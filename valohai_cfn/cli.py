@@ -165,8 +165,20 @@ def _confirm(assume_yes: bool):
     return None
 
 
-def _deploy(stack_name, params_file, region, profile, endpoint_url, tags, bucket, allow_replace, recreate_failed,
-            termination_protection, assume_yes, execute) -> None:  # fmt: skip
+def _deploy(
+    stack_name,
+    params_file,
+    region,
+    profile,
+    endpoint_url,
+    tags,
+    bucket,
+    allow_replace,
+    recreate_failed,
+    termination_protection,
+    assume_yes,
+    execute,
+) -> None:
     from valohai_cfn.aws import client
     from valohai_cfn.deploy import DeployRequest, deploy
     from valohai_cfn.params import load_parameters
@@ -200,16 +212,32 @@ def _deploy(stack_name, params_file, region, profile, endpoint_url, tags, bucket
 def deploy_options(command):
     options = [
         click.option("--stack-name", required=True, help="Name of the CloudFormation stack."),
-        click.option("--params", "params_file", required=True, type=click.Path(path_type=Path),
-                     help="Parameter file (CloudFormation list, Key=Value list, or {\"Parameters\": {}})."),
-        click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE",
-                     help="Stack tag; repeat for several (valohai=1 is always added)."),
+        click.option(
+            "--params",
+            "params_file",
+            required=True,
+            type=click.Path(path_type=Path),
+            help='Parameter file (CloudFormation list, Key=Value list, or {"Parameters": {}}).',
+        ),
+        click.option(
+            "--tag",
+            "tags",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Stack tag; repeat for several (valohai=1 is always added).",
+        ),
         click.option("--bucket", help="S3 bucket for a template over 51,200 bytes."),
-        click.option("--allow-replace", is_flag=True,
-                     help="Execute even when the database, bucket, a secret or the queue would be replaced or removed."),
-        click.option("--recreate-failed", is_flag=True,
-                     help="Delete a stack whose first create failed (ROLLBACK_COMPLETE) and create it again."),
-    ]  # fmt: skip
+        click.option(
+            "--allow-replace",
+            is_flag=True,
+            help="Execute even when the database, bucket, a secret or the queue would be replaced or removed.",
+        ),
+        click.option(
+            "--recreate-failed",
+            is_flag=True,
+            help="Delete a stack whose first create failed (ROLLBACK_COMPLETE) and create it again.",
+        ),
+    ]
     for option in reversed(options):
         command = option(command)
     return aws_options(command)
@@ -219,25 +247,61 @@ def deploy_options(command):
 @deploy_options
 @click.option("--yes", "-y", "assume_yes", is_flag=True, help="Execute without asking.")
 @click.option("--no-termination-protection", is_flag=True, help="Leave termination protection off on a new stack.")
-def deploy_command(stack_name, params_file, tags, bucket, allow_replace, recreate_failed, region, profile,
-                   endpoint_url, assume_yes, no_termination_protection) -> None:  # fmt: skip
+def deploy_command(
+    stack_name,
+    params_file,
+    tags,
+    bucket,
+    allow_replace,
+    recreate_failed,
+    region,
+    profile,
+    endpoint_url,
+    assume_yes,
+    no_termination_protection,
+) -> None:
     """Create or update the stack through a change set, with live progress.
 
     Shows the change set first; asks before executing (or executes with --yes). Without a terminal and
     without --yes it only creates and shows the change set. Refuses to replace or remove the database,
     bucket, secrets or queue unless --allow-replace is given. "No changes" is success.
     """
-    _deploy(stack_name, params_file, region, profile, endpoint_url, tags, bucket, allow_replace, recreate_failed,
-            not no_termination_protection, assume_yes, execute=True)  # fmt: skip
+    _deploy(
+        stack_name,
+        params_file,
+        region,
+        profile,
+        endpoint_url,
+        tags,
+        bucket,
+        allow_replace,
+        recreate_failed,
+        not no_termination_protection,
+        assume_yes,
+        execute=True,
+    )
 
 
 @cli.command("plan")
 @deploy_options
-def plan_command(stack_name, params_file, tags, bucket, allow_replace, recreate_failed, region, profile,
-                 endpoint_url) -> None:  # fmt: skip
+def plan_command(
+    stack_name, params_file, tags, bucket, allow_replace, recreate_failed, region, profile, endpoint_url
+) -> None:
     """Create the change set and show it, without executing it."""
-    _deploy(stack_name, params_file, region, profile, endpoint_url, tags, bucket, allow_replace, recreate_failed,
-            True, False, execute=False)  # fmt: skip
+    _deploy(
+        stack_name,
+        params_file,
+        region,
+        profile,
+        endpoint_url,
+        tags,
+        bucket,
+        allow_replace,
+        recreate_failed,
+        True,
+        False,
+        execute=False,
+    )
 
 
 @cli.command("status")
@@ -301,8 +365,11 @@ def delete_command(stack_name, region, profile, endpoint_url, assume_yes, force)
 
 @cli.command("local-aws")
 @click.option("--port", default=5055, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
-@click.option("--demo-params", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also create a demo VPC, subnets and image, and write their parameters to this file.")  # fmt: skip
+@click.option(
+    "--demo-params",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also create a demo VPC, subnets and image, and write their parameters to this file.",
+)
 @click.option("--region", default="us-east-1", show_default=True, help="Region of the demo network.")
 def local_aws_command(port: int, demo_params: Path | None, region: str) -> None:
     """Serve a local AWS (moto, with the template's missing resource types) on 127.0.0.1 until Ctrl-C.
@@ -326,9 +393,13 @@ def local_aws_command(port: int, demo_params: Path | None, region: str) -> None:
     if demo_params:
         import boto3
 
-        ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name=region,
-                           aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
-        demo_params.write_text(dump_parameters(create_demo_network(ec2, region)), encoding="utf-8")
+        ec2 = boto3.client(
+            "ec2", endpoint_url=endpoint, region_name=region, aws_access_key_id="local", aws_secret_access_key="local"
+        )
+        # Written whole, then renamed: whoever waits for the file never reads half of it.
+        partial = demo_params.with_name(demo_params.name + ".partial")
+        partial.write_text(dump_parameters(create_demo_network(ec2, region)), encoding="utf-8")
+        partial.replace(demo_params)
         click.echo(f"Wrote {demo_params}")
     try:
         threading.Event().wait()

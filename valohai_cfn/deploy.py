@@ -7,6 +7,7 @@ handled from the shapes real CloudFormation returns.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import time
@@ -28,18 +29,26 @@ HEARTBEAT_SECONDS = 15.0
 VALOHAI_TAG = ("valohai", "1")
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
 # Resources whose removal or replacement loses data; the deploy refuses those without --allow-replace.
-DATA_RESOURCE_TYPES = frozenset({
-    "AWS::RDS::DBInstance",
-    "AWS::S3::Bucket",
-    "AWS::SecretsManager::Secret",
-    "AWS::ElastiCache::ReplicationGroup",
-})  # fmt: skip
+DATA_RESOURCE_TYPES = frozenset(
+    {
+        "AWS::RDS::DBInstance",
+        "AWS::S3::Bucket",
+        "AWS::SecretsManager::Secret",
+        "AWS::ElastiCache::ReplicationGroup",
+    }
+)
 # The messages CloudFormation gives a change set with nothing in it (create-change-set and deploy).
 NO_CHANGES_REASONS = ("didn't contain changes", "No updates are to be performed")
 CANCELLED_REASONS = ("Resource creation cancelled", "Resource update cancelled", "Resource deletion cancelled")
-UPDATABLE_STATUSES = frozenset({
-    "CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE",
-})  # fmt: skip
+UPDATABLE_STATUSES = frozenset(
+    {
+        "CREATE_COMPLETE",
+        "UPDATE_COMPLETE",
+        "UPDATE_ROLLBACK_COMPLETE",
+        "IMPORT_COMPLETE",
+        "IMPORT_ROLLBACK_COMPLETE",
+    }
+)
 FAILED_CREATE_STATUSES = frozenset({"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED", "DELETE_FAILED"})
 
 
@@ -112,12 +121,14 @@ class ChangeSet:
 def _change(entry: dict) -> Change:
     rc = entry["ResourceChange"]
     forced = tuple(
-        sorted({
-            d["Target"].get("Name") or d["Target"].get("Attribute", "")
-            for d in rc.get("Details", [])
-            if d.get("Target", {}).get("RequiresRecreation") in ("Always", "Conditionally")
-        })
-    )  # fmt: skip
+        sorted(
+            {
+                d["Target"].get("Name") or d["Target"].get("Attribute", "")
+                for d in rc.get("Details", [])
+                if d.get("Target", {}).get("RequiresRecreation") in ("Always", "Conditionally")
+            }
+        )
+    )
     return Change(
         action=rc["Action"],
         logical_id=rc["LogicalResourceId"],
@@ -140,8 +151,9 @@ def describe_change_set(cfn: Any, change_set_arn: str) -> ChangeSet:
     )
 
 
-def parameters_for(plan: Plan, given: dict[str, str], template_defaults: dict[str, str | None],
-                   stack_parameters: Iterable[str]) -> list[dict]:  # fmt: skip
+def parameters_for(
+    plan: Plan, given: dict[str, str], template_defaults: dict[str, str | None], stack_parameters: Iterable[str]
+) -> list[dict]:
     """The file's parameters. On CREATE, every default is sent too, so the stack records each value
     explicitly; on UPDATE, a parameter the file leaves out keeps its previous value (UsePreviousValue)."""
     entries = [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(given.items())]
@@ -172,8 +184,9 @@ def template_location(template_body: str, s3: Any | None, bucket: str | None, pr
     return {"TemplateURL": url}
 
 
-def create_change_set(cfn: Any, *, stack_name: str, plan: Plan, template: dict, parameters: list[dict],
-                      tags: dict[str, str], echo: Echo) -> ChangeSet:  # fmt: skip
+def create_change_set(
+    cfn: Any, *, stack_name: str, plan: Plan, template: dict, parameters: list[dict], tags: dict[str, str], echo: Echo
+) -> ChangeSet:
     # Unique per stack: a planned change set that was never executed keeps its name.
     name = f"valohai-cfn-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     response = cfn.create_change_set(
@@ -187,12 +200,11 @@ def create_change_set(cfn: Any, *, stack_name: str, plan: Plan, template: dict, 
         **template,
     )
     echo(f"Creating change set {name} ({plan.value}) for stack {stack_name}…")
-    try:
+    # A FAILED change set ends the waiter too; it is described below with its reason ("no changes" among them).
+    with contextlib.suppress(WaiterError):
         cfn.get_waiter("change_set_create_complete").wait(
             ChangeSetName=response["Id"], WaiterConfig={"Delay": POLL_SECONDS, "MaxAttempts": 900}
         )
-    except WaiterError:
-        pass  # a FAILED change set is described below, with its reason ("no changes" among them)
     return describe_change_set(cfn, response["Id"])
 
 
@@ -227,6 +239,11 @@ def _is_failure(status: str) -> bool:
     return status.endswith("_FAILED")
 
 
+def _is_stack_event(event: dict) -> bool:
+    """An event of the stack itself, not of one of its resources."""
+    return event.get("PhysicalResourceId") == event["StackId"]
+
+
 @dataclass
 class EventFollower:
     """Prints each event of one stack operation once, with a running tally, until the stack settles."""
@@ -258,7 +275,7 @@ class EventFollower:
         for event in fresh:
             self.seen.add(event["EventId"])
             self.events.append(event)
-            if event["LogicalResourceId"] != self.stack_name:
+            if not _is_stack_event(event):
                 self.states[event["LogicalResourceId"]] = event["ResourceStatus"]
             reason = f"  {event['ResourceStatusReason']}" if event.get("ResourceStatusReason") else ""
             self.echo(
@@ -284,8 +301,15 @@ class EventFollower:
         return failures[0] if failures else None
 
 
-def follow(cfn: Any, stack_name: str, *, since: datetime, echo: Echo, client_request_token: str | None = None,
-           sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> str | None:  # fmt: skip
+def follow(
+    cfn: Any,
+    stack_name: str,
+    *,
+    since: datetime,
+    echo: Echo,
+    client_request_token: str | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> str | None:
     """Follow the stack until no operation is in progress; returns the final status (None: stack gone)."""
     follower = EventFollower(cfn, stack_name, echo, since, client_request_token)
     start = last_print = clock()
@@ -301,7 +325,7 @@ def follow(cfn: Any, stack_name: str, *, since: datetime, echo: Echo, client_req
             follower.poll()
             _report_outcome(follower, status, echo)
             return status
-        sleep(POLL_SECONDS)
+        time.sleep(POLL_SECONDS)
 
 
 def _report_outcome(follower: EventFollower, status: str, echo: Echo) -> None:
@@ -333,7 +357,8 @@ def execute(cfn: Any, change_set: ChangeSet, stack_name: str, echo: Echo, **kwar
         cfn.execute_change_set(ChangeSetName=change_set.arn, ClientRequestToken=token)
     except ClientError as e:
         raise DeployError(f"executing the change set failed: {e.response['Error'].get('Message', e)}") from e
-    return follow(cfn, stack_name, since=since, echo=echo, client_request_token=token, **kwargs)
+    # Followed by id: a name can come to mean another stack (deleted and made again), an id cannot.
+    return follow(cfn, change_set.stack_id, since=since, echo=echo, client_request_token=token, **kwargs)
 
 
 def resume_hint(stack_name: str) -> str:
@@ -390,7 +415,7 @@ def kept_on_delete(cfn: Any, stack_name: str) -> list[Kept]:
                         r["ResourceType"],
                         r.get("PhysicalResourceId", ""),
                         policies[r["LogicalResourceId"]],
-                    )  # fmt: skip
+                    )
                 )
     return sorted(kept, key=lambda k: k.logical_id)
 
@@ -456,8 +481,9 @@ def _finish_create(cfn: Any, request: DeployRequest, echo: Echo) -> None:
         echo("Stack policy applied: the database, bucket and secrets cannot be replaced or deleted by an update.")
 
 
-def deploy(cfn: Any, request: DeployRequest, *, echo: Echo, confirm: Callable[[str], bool] | None,
-           s3: Any | None = None) -> str:  # fmt: skip
+def deploy(
+    cfn: Any, request: DeployRequest, *, echo: Echo, confirm: Callable[[str], bool] | None, s3: Any | None = None
+) -> str:
     """Create or update the stack through a change set. Returns "up-to-date", "planned", "created" or
     "updated"; raises DeployError (StoppedWatching on Ctrl-C) when it cannot finish.
 
@@ -506,11 +532,12 @@ def delete_stack(cfn: Any, stack_name: str, *, echo: Echo, lift_protection: bool
     if lift_protection:
         cfn.update_termination_protection(EnableTerminationProtection=False, StackName=stack_name)
         echo("Termination protection lifted (--force).")
+    stack_id = describe(cfn, stack_name)["StackId"]
     token = f"valohai-cfn-{uuid.uuid4()}"
     since = datetime.now(timezone.utc)
-    cfn.delete_stack(StackName=stack_name, ClientRequestToken=token)
+    cfn.delete_stack(StackName=stack_id, ClientRequestToken=token)
     final = _follow_or_stop(
-        cfn, stack_name, lambda: follow(cfn, stack_name, since=since, echo=echo, client_request_token=token)
+        cfn, stack_name, lambda: follow(cfn, stack_id, since=since, echo=echo, client_request_token=token)
     )
     if not is_success(final, "DELETE"):
         raise DeployError(f"deleting stack {stack_name} ended in {final}")

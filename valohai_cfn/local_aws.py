@@ -7,10 +7,12 @@ execute. The classes below close that gap. moto builds its type → model map fr
 of CloudFormationModel, so defining them is the registration; moto's own ElastiCache, Secrets Manager
 and RDS backends do the work, so the resources are real to those services' APIs afterwards.
 
-Two calls are mended too: moto lacks UpdateTerminationProtection, which `valohai-cfn deploy` and
-`delete` use; and it resolves UsePreviousValue to typed values (lists, numbers) that never equal the
-strings it stored, so a change set with nothing new is never "no changes". Both are set on moto's
-classes in `_register_models`, the one place this module changes moto.
+Three calls are mended too: moto lacks UpdateTerminationProtection, which `valohai-cfn deploy` and
+`delete` use; it resolves UsePreviousValue to typed values (lists, numbers) that never equal the
+strings it stored, so a change set with nothing new is never "no changes"; and a second CREATE change
+set for a stack still under review makes a second stack of the same name, where CloudFormation reuses
+the one under review. All three are set on moto's classes in `_register_models`, the one place this
+module changes moto.
 
 One more model replaces moto's own for AWS::SSM::Parameter, whose Tags CloudFormation gives as a map
 where moto expects a list (moto fails the create with a TypeError).
@@ -23,14 +25,15 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import uuid
 from typing import Any
 
 from moto.cloudformation import parsing as cfn_parsing
-from moto.cloudformation.models import Stack
+from moto.cloudformation.models import CloudFormationBackend, Stack
 from moto.cloudformation.responses import CloudFormationResponse
-from moto.core.responses import ActionResult
 from moto.core.common_models import CloudFormationModel
+from moto.core.responses import ActionResult
 from moto.elasticache.models import elasticache_backends
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.rds.models import rds_backends
@@ -477,7 +480,20 @@ def _has_parameters(self: Stack, other_parameters: dict[str, Any]) -> bool:
     return given == {k: _as_given(v) for k, v in other_parameters.items()}
 
 
+_moto_create_change_set = CloudFormationBackend.create_change_set
+
+
+def _create_change_set(self: CloudFormationBackend, stack_name: str, *args: Any, **kwargs: Any) -> Any:
+    change_set_type = kwargs.get("change_set_type", args[4] if len(args) > 4 else None)
+    if change_set_type == "CREATE":
+        for stack_id, stack in list(self.stacks.items()):
+            if stack.name == stack_name and stack.status == "REVIEW_IN_PROGRESS":
+                del self.stacks[stack_id]  # replaced by the one moto is about to make, under the same name
+    return _moto_create_change_set(self, stack_name, *args, **kwargs)
+
+
 def _register_models() -> None:
+    CloudFormationBackend.create_change_set = _create_change_set  # type: ignore[method-assign]
     CloudFormationResponse.update_termination_protection = _update_termination_protection  # type: ignore[attr-defined]
     Stack.has_parameters = _has_parameters  # type: ignore[method-assign]
     # moto caches its model map on first use; clear it so these classes are in it whatever ran before.
@@ -495,10 +511,14 @@ class LocalAws:
 
     def __init__(self, port: int = 0) -> None:
         _register_models()
+        self._port = port
         self._server = ThreadedMotoServer(ip_address=LOCAL_HOST, port=port, verbose=False)
         self.endpoint_url = ""
 
     def start(self) -> str:
+        """Start serving; raises OSError when the port is taken (werkzeug would only print it, in its thread)."""
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((LOCAL_HOST, self._port))
         # One line per request from werkzeug drowns the deploy's own progress.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server.start()

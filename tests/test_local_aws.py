@@ -1,0 +1,77 @@
+"""The local AWS itself: the command that serves it, the resource types it adds, large templates via S3."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from valohai_cfn.deploy import TEMPLATE_BODY_LIMIT, DeployError, template_location
+
+
+def test_local_aws_command_serves_and_writes_demo_params(tmp_path):
+    params = tmp_path / "demo.json"
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "valohai_cfn", "local-aws", "--port", "0", "--demo-params", str(params)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        first = server.stdout.readline()
+        assert first.startswith("Local AWS at http://127.0.0.1:"), first
+        deadline = time.monotonic() + 20
+        while not params.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.2)
+        values = {e["ParameterKey"]: e["ParameterValue"] for e in json.loads(params.read_text())}
+        assert values["VpcId"].startswith("vpc-") and values["RoiAmiId"].startswith("ami-")
+        assert len(values["LoadBalancerSubnetIds"].split(",")) == 2
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=10) == 0
+
+
+def test_demo_network_has_public_subnets_in_two_zones(aws_env, local_session):
+    from valohai_cfn.local_aws import create_demo_network
+
+    ec2 = local_session.client("ec2", endpoint_url=aws_env.endpoint_url)
+    params = create_demo_network(ec2, "us-east-1")
+    public = params["LoadBalancerSubnetIds"].split(",")
+    zones = {s["AvailabilityZone"] for s in ec2.describe_subnets(SubnetIds=public)["Subnets"]}
+    assert len(zones) == 2
+    routes = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": public}])["RouteTables"]
+    assert any(
+        r.get("GatewayId", "").startswith("igw-") and r["DestinationCidrBlock"] == "0.0.0.0/0"
+        for table in routes
+        for r in table["Routes"]
+    )
+    (image,) = ec2.describe_images(ImageIds=[params["RoiAmiId"]])["Images"]
+    assert image["State"] == "available"
+
+
+def test_small_templates_go_as_a_body():
+    assert template_location("{}", None, None) == {"TemplateBody": "{}"}
+
+
+def test_large_template_needs_a_bucket():
+    with pytest.raises(DeployError, match="give --bucket"):
+        template_location("x" * (TEMPLATE_BODY_LIMIT + 1), None, None)
+
+
+def test_large_template_is_uploaded_under_its_content_hash(aws_env, local_session):
+    s3 = local_session.client("s3", endpoint_url=aws_env.endpoint_url)
+    s3.create_bucket(Bucket="templates-bucket")
+    body = json.dumps({"Description": "x" * TEMPLATE_BODY_LIMIT})
+    location = template_location(body, s3, "templates-bucket")
+    (key,) = [o["Key"] for o in s3.list_objects_v2(Bucket="templates-bucket")["Contents"]]
+    assert key.startswith("valohai-cfn/") and key.endswith(".json")
+    with urllib.request.urlopen(location["TemplateURL"]) as response:  # the local server on 127.0.0.1
+        assert response.read() == body.encode()
