@@ -53,15 +53,21 @@ def local_session(aws_env):
 
 
 @pytest.fixture
-def demo_params(aws_env, local_session, tmp_path, request):
+def resource_prefix(request) -> str:
+    """A ResourcePrefix of the test's own, so retained secrets and buckets of tests do not collide."""
+    return "t" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:10]
+
+
+@pytest.fixture
+def demo_params(aws_env, local_session, tmp_path, resource_prefix):
     """A params file pointing at a VPC, subnets and an AMI made in the local AWS, as `make demo` does,
-    with a ResourcePrefix of the test's own so retained secrets and buckets do not collide."""
+    with the test's own ResourcePrefix."""
     from valohai_cfn.local_aws import create_demo_network
     from valohai_cfn.params import dump_parameters
 
     ec2 = local_session.client("ec2", endpoint_url=aws_env.endpoint_url)
     parameters = create_demo_network(ec2, "us-east-1")
-    parameters["ResourcePrefix"] = "t" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:10]
+    parameters["ResourcePrefix"] = resource_prefix
     path = tmp_path / "params.json"
     path.write_text(dump_parameters(parameters))
     return path

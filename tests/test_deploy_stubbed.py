@@ -10,6 +10,7 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.stub import ANY, Stubber
+from cfn import REPO
 from click.testing import CliRunner
 
 from valohai_cfn import cli as cli_module
@@ -346,13 +347,13 @@ class _Raw:
 
 
 @pytest.fixture
-def stubbed_cli(cfn, monkeypatch, tmp_path):
+def stubbed_cli(cfn, monkeypatch):
+    """The CLI with its CloudFormation client swapped for the stubbed one; preflight is off (no EC2 stubs)."""
     monkeypatch.setattr(cli_module, "_cloudformation", lambda *_args: (cfn, None))
-    params = tmp_path / "params.json"
-    params.write_text('[{"ParameterKey": "Domain", "ParameterValue": "valohai.example.com"}]')
+    params = REPO / "params" / "example.json"
 
     def invoke(*args: str):
-        return CliRunner().invoke(cli, [*args, "--stack-name", STACK, "--params", str(params)])
+        return CliRunner().invoke(cli, [*args, "--stack-name", STACK, "--params", str(params), "--skip-preflight"])
 
     return invoke
 

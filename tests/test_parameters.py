@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 from cfn import REPO
 
+from valohai_cfn import params
 from valohai_cfn.stack.parameters import (
     CACHE_NODE_TYPES,
     DATABASE_INSTANCE_CLASSES,
@@ -17,12 +17,6 @@ from valohai_cfn.stack.parameters import (
 from valohai_cfn.template import build_template
 
 PARAMETERS = sorted(build_template().parameters)
-# What an AWS-specific parameter type's values look like (CloudFormation checks these itself).
-AWS_ID_FORMATS = {
-    "AWS::EC2::VPC::Id": r"vpc-[0-9a-f]{8,17}",
-    "AWS::EC2::Subnet::Id": r"subnet-[0-9a-f]{8,17}",
-    "AWS::EC2::Image::Id": r"ami-[0-9a-f]{8,17}",
-}
 
 
 @pytest.mark.parametrize("name", PARAMETERS)
@@ -45,22 +39,8 @@ def test_parameter_has_a_label_and_one_group(template, name):
     assert len(groups) == 1, f"{name} is in {groups}"
 
 
-def check_value(parameter: dict, value: str) -> list[str]:
-    """Why CloudFormation would refuse `value` for `parameter` (an empty list when it accepts it)."""
-    problems = []
-    kind = parameter["Type"]
-    items = value.split(",") if kind.startswith("List<") else [value]
-    id_format = AWS_ID_FORMATS.get(kind.removeprefix("List<").removesuffix(">"))
-    for item in items:
-        if id_format and not re.fullmatch(id_format, item):
-            problems.append(f"{item!r} is not a {kind}")
-    if "AllowedPattern" in parameter and not re.fullmatch(parameter["AllowedPattern"], value):
-        problems.append(f"{value!r} does not match {parameter['AllowedPattern']}")
-    if "AllowedValues" in parameter and value not in parameter["AllowedValues"]:
-        problems.append(f"{value!r} is not allowed")
-    if kind == "Number" and not parameter["MinValue"] <= float(value) <= parameter["MaxValue"]:
-        problems.append(f"{value} is out of range")
-    return problems
+def check_value(parameter: dict, value: str) -> list:
+    return params.check_value("parameter", value, parameter)
 
 
 def test_example_params_are_complete_and_valid(template):

@@ -146,65 +146,52 @@ def _guarded(run):
         raise click.ClickException(str(e)) from None
 
 
-def _tags(values: tuple[str, ...]) -> dict[str, str]:
-    tags = {}
-    for value in values:
-        key, sep, tag_value = value.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--tag")
-        tags[key] = tag_value
-    return tags
+def _interactive() -> bool:
+    """Whether a person can answer: standard input is a terminal."""
+    return sys.stdin.isatty()
 
 
 def _confirm(assume_yes: bool):
     """Who approves executing: --yes, a person at a terminal, or nobody (None)."""
     if assume_yes:
         return lambda _question: True
-    if sys.stdin.isatty():
+    if _interactive():
         return lambda question: click.confirm(question, default=False)
     return None
 
 
-def _deploy(
-    stack_name,
-    params_file,
-    region,
-    profile,
-    endpoint_url,
-    tags,
-    bucket,
-    allow_replace,
-    recreate_failed,
-    termination_protection,
-    assume_yes,
-    execute,
-) -> None:
+def _deploy(options: dict, *, execute: bool) -> None:
+    """deploy and plan: check the parameters, run preflight, then the change set."""
     from valohai_cfn.aws import client
     from valohai_cfn.deploy import DeployRequest, deploy
-    from valohai_cfn.params import load_parameters
     from valohai_cfn.render import render_json
     from valohai_cfn.stack.policy import stack_policy
     from valohai_cfn.template import build_template
 
+    aws_args = (options["region"], options["profile"], options["endpoint_url"])
+
     def run():
         template = build_template()
-        parameters = load_parameters(params_file)
-        cfn, aws = _cloudformation(region, profile, endpoint_url)
+        parameters = _checked_parameters(options["params_file"])
+        if not options["skip_preflight"] and not _preflight(parameters, *aws_args, options["stack_name"]):
+            raise click.ClickException("preflight failed: fix the rows marked FAILED, or deploy with --skip-preflight")
+        cfn, aws = _cloudformation(*aws_args)
         request = DeployRequest(
-            stack_name=stack_name,
+            stack_name=options["stack_name"],
             template_body=render_json(template),
             template_defaults={name: p.properties.get("Default") for name, p in template.parameters.items()},
             parameters=parameters,
-            tags=_tags(tags),
-            bucket=bucket,
-            allow_replace=allow_replace,
-            recreate_failed=recreate_failed,
-            termination_protection=termination_protection,
+            tags=_key_values(options["tags"], "--tag"),
+            bucket=options["bucket"],
+            allow_replace=options["allow_replace"],
+            recreate_failed=options["recreate_failed"],
+            termination_protection=not options.get("no_termination_protection", False),
             execute=execute,
             stack_policy=stack_policy(template),
         )
-        s3 = client(aws, "s3", endpoint_url) if bucket else None
-        deploy(cfn, request, echo=click.echo, confirm=_confirm(assume_yes) if execute else None, s3=s3)
+        s3 = client(aws, "s3", options["endpoint_url"]) if options["bucket"] else None
+        confirm = _confirm(options.get("assume_yes", False)) if execute else None
+        deploy(cfn, request, echo=click.echo, confirm=confirm, s3=s3)
 
     _guarded(run)
 
@@ -237,6 +224,7 @@ def deploy_options(command):
             is_flag=True,
             help="Delete a stack whose first create failed (ROLLBACK_COMPLETE) and create it again.",
         ),
+        click.option("--skip-preflight", is_flag=True, help="Do not check the account before deploying."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -247,61 +235,22 @@ def deploy_options(command):
 @deploy_options
 @click.option("--yes", "-y", "assume_yes", is_flag=True, help="Execute without asking.")
 @click.option("--no-termination-protection", is_flag=True, help="Leave termination protection off on a new stack.")
-def deploy_command(
-    stack_name,
-    params_file,
-    tags,
-    bucket,
-    allow_replace,
-    recreate_failed,
-    region,
-    profile,
-    endpoint_url,
-    assume_yes,
-    no_termination_protection,
-) -> None:
+def deploy_command(**options) -> None:
     """Create or update the stack through a change set, with live progress.
 
-    Shows the change set first; asks before executing (or executes with --yes). Without a terminal and
-    without --yes it only creates and shows the change set. Refuses to replace or remove the database,
-    bucket, secrets or queue unless --allow-replace is given. "No changes" is success.
+    Checks the parameter file and the account (preflight) first. Shows the change set; asks before
+    executing (or executes with --yes). Without a terminal and without --yes it only creates and shows
+    the change set. Refuses to replace or remove the database, bucket, secrets or queue unless
+    --allow-replace is given. "No changes" is success.
     """
-    _deploy(
-        stack_name,
-        params_file,
-        region,
-        profile,
-        endpoint_url,
-        tags,
-        bucket,
-        allow_replace,
-        recreate_failed,
-        not no_termination_protection,
-        assume_yes,
-        execute=True,
-    )
+    _deploy(options, execute=True)
 
 
 @cli.command("plan")
 @deploy_options
-def plan_command(
-    stack_name, params_file, tags, bucket, allow_replace, recreate_failed, region, profile, endpoint_url
-) -> None:
+def plan_command(**options) -> None:
     """Create the change set and show it, without executing it."""
-    _deploy(
-        stack_name,
-        params_file,
-        region,
-        profile,
-        endpoint_url,
-        tags,
-        bucket,
-        allow_replace,
-        recreate_failed,
-        True,
-        False,
-        execute=False,
-    )
+    _deploy(options, execute=False)
 
 
 @cli.command("status")
@@ -407,6 +356,167 @@ def local_aws_command(port: int, demo_params: Path | None, region: str) -> None:
         click.echo("Stopping.")
     finally:
         server.stop()
+
+
+# -- parameter files and preflight -------------------------------------------------------------------
+
+
+class ProblemsFound(click.ClickException):
+    """Problems were printed one per line already; exit 2 with a summary."""
+
+    exit_code = 2
+
+
+def _template_parameters() -> dict[str, dict]:
+    from valohai_cfn.template import build_template
+
+    return build_template().to_dict()["Parameters"]
+
+
+def _checked_parameters(params_file: Path) -> dict[str, str]:
+    """The file's parameters, checked against the template offline; problems end the command (exit 2)."""
+    from valohai_cfn.params import check_parameters, load_parameters
+
+    given = load_parameters(params_file)
+    problems = check_parameters(_template_parameters(), given)
+    for problem in problems:
+        click.echo(f"{params_file}: {problem}", err=True)
+    if problems:
+        raise ProblemsFound(f"{params_file}: {len(problems)} problem(s)")
+    return given
+
+
+@cli.group("params")
+def params_group() -> None:
+    """Write, import and check parameter files (offline: no AWS call)."""
+
+
+@params_group.command("check")
+@click.argument("params_file", type=click.Path(path_type=Path))
+def params_check(params_file: Path) -> None:
+    """Check a parameter file against the template: every problem, one line each; exit 2 on any."""
+    from valohai_cfn.params import ParamsError
+
+    try:
+        given = _checked_parameters(params_file)
+    except ParamsError as e:
+        raise ProblemsFound(str(e)) from None
+    click.echo(f"{params_file}: {len(given)} parameters, all valid")
+
+
+@params_group.command("import")
+@click.argument("config_file", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Parameter file to write (CloudFormation list format).")  # fmt: skip
+def params_import(config_file: Path, output: Path) -> None:
+    """Import the original CDK app's config.yaml (valohai-cdk-self-hosted) as a parameter file."""
+    from valohai_cfn.params import dump_parameters, import_cdk_config
+
+    parameters = _guarded(lambda: import_cdk_config(config_file))
+    _write(output, dump_parameters(parameters))
+    missing = [n for n, spec in _template_parameters().items() if "Default" not in spec and n not in parameters]
+    click.echo(f"wrote {output} ({len(parameters)} parameters)")
+    if missing:
+        click.echo(f"still required before deploying: {', '.join(missing)} (add them, then `valohai-cfn params check`)")
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise click.ClickException(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def _prompt_value(name: str, spec: dict, label: str) -> str:
+    from valohai_cfn.params import check_value
+
+    click.echo(f"\n{label} ({name}): {spec['Description']}")
+    while True:
+        value = click.prompt(name, default=spec.get("Default"), show_default=True)
+        problems = check_value(name, value, spec)
+        if not problems:
+            return value
+        for problem in problems:
+            click.echo(f"  {problem}")
+
+
+@params_group.command("init")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Parameter file to write, e.g. params/prod.json.")  # fmt: skip
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="A parameter value; repeat for several.")
+def params_init(output: Path, settings: tuple[str, ...]) -> None:
+    """Write a parameter file with every template parameter.
+
+    In a terminal it asks for each required parameter not given with --set, showing its label and
+    description; otherwise every required parameter must come with --set.
+    """
+    from valohai_cfn.params import check_parameters, dump_parameters
+    from valohai_cfn.template import build_template
+
+    template = build_template().to_dict()
+    specs = template["Parameters"]
+    labels = template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterLabels"]
+    given = _key_values(settings, "--set")
+    unknown = [p for p in check_parameters(specs, given) if p.parameter not in specs]
+    if unknown:
+        raise click.BadParameter("; ".join(str(p) for p in unknown), param_hint="--set")
+    values = {}
+    for name, spec in specs.items():
+        if name in given:
+            values[name] = given[name]
+        elif "Default" in spec:
+            values[name] = spec["Default"]
+        elif _interactive():
+            values[name] = _prompt_value(name, spec, labels[name]["default"])
+    problems = check_parameters(specs, values)
+    for problem in problems:
+        click.echo(f"{problem}", err=True)
+    if problems:
+        raise ProblemsFound(f"not written: {len(problems)} problem(s); give values with --set KEY=VALUE")
+    _write(output, dump_parameters(values))
+    click.echo(f"wrote {output} ({len(values)} parameters)")
+
+
+def _key_values(values: tuple[str, ...], option: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, item = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint=option)
+        pairs[key] = item
+    return pairs
+
+
+def _preflight(params: dict[str, str], region, profile, endpoint_url, stack_name: str | None) -> bool:
+    """Run the preflight checks, print their table; True when all passed."""
+    from valohai_cfn.aws import client, session
+    from valohai_cfn.preflight import Account, check_table, run_checks
+
+    aws = session(profile, region)
+    cfn = client(aws, "cloudformation", endpoint_url)
+    account = Account(
+        ec2=client(aws, "ec2", endpoint_url), acm=client(aws, "acm", endpoint_url), s3=client(aws, "s3", endpoint_url),
+        sts=client(aws, "sts", endpoint_url), cfn=cfn, region=cfn.meta.region_name, stack_name=stack_name,
+    )  # fmt: skip
+    defaults = {n: spec["Default"] for n, spec in _template_parameters().items() if "Default" in spec}
+    checks = run_checks(account, {**defaults, **params})
+    click.echo(check_table(checks))
+    return all(c.ok for c in checks)
+
+
+@cli.command("preflight")
+@click.option("--params", "params_file", required=True, type=click.Path(path_type=Path), help="Parameter file.")
+@click.option("--stack-name", help="The stack being updated, if any (its own bucket then counts as free).")
+@aws_options
+def preflight_command(params_file: Path, stack_name, region, profile, endpoint_url) -> None:
+    """Check the account before anything is created: VPC, subnets, zones, routes, image, certificate, key
+    pair, instance type, bucket name. One row per check; exit 1 when any failed."""
+
+    def run():
+        if not _preflight(_checked_parameters(params_file), region, profile, endpoint_url, stack_name):
+            raise click.ClickException("preflight failed: see the rows marked FAILED")
+
+    _guarded(run)
 
 
 def main() -> None:

@@ -1,18 +1,24 @@
-"""Parameter files: read the formats people already have, write CloudFormation's list format.
+"""Parameter files: read the formats people already have, check them offline, write CloudFormation's list.
 
-Accepted:
+Accepted (as JSON, or the same structures as YAML):
   * CloudFormation's list, as `create-stack --parameters file://` takes:
     [{"ParameterKey": "VpcId", "ParameterValue": "vpc-…"}, …]
   * `aws cloudformation deploy --parameter-overrides file://`'s list: ["VpcId=vpc-…", …]
   * CodePipeline's template configuration: {"Parameters": {"VpcId": "vpc-…"}}
 Values may be lists (joined with commas, as CloudFormation expects for List<…> parameters).
+The original CDK app's config.yaml can be imported (`import_cdk_config`).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 
 class ParamsError(Exception):
@@ -58,19 +64,40 @@ def parse_parameters(path: Path, data: Any) -> dict[str, str]:
     )
 
 
-def read_json(path: Path) -> Any:
+def read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except IsADirectoryError:
         raise ParamsError(f"{path}: is a directory, not a file") from None
     except FileNotFoundError:
         raise ParamsError(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise ParamsError(f"{path}: not a text file (it is not UTF-8)") from None
     except OSError as e:
         raise ParamsError(f"{path}: cannot read: {e.strerror}") from None
+    if b"\0" in raw:
+        raise ParamsError(f"{path}: a binary file, not a parameter file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ParamsError(f"{path}: not a text file (it is not UTF-8)") from None
     if not text.strip():
         raise ParamsError(f"{path}: the file is empty")
+    return text
+
+
+def _parse_yaml(path: Path, text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ParamsError(f"{path}: {where}invalid YAML: {getattr(e, 'problem', None) or e}") from None
+
+
+def read_structured(path: Path) -> Any:
+    """The file's JSON, or YAML for .yaml/.yml files; a syntax error names the file and line."""
+    text = read_text(path)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return _parse_yaml(path, text)
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
@@ -79,10 +106,142 @@ def read_json(path: Path) -> Any:
 
 def load_parameters(path: Path) -> dict[str, str]:
     """The parameters of a file in any of the accepted formats."""
-    return parse_parameters(path, read_json(path))
+    return parse_parameters(path, read_structured(path))
 
 
 def dump_parameters(parameters: dict[str, str]) -> str:
     """CloudFormation's list format, in the template's parameter order as given, one entry per line."""
     lines = [json.dumps({"ParameterKey": k, "ParameterValue": v}, ensure_ascii=False) for k, v in parameters.items()]
     return "[\n  " + ",\n  ".join(lines) + "\n]\n"
+
+
+# -- the original CDK app's config.yaml -------------------------------------------------------------
+
+CDK_CONFIG_KEYS = {
+    "vpc_id": "VpcId",
+    "lb_subnet_ids": "LoadBalancerSubnetIds",
+    "roi_subnet_id": "RoiSubnetId",
+    "db_subnet_ids": "DatabaseSubnetIds",
+    "cache_subnet_ids": "CacheSubnetIds",
+    "worker_subnet_ids": "WorkerSubnetIds",
+    "environment_name": "EnvironmentName",
+    "domain": "Domain",
+    "certificate_arn": "CertificateArn",
+}
+# Known to the CDK app but not template parameters: the template reads them from the stack itself.
+CDK_CONFIG_IGNORED = ("aws_region", "aws_account_id")
+
+
+def import_cdk_config(path: Path) -> dict[str, str]:
+    """The template parameters of an installation made with valohai-cdk-self-hosted's config.yaml."""
+    data = yaml_mapping(path)
+    unknown = sorted(set(data) - set(CDK_CONFIG_KEYS) - set(CDK_CONFIG_IGNORED))
+    if unknown:
+        raise ParamsError(f"{path}: not keys of the CDK app's config.yaml: {', '.join(unknown)}")
+    parameters = {}
+    for key, parameter in CDK_CONFIG_KEYS.items():
+        value = data.get(key)
+        if value is None:
+            continue
+        parameters[parameter] = _value(path, key, value)
+    if "Domain" in parameters:
+        # The CDK app took a URL; the template takes the hostname.
+        parameters["Domain"] = re.sub(r"^https?://", "", parameters["Domain"]).rstrip("/")
+    return parameters
+
+
+def yaml_mapping(path: Path) -> dict:
+    data = _parse_yaml(path, read_text(path))
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: expected a mapping of keys to values")
+    return data
+
+
+# -- checking a parameter file against the template, offline -----------------------------------------
+
+# What CloudFormation's AWS-specific parameter types accept, by their id formats.
+AWS_ID_FORMATS = {
+    "AWS::EC2::VPC::Id": r"vpc-[0-9a-f]{8}([0-9a-f]{9})?",
+    "AWS::EC2::Subnet::Id": r"subnet-[0-9a-f]{8}([0-9a-f]{9})?",
+    "AWS::EC2::Image::Id": r"ami-[0-9a-f]{8}([0-9a-f]{9})?",
+    "AWS::EC2::SecurityGroup::Id": r"sg-[0-9a-f]{8}([0-9a-f]{9})?",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    parameter: str
+    value: str | None
+    rule: str
+
+    def __str__(self) -> str:
+        shown = "" if self.value is None else f" = {_shown(self.value)}"
+        return f"{self.parameter}{shown}: {self.rule}"
+
+
+def _shown(value: str) -> str:
+    # repr() keeps control characters and newlines on the one line of the report.
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _number_problems(name: str, value: str, spec: dict) -> list[Problem]:
+    try:
+        number = float(value)
+    except ValueError:
+        return [Problem(name, value, "not a number")]
+    if number != number or number in (float("inf"), float("-inf")):
+        return [Problem(name, value, "not a finite number")]
+    problems = []
+    if "MinValue" in spec and number < float(spec["MinValue"]):
+        problems.append(Problem(name, value, f"below MinValue {spec['MinValue']}"))
+    if "MaxValue" in spec and number > float(spec["MaxValue"]):
+        problems.append(Problem(name, value, f"above MaxValue {spec['MaxValue']}"))
+    return problems
+
+
+def _string_problems(name: str, value: str, spec: dict) -> list[Problem]:
+    problems = []
+    if "AllowedValues" in spec and value not in spec["AllowedValues"]:
+        problems.append(Problem(name, value, f"not one of {', '.join(spec['AllowedValues'])}"))
+    if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
+        why = spec.get("ConstraintDescription", f"does not match {spec['AllowedPattern']}")
+        problems.append(Problem(name, value, f"AllowedPattern: must be {why}"))
+    if "MinLength" in spec and len(value) < int(spec["MinLength"]):
+        problems.append(Problem(name, value, f"shorter than MinLength {spec['MinLength']}"))
+    if "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
+        problems.append(Problem(name, value, f"longer than MaxLength {spec['MaxLength']}"))
+    return problems
+
+
+def check_value(name: str, value: str, spec: dict) -> list[Problem]:
+    """Why CloudFormation would refuse `value` for the parameter `spec` (empty when it accepts it)."""
+    kind = spec["Type"]
+    if kind == "Number":
+        return _number_problems(name, value, spec)
+    if kind.startswith("List<"):
+        item_kind = kind[len("List<") : -1]
+        items = value.split(",")
+        if value == "" or any(item.strip() == "" for item in items):
+            return [Problem(name, value, f"a comma-separated list of {item_kind} with no empty items")]
+        return [p for item in items for p in check_value(name, item.strip(), {"Type": item_kind})]
+    if kind in AWS_ID_FORMATS and not re.fullmatch(AWS_ID_FORMATS[kind], value):
+        prefix = AWS_ID_FORMATS[kind].split("-")[0]
+        return [Problem(name, value, f"not a {kind} ({prefix}- and 8 or 17 hex digits)")]
+    return _string_problems(name, value, spec)
+
+
+def check_parameters(template_parameters: dict[str, dict], given: dict[str, str]) -> list[Problem]:
+    """Every problem of a parameter file against the template's Parameters section, in order."""
+    problems = []
+    for name in given:
+        if name not in template_parameters:
+            close = difflib.get_close_matches(name, template_parameters, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            problems.append(Problem(name, None, f"not a parameter of the template{hint}"))
+    for name, spec in template_parameters.items():
+        if name in given:
+            problems.extend(check_value(name, given[name], spec))
+        elif "Default" not in spec:
+            problems.append(Problem(name, None, "required: the template has no default"))
+    return problems
