@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 DEMO_PORT ?= 5055
 DEMO_ENDPOINT := http://127.0.0.1:$(DEMO_PORT)
 
-.PHONY: help template lint test bench docs demo clean
+.PHONY: help template lint test bench docs diagram demo clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'

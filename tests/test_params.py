@@ -131,43 +131,53 @@ def test_example_passes_the_check():
 def test_every_problem_is_reported_one_line_each(tmp_path):
     bad = dict(EXAMPLE_VALUES)
     del bad["Domain"]
-    bad.update({
-        "VpcID": "vpc-0123456789abcdef0",         # unknown, near VpcId
-        "RoiInstanceType": "m5a.huge",            # AllowedValues
-        "ResourcePrefix": "Valohai",              # AllowedPattern
-        "RoiVolumeSize": "8",                     # MinValue
-        "DatabaseAllocatedStorage": "lots",       # not a number
-        "EnvironmentName": "x" * 65,              # MaxLength
-        "DatabaseSubnetIds": "subnet-0bbbbbbbbbbbbbbb1,sg-0123456789abcdef0",  # a list item of the wrong type
-        "RoiAmiId": "ami-xyz",                    # id format
-    })  # fmt: skip
+    bad.update(
+        {
+            "VpcID": "vpc-0123456789abcdef0",  # unknown, near VpcId
+            "RoiInstanceType": "m5a.huge",  # AllowedValues
+            "ResourcePrefix": "Valohai",  # AllowedPattern
+            "RoiVolumeSize": "8",  # MinValue
+            "DatabaseAllocatedStorage": "lots",  # not a number
+            "EnvironmentName": "x" * 65,  # MaxLength
+            "DatabaseSubnetIds": "subnet-0bbbbbbbbbbbbbbb1,sg-0123456789abcdef0",  # a list item of the wrong type
+            "RoiAmiId": "ami-xyz",  # id format
+        }
+    )
     path = tmp_path / "bad.json"
     path.write_text(dump_parameters(bad))
     result = params_check(path)
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.startswith(f"{path}: ") and "problem(s)" not in line]
     expected = {
-        "VpcID": "did you mean VpcId?", "RoiInstanceType": "not one of", "ResourcePrefix": "AllowedPattern",
-        "RoiVolumeSize": "below MinValue 32", "DatabaseAllocatedStorage": "not a number",
-        "EnvironmentName": "longer than MaxLength 64", "DatabaseSubnetIds": "not a AWS::EC2::Subnet::Id",
-        "RoiAmiId": "not a AWS::EC2::Image::Id", "Domain": "required",
-    }  # fmt: skip
+        "VpcID": "did you mean VpcId?",
+        "RoiInstanceType": "not one of",
+        "ResourcePrefix": "AllowedPattern",
+        "RoiVolumeSize": "below MinValue 32",
+        "DatabaseAllocatedStorage": "not a number",
+        "EnvironmentName": "longer than MaxLength 64",
+        "DatabaseSubnetIds": "not a AWS::EC2::Subnet::Id",
+        "RoiAmiId": "not a AWS::EC2::Image::Id",
+        "Domain": "required",
+    }
     assert len(lines) == len(expected), result.output
     for name, rule in expected.items():
         assert any(line.startswith(f"{path}: {name}") and rule in line for line in lines), (name, result.output)
     assert "'m5a.huge'" in result.output, "the value is named"
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b'[{"ParameterKey": "VpcId",\n  "ParameterValue": ', "line 2"),
-    (b"", "the file is empty"),
-    (b"\x00\x01\x02binary", "a binary file"),
-    (b"\xff\xfe\xfa", "not a text file"),
-    (b'{"Parameters": {"Domain": {"nested": true}}}', "Domain: expected a string"),
-    (b'[{"ParameterKey": "Domain", "ParameterValue": [["a"]]}]', "Domain: expected a string"),
-    (b'"just a string"', "not a parameter file"),
-    (b"[42]", "entry 1 is neither"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'[{"ParameterKey": "VpcId",\n  "ParameterValue": ', "line 2"),
+        (b"", "the file is empty"),
+        (b"\x00\x01\x02binary", "a binary file"),
+        (b"\xff\xfe\xfa", "not a text file"),
+        (b'{"Parameters": {"Domain": {"nested": true}}}', "Domain: expected a string"),
+        (b'[{"ParameterKey": "Domain", "ParameterValue": [["a"]]}]', "Domain: expected a string"),
+        (b'"just a string"', "not a parameter file"),
+        (b"[42]", "entry 1 is neither"),
+    ],
+)
 def test_unreadable_files_give_one_clear_line(tmp_path, content, message):
     path = tmp_path / "params.json"
     path.write_bytes(content)
@@ -230,10 +240,16 @@ def test_cli_check_of_any_value_is_exit_0_or_2(tmp_path, name, value):
 
 # -- init -------------------------------------------------------------------------------------------
 
-REQUIRED = {"VpcId": "vpc-0123456789abcdef0", "LoadBalancerSubnetIds": "subnet-0aaaaaaaaaaaaaaa1,subnet-0aaaaaaaaaaaaaaa2",
-            "RoiSubnetId": "subnet-0bbbbbbbbbbbbbbb1", "DatabaseSubnetIds": "subnet-0bbbbbbbbbbbbbbb1,subnet-0bbbbbbbbbbbbbbb2",
-            "CacheSubnetIds": "subnet-0bbbbbbbbbbbbbbb1", "WorkerSubnetIds": "subnet-0ccccccccccccccc1",
-            "Domain": "valohai.example.com", "RoiAmiId": "ami-0123456789abcdef0"}  # fmt: skip
+REQUIRED = {
+    "VpcId": "vpc-0123456789abcdef0",
+    "LoadBalancerSubnetIds": "subnet-0aaaaaaaaaaaaaaa1,subnet-0aaaaaaaaaaaaaaa2",
+    "RoiSubnetId": "subnet-0bbbbbbbbbbbbbbb1",
+    "DatabaseSubnetIds": "subnet-0bbbbbbbbbbbbbbb1,subnet-0bbbbbbbbbbbbbbb2",
+    "CacheSubnetIds": "subnet-0bbbbbbbbbbbbbbb1",
+    "WorkerSubnetIds": "subnet-0ccccccccccccccc1",
+    "Domain": "valohai.example.com",
+    "RoiAmiId": "ami-0123456789abcdef0",
+}
 
 
 def test_init_with_set_writes_every_parameter(tmp_path):
@@ -265,8 +281,9 @@ def test_init_prompts_in_a_terminal_with_label_and_description(tmp_path, monkeyp
     given = {k: v for k, v in REQUIRED.items() if k != "VpcId"}
     answers = "vpc-nope\nvpc-0123456789abcdef0\n"  # a bad answer is asked again
     out = tmp_path / "prod.json"
-    result = CliRunner().invoke(cli, ["params", "init", "-o", str(out), *[f"--set={k}={v}" for k, v in given.items()]],
-                                input=answers)  # fmt: skip
+    result = CliRunner().invoke(
+        cli, ["params", "init", "-o", str(out), *[f"--set={k}={v}" for k, v in given.items()]], input=answers
+    )
     assert result.exit_code == 0, result.output
     assert "VPC (VpcId): The VPC the installation lives in." in result.output
     assert "not a AWS::EC2::VPC::Id" in result.output

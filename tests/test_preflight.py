@@ -27,11 +27,16 @@ def self_signed(domain: str) -> tuple[bytes, bytes]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
     now = datetime.datetime.now(datetime.timezone.utc)
     certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
         .sign(key, hashes.SHA256())
-    )  # fmt: skip
+    )
     pem_key = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -43,8 +48,14 @@ def account(aws_env, local_session):
     def client(service):
         return local_session.client(service, endpoint_url=aws_env.endpoint_url)
 
-    return Account(ec2=client("ec2"), acm=client("acm"), s3=client("s3"), sts=client("sts"),
-                   cfn=client("cloudformation"), region="us-east-1")  # fmt: skip
+    return Account(
+        ec2=client("ec2"),
+        acm=client("acm"),
+        s3=client("s3"),
+        sts=client("sts"),
+        cfn=client("cloudformation"),
+        region="us-east-1",
+    )
 
 
 @pytest.fixture
@@ -81,8 +92,9 @@ def test_missing_vpc(account, good):
 def test_missing_subnet_and_subnet_in_another_vpc(account, good):
     other_vpc = account.ec2.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
     stray = account.ec2.create_subnet(VpcId=other_vpc, CidrBlock="10.99.1.0/24", AvailabilityZone="us-east-1a")
-    problems = failed(account, {**good, "RoiSubnetId": "subnet-0000000000000dead",
-                                "WorkerSubnetIds": stray["Subnet"]["SubnetId"]})  # fmt: skip
+    problems = failed(
+        account, {**good, "RoiSubnetId": "subnet-0000000000000dead", "WorkerSubnetIds": stray["Subnet"]["SubnetId"]}
+    )
     assert "not found: subnet-0000000000000dead" in problems["RoiSubnetId exist"]
     assert f"not in {good['VpcId']}" in problems["WorkerSubnetIds exist"]
 
@@ -133,12 +145,15 @@ def test_bucket_name_taken(account, good):
     assert "exists" in failed(account, good)["Data bucket name is free"]
 
 
-@pytest.mark.parametrize(("names", "domain", "expected"), [
-    (["valohai.example.com"], "valohai.example.com", True),
-    (["*.example.com"], "valohai.example.com", True),
-    (["*.example.com"], "a.valohai.example.com", False),
-    (["example.com"], "valohai.example.com", False),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("names", "domain", "expected"),
+    [
+        (["valohai.example.com"], "valohai.example.com", True),
+        (["*.example.com"], "valohai.example.com", True),
+        (["*.example.com"], "a.valohai.example.com", False),
+        (["example.com"], "valohai.example.com", False),
+    ],
+)
 def test_wildcards_cover_one_label(names, domain, expected):
     assert covers(names, domain) is expected
 
@@ -146,8 +161,9 @@ def test_wildcards_cover_one_label(names, domain, expected):
 def test_preflight_command_prints_a_table_and_fails(aws_env, account, good, tmp_path):
     path = tmp_path / "params.json"
     path.write_text(dump_parameters({**good, "RoiAmiId": "ami-0000000000000dead"}))
-    result = CliRunner().invoke(cli, ["preflight", "--params", str(path), "--endpoint-url", aws_env.endpoint_url,
-                                      "--region", "us-east-1"])  # fmt: skip
+    result = CliRunner().invoke(
+        cli, ["preflight", "--params", str(path), "--endpoint-url", aws_env.endpoint_url, "--region", "us-east-1"]
+    )
     assert result.exit_code == 1
     rows = [line for line in result.output.splitlines() if "  ok  " in line or "  FAILED  " in line]
     assert len(rows) == 15
@@ -158,8 +174,21 @@ def test_preflight_command_prints_a_table_and_fails(aws_env, account, good, tmp_
 def test_deploy_stops_at_a_failed_preflight(aws_env, account, good, tmp_path):
     path = tmp_path / "params.json"
     path.write_text(dump_parameters({**good, "VpcId": "vpc-0000000000000dead"}))
-    result = CliRunner().invoke(cli, ["deploy", "--stack-name", "never", "--params", str(path), "--yes",
-                                      "--endpoint-url", aws_env.endpoint_url, "--region", "us-east-1"])  # fmt: skip
+    result = CliRunner().invoke(
+        cli,
+        [
+            "deploy",
+            "--stack-name",
+            "never",
+            "--params",
+            str(path),
+            "--yes",
+            "--endpoint-url",
+            aws_env.endpoint_url,
+            "--region",
+            "us-east-1",
+        ],
+    )
     assert result.exit_code == 1 and "--skip-preflight" in result.output
     with pytest.raises(ClientError, match="does not exist"):
         account.cfn.describe_stacks(StackName="never")

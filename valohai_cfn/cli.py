@@ -135,6 +135,7 @@ def _guarded(run):
     from valohai_cfn.aws import AwsError, aws_errors
     from valohai_cfn.deploy import DeployError, StoppedWatching
     from valohai_cfn.params import ParamsError
+    from valohai_cfn.publish import PublishError
 
     try:
         with aws_errors():
@@ -142,7 +143,7 @@ def _guarded(run):
     except StoppedWatching as e:
         click.echo(f"\nStopped watching. {e}", err=True)
         sys.exit(130)
-    except (AwsError, DeployError, ParamsError) as e:
+    except (AwsError, DeployError, ParamsError, PublishError) as e:
         raise click.ClickException(str(e)) from None
 
 
@@ -406,8 +407,13 @@ def params_check(params_file: Path) -> None:
 
 @params_group.command("import")
 @click.argument("config_file", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Parameter file to write (CloudFormation list format).")  # fmt: skip
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Parameter file to write (CloudFormation list format).",
+)
 def params_import(config_file: Path, output: Path) -> None:
     """Import the original CDK app's config.yaml (valohai-cdk-self-hosted) as a parameter file."""
     from valohai_cfn.params import dump_parameters, import_cdk_config
@@ -441,8 +447,13 @@ def _prompt_value(name: str, spec: dict, label: str) -> str:
 
 
 @params_group.command("init")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Parameter file to write, e.g. params/prod.json.")  # fmt: skip
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Parameter file to write, e.g. params/prod.json.",
+)
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="A parameter value; repeat for several.")
 def params_init(output: Path, settings: tuple[str, ...]) -> None:
     """Write a parameter file with every template parameter.
@@ -495,9 +506,14 @@ def _preflight(params: dict[str, str], region, profile, endpoint_url, stack_name
     aws = session(profile, region)
     cfn = client(aws, "cloudformation", endpoint_url)
     account = Account(
-        ec2=client(aws, "ec2", endpoint_url), acm=client(aws, "acm", endpoint_url), s3=client(aws, "s3", endpoint_url),
-        sts=client(aws, "sts", endpoint_url), cfn=cfn, region=cfn.meta.region_name, stack_name=stack_name,
-    )  # fmt: skip
+        ec2=client(aws, "ec2", endpoint_url),
+        acm=client(aws, "acm", endpoint_url),
+        s3=client(aws, "s3", endpoint_url),
+        sts=client(aws, "sts", endpoint_url),
+        cfn=cfn,
+        region=cfn.meta.region_name,
+        stack_name=stack_name,
+    )
     defaults = {n: spec["Default"] for n, spec in _template_parameters().items() if "Default" in spec}
     checks = run_checks(account, {**defaults, **params})
     click.echo(check_table(checks))
@@ -517,6 +533,133 @@ def preflight_command(params_file: Path, stack_name, region, profile, endpoint_u
             raise click.ClickException("preflight failed: see the rows marked FAILED")
 
     _guarded(run)
+
+
+# -- publishing ---------------------------------------------------------------------------------------
+
+
+def _link_parameters(params_file: Path | None) -> dict[str, str]:
+    """The values to prefill: checked against the template, though required ones may be left to the user."""
+    from valohai_cfn.params import check_parameters, load_parameters
+
+    if params_file is None:
+        return {}
+    given = load_parameters(params_file)
+    problems = [p for p in check_parameters(_template_parameters(), given) if p.parameter in given]
+    for problem in problems:
+        click.echo(f"{params_file}: {problem}", err=True)
+    if problems:
+        raise ProblemsFound(f"{params_file}: {len(problems)} problem(s)")
+    return given
+
+
+def _print_link(url: str) -> None:
+    click.echo(f"Quick-create link:\n{url}\n")
+    from valohai_cfn.publish import launch_button
+
+    click.echo(f"Markdown for a README:\n{launch_button(url)}")
+
+
+def link_options(command):
+    command = click.option("--stack-name", help="Stack name to prefill (a letter, then letters, digits, hyphens).")(
+        command
+    )
+    return click.option("--params", "params_file", type=click.Path(path_type=Path), help="Values to prefill.")(command)
+
+
+@cli.command("publish")
+@click.option("--bucket", required=True, help="S3 bucket to upload the template to.")
+@click.option("--prefix", default="", help="Key prefix in the bucket.")
+@link_options
+@aws_options
+def publish_command(bucket, prefix, params_file, stack_name, region, profile, endpoint_url) -> None:
+    """Upload the built template under a content-addressed key and print its quick-create link."""
+    from valohai_cfn.aws import client, session
+    from valohai_cfn.publish import object_url, quick_create_url, upload
+    from valohai_cfn.render import render_json
+    from valohai_cfn.template import build_template
+
+    def run():
+        parameters = _link_parameters(params_file)
+        s3 = client(session(profile, region), "s3", endpoint_url)
+        body = render_json(build_template()).encode()
+        key = upload(s3, bucket, body, prefix)
+        url = object_url(s3, bucket, key, s3.meta.region_name, endpoint_url)
+        click.echo(f"Uploaded s3://{bucket}/{key}")
+        _print_link(
+            quick_create_url(
+                region=s3.meta.region_name,
+                template_url=url,
+                stack_name=stack_name,
+                parameters=parameters,
+                template_parameters=_template_parameters(),
+            )
+        )
+
+    _guarded(run)
+
+
+@cli.command("link")
+@click.option("--template-url", required=True, help="HTTPS URL of the template in S3.")
+@link_options
+@click.option("--region", required=True, help="Region whose console the link opens.")
+def link_command(template_url, params_file, stack_name, region) -> None:
+    """Print the quick-create link for an uploaded template (no upload, no AWS call)."""
+    from valohai_cfn.publish import quick_create_url
+
+    def run():
+        _print_link(
+            quick_create_url(
+                region=region,
+                template_url=template_url,
+                stack_name=stack_name,
+                parameters=_link_parameters(params_file),
+                template_parameters=_template_parameters(),
+            )
+        )
+
+    _guarded(run)
+
+
+@cli.command("diagram")
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot", "svg"]),
+    default="mermaid",
+    show_default=True,
+    help="Mermaid (GitHub renders it), Graphviz DOT, or SVG drawn by Graphviz.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout)."
+)
+def diagram_command(fmt: str, output: Path | None) -> None:
+    """Draw the architecture from the built template: resources by concern, security-group flows with
+    their ports, role → instance profile → instance."""
+    import json
+    import shutil
+    import subprocess
+
+    from valohai_cfn import diagram
+    from valohai_cfn.render import render_json
+    from valohai_cfn.template import build_template
+
+    template = json.loads(render_json(build_template()))
+    if fmt == "svg":
+        dot_command = shutil.which("dot")
+        if dot_command is None:
+            raise click.ClickException("SVG needs Graphviz's dot, which is not installed (Debian package graphviz)")
+        text = subprocess.run(
+            [dot_command, "-Tsvg"], input=diagram.dot(template), capture_output=True, text=True, check=True
+        ).stdout
+    else:
+        text = diagram.mermaid(template) if fmt == "mermaid" else diagram.dot(template)
+    if output:
+        _write(output, text)
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
 
 
 def main() -> None:

@@ -32,7 +32,13 @@ def replace_section(text: str, name: str, content: str) -> str:
     return pattern.sub(lambda m: m.group(1) + content + "\n" + m.group(2), text)
 
 
-SECTIONS: dict[str, Callable[[dict], str]] = {"parameters": parameter_table}
+def _diagram(template: dict) -> str:
+    from valohai_cfn.diagram import readme_section
+
+    return readme_section(template)
+
+
+SECTIONS: dict[str, Callable[[dict], str]] = {"parameters": parameter_table, "diagram": _diagram}
 
 
 def render_readme(readme: str, template: dict) -> str:

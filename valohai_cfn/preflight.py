@@ -116,8 +116,9 @@ def check_public_subnets(account: Account, p: dict[str, str]) -> list[Check]:
     for subnet in account.subnets(_ids(p["LoadBalancerSubnetIds"])).values():
         table = _route_table(account, subnet)
         routes = table["Routes"] if table else []
-        if not any(r.get("DestinationCidrBlock") == "0.0.0.0/0" and r.get("GatewayId", "").startswith("igw-")
-                   for r in routes):  # fmt: skip
+        if not any(
+            r.get("DestinationCidrBlock") == "0.0.0.0/0" and r.get("GatewayId", "").startswith("igw-") for r in routes
+        ):
             private.append(subnet["SubnetId"])
     if private:
         return [Check(name, False, f"no 0.0.0.0/0 route to an internet gateway: {', '.join(private)}")]
@@ -216,14 +217,27 @@ def check_bucket_name(account: Account, p: dict[str, str]) -> list[Check]:
         return [Check(name, False, f"{bucket} belongs to another account ({code})")]
     if _stack_owns(account, "DataBucket", bucket):
         return [Check(name, True, f"{bucket} is this stack's own")]
-    return [Check(name, False, f"{bucket} exists (a retained bucket of an earlier installation?): "
-                               "delete it or choose another ResourcePrefix")]  # fmt: skip
+    return [
+        Check(
+            name,
+            False,
+            f"{bucket} exists (a retained bucket of an earlier installation?): "
+            "delete it or choose another ResourcePrefix",
+        )
+    ]
 
 
 CHECKS: list[Callable[[Account, dict[str, str]], list[Check]]] = [
-    check_vpc, check_subnets, check_zones, check_public_subnets, check_image, check_certificate,
-    check_key_pair, check_instance_type, check_bucket_name,
-]  # fmt: skip
+    check_vpc,
+    check_subnets,
+    check_zones,
+    check_public_subnets,
+    check_image,
+    check_certificate,
+    check_key_pair,
+    check_instance_type,
+    check_bucket_name,
+]
 
 
 def run_checks(account: Account, parameters: dict[str, str]) -> list[Check]:
