@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 DEMO_PORT ?= 5055
 DEMO_ENDPOINT := http://127.0.0.1:$(DEMO_PORT)
 
-.PHONY: help template lint test bench docs diagram demo clean
+.PHONY: help template lint test scan bench docs diagram demo clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,6 +29,21 @@ test: $(INSTALLED) ## ruff, then the whole test suite
 	$(BIN)/ruff check .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
+SCAN_VENV := .venv-scan
+SCAN_INSTALLED := $(SCAN_VENV)/.installed
+# No network: checkov would fetch its guideline mappings otherwise.
+CHECKOV := BC_SKIP_MAPPING=TRUE $(SCAN_VENV)/bin/checkov --skip-download --framework cloudformation --compact --quiet
+
+$(SCAN_INSTALLED): pyproject.toml
+	test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[scan]'
+	touch $@
+
+scan: $(INSTALLED) $(SCAN_INSTALLED) ## checkov on the built templates (fails on any failed check), and the tests proving it can fail
+	$(CHECKOV) --external-checks-dir valohai_cfn/scan_checks \
+		-f templates/valohai-self-hosted.json -f templates/valohai-self-hosted.yaml
+	CHECKOV_BIN="$(CURDIR)/$(SCAN_VENV)/bin/checkov" $(BIN)/python -m pytest tests/test_scan.py
+
 bench: $(INSTALLED) ## Build time and memory against the targets; deploy time next to awscli's
 	command -v aws >/dev/null || test -x .venv-awscli/bin/aws || \
 		($(PYTHON) -m venv .venv-awscli && .venv-awscli/bin/python -m pip install --quiet awscli)
@@ -45,4 +60,4 @@ demo: $(INSTALLED) ## Deploy the template to a local AWS (moto) on 127.0.0.1: no
 	$(BIN)/valohai-cfn status valohai-demo --endpoint-url $(DEMO_ENDPOINT)
 
 clean: ## Remove the virtual environment and caches
-	rm -rf $(VENV) .venv-awscli .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) $(SCAN_VENV) .venv-awscli .pytest_cache .ruff_cache build *.egg-info

@@ -168,3 +168,16 @@ def test_outputs_named_in_the_spec(template):
         "DatabaseSecretArn",
         "RoiInstanceId",
     }
+
+
+def test_stack_policy_protects_the_data_resources_from_updates():
+    from valohai_cfn.stack.policy import stack_policy_document
+    from valohai_cfn.template import build_template
+
+    allow, deny = stack_policy_document(build_template())["Statement"]
+    assert allow == {"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}
+    assert deny["Effect"] == "Deny" and sorted(deny["Action"]) == ["Update:Delete", "Update:Replace"]
+    assert deny["Resource"] == [
+        f"LogicalResourceId/{n}"
+        for n in ("DataBucket", "Database", "DatabaseSecret", "JwtSecret", "RepoSecret", "SecretKeySecret")
+    ]

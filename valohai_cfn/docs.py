@@ -32,13 +32,26 @@ def replace_section(text: str, name: str, content: str) -> str:
     return pattern.sub(lambda m: m.group(1) + content + "\n" + m.group(2), text)
 
 
+def checkov_skip_table(template: dict) -> str:
+    """Every checkov check skipped in the template, with the resource and the reason written there."""
+    rows = ["| Resource | Check | Why it does not fit |", "|---|---|---|"]
+    for name, resource in template["Resources"].items():
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            rows.append(f"| `{name}` | {skip['id']} | {skip['comment']} |")
+    return "\n".join(rows)
+
+
 def _diagram(template: dict) -> str:
     from valohai_cfn.diagram import readme_section
 
     return readme_section(template)
 
 
-SECTIONS: dict[str, Callable[[dict], str]] = {"parameters": parameter_table, "diagram": _diagram}
+SECTIONS: dict[str, Callable[[dict], str]] = {
+    "parameters": parameter_table,
+    "diagram": _diagram,
+    "checkov-skips": checkov_skip_table,
+}
 
 
 def render_readme(readme: str, template: dict) -> str:

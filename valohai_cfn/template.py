@@ -28,7 +28,7 @@ def build_template() -> Template:
     sgs = add_network(t, ctx)
     bucket = add_storage(t, ctx)
     roles = add_iam(t, ctx, bucket)
-    database = add_database(t, ctx, GetAtt(sgs.database, "GroupId"))
+    database = add_database(t, ctx, GetAtt(sgs.database, "GroupId"), roles.database_monitoring)
     queue = add_queue(t, ctx, GetAtt(sgs.queue, "GroupId"))
     app_secrets = add_app_secrets(t, ctx)
     ssm_parameters = add_config(

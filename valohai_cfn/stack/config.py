@@ -9,7 +9,7 @@ from troposphere import AWSObject, GetAtt, Join, Ref, Sub, Template
 from troposphere.secretsmanager import GenerateSecretString, Secret
 from troposphere.ssm import Parameter as SSMParameter
 
-from valohai_cfn.stack.context import RETAIN_SECRET, Context
+from valohai_cfn.stack.context import RETAIN_SECRET, SECRET_KMS_SKIP, Context, checkov_skips
 
 # (logical id, name suffix, what the app uses it for)
 APP_SECRETS = [
@@ -24,6 +24,7 @@ def _app_secret(ctx: Context, title: str, suffix: str, purpose: str) -> Secret:
     return Secret(
         title,
         **RETAIN_SECRET,
+        Metadata=checkov_skips(SECRET_KMS_SKIP),
         Name=ctx.name(f"secret-{suffix}"),
         Description=f"Valohai {purpose}",
         GenerateSecretString=GenerateSecretString(PasswordLength=64, ExcludePunctuation=True),

@@ -27,6 +27,16 @@ ENVIRONMENT_TAG_KEY = "valohai:environment"
 # Secrets outlive the stack like the data they unlock: a retained database snapshot and bucket are of
 # no use without the keys the app encrypted them with (SECRET_KEY, REPO_PRIVATE_KEY_SECRET).
 RETAIN_SECRET = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+SECRET_KMS_SKIP = (
+    "CKV_AWS_149",
+    "Encrypted with Secrets Manager's AWS managed key; IAM already limits reading to this installation's "
+    "roles, and a customer managed key would add cost and a key policy to keep without narrowing that.",
+)
+
+
+def checkov_skips(*skips: tuple[str, str]) -> dict:
+    """Resource Metadata that skips checkov checks which do not fit this product: (check id, why)."""
+    return {"checkov": {"skip": [{"id": check, "comment": why} for check, why in skips]}}
 
 
 def objects_arn(bucket: AWSObject) -> Sub:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from troposphere import GetAtt, If, Sub, Template
+from troposphere import AWSObject, GetAtt, If, Sub, Template
 from troposphere.rds import DBInstance, DBSubnetGroup
 from troposphere.secretsmanager import GenerateSecretString, Secret, SecretTargetAttachment
 
-from valohai_cfn.stack.context import DATABASE_MULTI_AZ, RETAIN_SECRET, Context
+from valohai_cfn.stack.context import DATABASE_MULTI_AZ, RETAIN_SECRET, SECRET_KMS_SKIP, Context, checkov_skips
 
 DATABASE = "Database"
 DATABASE_SUBNET_GROUP = "DatabaseSubnetGroup"
@@ -31,6 +31,7 @@ def _credentials_secret(ctx: Context) -> Secret:
     return Secret(
         DATABASE_SECRET,
         **RETAIN_SECRET,
+        Metadata=checkov_skips(SECRET_KMS_SKIP),
         Name=ctx.name("secret-dbpassword"),
         Description="Valohai database credentials; the SecretTargetAttachment adds host and port.",
         GenerateSecretString=GenerateSecretString(
@@ -49,7 +50,9 @@ def _resolve(secret: Secret, key: str) -> Sub:
     return Sub(f"{{{{resolve:secretsmanager:${{{secret.title}}}:SecretString:{key}}}}}")
 
 
-def _instance(ctx: Context, subnet_group: DBSubnetGroup, security_group_id: GetAtt, secret: Secret) -> DBInstance:
+def _instance(
+    ctx: Context, subnet_group: DBSubnetGroup, security_group_id: GetAtt, secret: Secret, monitoring_role: AWSObject
+) -> DBInstance:
     return DBInstance(
         DATABASE,
         # A snapshot is kept whenever the instance would be deleted or replaced.
@@ -75,11 +78,22 @@ def _instance(ctx: Context, subnet_group: DBSubnetGroup, security_group_id: GetA
         CopyTagsToSnapshot=True,
         EnableCloudwatchLogsExports=["postgresql", "upgrade"],
         AutoMinorVersionUpgrade=True,
+        # IAM authentication is available to operators; the app itself signs in with the password.
+        EnableIAMDatabaseAuthentication=True,
+        MonitoringInterval=60,
+        MonitoringRoleArn=GetAtt(monitoring_role, "Arn"),
         Tags=ctx.tags("database"),
+        Metadata=checkov_skips(
+            (
+                "CKV_AWS_157",
+                "Multi-AZ is the DatabaseMultiAZ parameter (default true), behind a condition checkov "
+                "does not evaluate.",
+            ),
+        ),
     )
 
 
-def add_database(t: Template, ctx: Context, security_group_id: GetAtt) -> Database:
+def add_database(t: Template, ctx: Context, security_group_id: GetAtt, monitoring_role: AWSObject) -> Database:
     subnet_group = t.add_resource(
         DBSubnetGroup(
             DATABASE_SUBNET_GROUP,
@@ -90,7 +104,7 @@ def add_database(t: Template, ctx: Context, security_group_id: GetAtt) -> Databa
         )
     )
     secret = t.add_resource(_credentials_secret(ctx))
-    instance = t.add_resource(_instance(ctx, subnet_group, security_group_id, secret))
+    instance = t.add_resource(_instance(ctx, subnet_group, security_group_id, secret, monitoring_role))
     # Puts host, port and engine into the secret, so it alone describes the connection.
     t.add_resource(
         SecretTargetAttachment(

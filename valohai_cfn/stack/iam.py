@@ -23,6 +23,7 @@ MASTER_INSTANCE_PROFILE = "MasterInstanceProfile"
 WORKER_ROLE = "WorkerRole"
 WORKER_INSTANCE_PROFILE = "WorkerInstanceProfile"
 MULTIPART_ROLE = "MultipartRole"
+DATABASE_MONITORING_ROLE = "DatabaseMonitoringRole"
 
 # Describe calls have no resource-level form in IAM: they can only be granted on "*".
 MASTER_DESCRIBE_ACTIONS = [
@@ -71,6 +72,7 @@ class Roles:
     worker: Role
     worker_profile: InstanceProfile
     multipart: Role
+    database_monitoring: Role
 
 
 def _arn(resource: str) -> Sub:
@@ -79,12 +81,10 @@ def _arn(resource: str) -> Sub:
     return Sub(f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{rest}")
 
 
-def _trusted_by_ec2() -> Policy:
+def _trusted_by_service(service: str) -> Policy:
     return Policy(
         Version="2012-10-17",
-        Statement=[
-            Statement(Effect=Allow, Principal=Principal("Service", ["ec2.amazonaws.com"]), Action=[sts.AssumeRole]),
-        ],
+        Statement=[Statement(Effect=Allow, Principal=Principal("Service", [service]), Action=[sts.AssumeRole])],
     )
 
 
@@ -199,16 +199,11 @@ def _master_policy(worker_role: Role, bucket: Bucket) -> Policy:
     )
 
 
-def _role(t: Template, ctx: Context, title: str, role: str, trust: Policy, policy: Policy, **extra) -> Role:
+def _role(t: Template, ctx: Context, title: str, role: str, trust: Policy, policy: Policy | None, **extra) -> Role:
+    if policy is not None:
+        extra["Policies"] = [InlinePolicy(PolicyName=ctx.name(f"policy-{role}"), PolicyDocument=policy)]
     return t.add_resource(
-        Role(
-            title,
-            RoleName=ctx.name(f"role-{role}"),
-            AssumeRolePolicyDocument=trust,
-            Policies=[InlinePolicy(PolicyName=ctx.name(f"policy-{role}"), PolicyDocument=policy)],
-            Tags=ctx.tags(),
-            **extra,
-        )
+        Role(title, RoleName=ctx.name(f"role-{role}"), AssumeRolePolicyDocument=trust, Tags=ctx.tags(), **extra)
     )
 
 
@@ -217,13 +212,13 @@ def _instance_profile(t: Template, ctx: Context, title: str, role: str, of: Role
 
 
 def add_iam(t: Template, ctx: Context, bucket: Bucket) -> Roles:
-    worker = _role(t, ctx, WORKER_ROLE, "worker", _trusted_by_ec2(), _worker_policy())
+    worker = _role(t, ctx, WORKER_ROLE, "worker", _trusted_by_service("ec2.amazonaws.com"), _worker_policy())
     master = _role(
         t,
         ctx,
         MASTER_ROLE,
         "master",
-        _trusted_by_ec2(),
+        _trusted_by_service("ec2.amazonaws.com"),
         _master_policy(worker, bucket),
         # Session Manager instead of SSH.
         ManagedPolicyArns=[Sub("arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore")],
@@ -246,7 +241,18 @@ def add_iam(t: Template, ctx: Context, bucket: Bucket) -> Roles:
             Statement=_bucket_statements(bucket, MULTIPART_BUCKET_ACTIONS, MULTIPART_OBJECT_ACTIONS, "Upload"),
         ),
     )
+    # RDS enhanced monitoring publishes OS metrics through a role of its own, with AWS's managed policy.
+    database_monitoring = _role(
+        t,
+        ctx,
+        DATABASE_MONITORING_ROLE,
+        "rds-monitoring",
+        _trusted_by_service("monitoring.rds.amazonaws.com"),
+        None,
+        ManagedPolicyArns=[Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole")],
+    )
     return Roles(
+        database_monitoring=database_monitoring,
         master=master,
         master_profile=_instance_profile(t, ctx, MASTER_INSTANCE_PROFILE, "master", master),
         worker=worker,

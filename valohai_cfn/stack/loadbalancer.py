@@ -18,7 +18,14 @@ from troposphere.elasticloadbalancingv2 import Certificate as ListenerCertificat
 from troposphere.elasticloadbalancingv2 import Listener as ELBListener
 from troposphere.route53 import AliasTarget, RecordSetType
 
-from valohai_cfn.stack.context import CREATE_CERTIFICATE, HAS_CERTIFICATE, HAS_HOSTED_ZONE, USE_HTTPS, Context
+from valohai_cfn.stack.context import (
+    CREATE_CERTIFICATE,
+    HAS_CERTIFICATE,
+    HAS_HOSTED_ZONE,
+    USE_HTTPS,
+    Context,
+    checkov_skips,
+)
 
 LOAD_BALANCER = "LoadBalancer"
 ROI_TARGET_GROUP = "RoiTargetGroup"
@@ -44,6 +51,13 @@ def _load_balancer(ctx: Context, security_group_id: GetAtt) -> LoadBalancer:
             LoadBalancerAttributes(Key="routing.http.drop_invalid_header_fields.enabled", Value="true"),
         ],
         Tags=ctx.tags("lb"),
+        Metadata=checkov_skips(
+            (
+                "CKV_AWS_91",
+                "No log bucket exists in this stack to receive access logs (one with the ELB "
+                "service's write policy would be another retained bucket).",
+            ),
+        ),
     )
 
 
@@ -102,6 +116,17 @@ def _listeners(ctx: Context, load_balancer: LoadBalancer, target_group: TargetGr
         Protocol="HTTP",
         DefaultActions=[If(USE_HTTPS, redirect, forward)],
         Tags=ctx.tags(),
+        Metadata=checkov_skips(
+            (
+                "CKV_AWS_2",
+                "Port 80 redirects to HTTPS whenever a certificate is in use; without one (no "
+                "CertificateArn or HostedZoneId) HTTP is the installation's chosen mode.",
+            ),
+            (
+                "CKV_AWS_103",
+                "An HTTP listener has no TLS policy; the HTTPS listener uses ELBSecurityPolicy-TLS13-1-2-2021-06.",
+            ),
+        ),
     )
     return [https, http]
 

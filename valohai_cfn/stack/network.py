@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from troposphere import GetAtt, Template
 from troposphere.ec2 import SecurityGroup, SecurityGroupIngress, SecurityGroupRule
 
-from valohai_cfn.stack.context import ALLOW_SSH, USE_HTTPS, Context
+from valohai_cfn.stack.context import ALLOW_SSH, USE_HTTPS, Context, checkov_skips
 
 WORKERS_SG = "WorkersSecurityGroup"
 MASTER_SG = "MasterSecurityGroup"
@@ -84,6 +84,7 @@ def _from_cidr(
     port: int,
     why: str,
     condition: str | None = None,
+    skips: tuple[tuple[str, str], ...] = (),
 ) -> None:
     rule = SecurityGroupIngress(
         title,
@@ -96,6 +97,8 @@ def _from_cidr(
     )
     if condition:
         rule.Condition = condition
+    if skips:
+        rule.Metadata = checkov_skips(*skips)
     t.add_resource(rule)
 
 
@@ -125,6 +128,13 @@ def add_network(t: Template, ctx: Context) -> SecurityGroups:
         sgs.load_balancer,
         80,
         "HTTP from allowed clients (redirected to HTTPS when a certificate is in use)",
+        skips=(
+            (
+                "CKV_AWS_260",
+                "Port 80 is the app's public entrance (a redirect to HTTPS when TLS is on); who may "
+                "reach it is the AllowedIngressCidr parameter.",
+            ),
+        ),
     )
     _from_group(
         t,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from troposphere import GetAtt, Template
 from troposphere.elasticache import ReplicationGroup, SubnetGroup
 
-from valohai_cfn.stack.context import Context
+from valohai_cfn.stack.context import Context, checkov_skips
 
 QUEUE = "Queue"
 QUEUE_SUBNET_GROUP = "QueueSubnetGroup"
@@ -42,5 +42,17 @@ def add_queue(t: Template, ctx: Context, security_group_id: GetAtt) -> Replicati
             SnapshotRetentionLimit=5,
             AutoMinorVersionUpgrade=True,
             Tags=ctx.tags("queue"),
+            Metadata=checkov_skips(
+                (
+                    "CKV_AWS_30",
+                    "TLS to Redis is the QueueTransitEncryption parameter (default false, matching the "
+                    "app image's redis:// broker URL); only the app and worker security groups reach port 6379.",
+                ),
+                (
+                    "CKV_AWS_31",
+                    "No Redis AUTH token: the queue is reachable only from the app and worker security "
+                    "groups, and a token would be one more secret in the broker URL.",
+                ),
+            ),
         )
     )

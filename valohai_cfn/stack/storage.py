@@ -22,7 +22,7 @@ from troposphere.s3 import (
     VersioningConfiguration,
 )
 
-from valohai_cfn.stack.context import Context, objects_arn
+from valohai_cfn.stack.context import Context, checkov_skips, objects_arn
 
 DATA_BUCKET = "DataBucket"
 DATA_BUCKET_POLICY = "DataBucketPolicy"
@@ -75,6 +75,13 @@ def _bucket(ctx: Context) -> Bucket:
             ]
         ),
         Tags=ctx.tags(),
+        Metadata=checkov_skips(
+            (
+                "CKV_AWS_18",
+                "No log bucket exists in this stack to receive access logs; object-level auditing "
+                "is CloudTrail's, which the account owns.",
+            ),
+        ),
     )
 
 
