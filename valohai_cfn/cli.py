@@ -5,6 +5,7 @@ Heavy imports (cfn-lint, boto3) happen inside the commands that need them, so `b
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -120,7 +121,7 @@ def aws_options(command):
         command
     )
     command = click.option("--profile", help="AWS profile to use (default: the environment's).")(command)
-    return click.option("--region", help="AWS region (default: the profile's or AWS_REGION).")(command)
+    return click.option("--region", help="AWS region (default: the profile's or AWS_DEFAULT_REGION).")(command)
 
 
 def _cloudformation(region: str | None, profile: str | None, endpoint_url: str | None):
@@ -368,22 +369,28 @@ class ProblemsFound(click.ClickException):
     exit_code = 2
 
 
+@functools.cache
 def _template_parameters() -> dict[str, dict]:
+    """The built template's Parameters section (built once per command: the build is deterministic)."""
     from valohai_cfn.template import build_template
 
     return build_template().to_dict()["Parameters"]
 
 
-def _checked_parameters(params_file: Path) -> dict[str, str]:
-    """The file's parameters, checked against the template offline; problems end the command (exit 2)."""
-    from valohai_cfn.params import check_parameters, load_parameters
-
-    given = load_parameters(params_file)
-    problems = check_parameters(_template_parameters(), given)
+def _stop_on_problems(params_file: Path, problems: list) -> None:
+    """Print each problem on a line of its own; any problem ends the command with exit 2."""
     for problem in problems:
         click.echo(f"{params_file}: {problem}", err=True)
     if problems:
         raise ProblemsFound(f"{params_file}: {len(problems)} problem(s)")
+
+
+def _checked_parameters(params_file: Path) -> dict[str, str]:
+    """The file's parameters, checked against the template offline."""
+    from valohai_cfn.params import check_parameters, load_parameters
+
+    given = load_parameters(params_file)
+    _stop_on_problems(params_file, check_parameters(_template_parameters(), given))
     return given
 
 
@@ -545,11 +552,7 @@ def _link_parameters(params_file: Path | None) -> dict[str, str]:
     if params_file is None:
         return {}
     given = load_parameters(params_file)
-    problems = [p for p in check_parameters(_template_parameters(), given) if p.parameter in given]
-    for problem in problems:
-        click.echo(f"{params_file}: {problem}", err=True)
-    if problems:
-        raise ProblemsFound(f"{params_file}: {len(problems)} problem(s)")
+    _stop_on_problems(params_file, [p for p in check_parameters(_template_parameters(), given) if p.parameter in given])
     return given
 
 

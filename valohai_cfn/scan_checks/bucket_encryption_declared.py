@@ -14,7 +14,8 @@ class BucketEncryptionDeclared(BaseResourceValueCheck):
         )
 
     def get_inspected_key(self) -> str:
-        return "Properties/BucketEncryption/ServerSideEncryptionConfiguration/[0]/ServerSideEncryptionByDefault/SSEAlgorithm"
+        configuration = "Properties/BucketEncryption/ServerSideEncryptionConfiguration"
+        return f"{configuration}/[0]/ServerSideEncryptionByDefault/SSEAlgorithm"
 
     def get_expected_values(self) -> list:
         return ["AES256", "aws:kms", "aws:kms:dsse"]
