@@ -91,7 +91,8 @@ def test_help_explains_every_command():
         assert command.name in result.output
 
 
-def test_readme_parameter_table_is_fresh(template):
+def test_readme_generated_sections_are_fresh(template):
+    """The parameter table, the diagram and the checkov skips in README.md come from the template."""
     from valohai_cfn.docs import render_readme
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")

@@ -323,7 +323,7 @@ def delete_command(stack_name, region, profile, endpoint_url, assume_yes, force)
 )
 @click.option("--region", default="us-east-1", show_default=True, help="Region of the demo network.")
 def local_aws_command(port: int, demo_params: Path | None, region: str) -> None:
-    """Serve a local AWS (moto, with the template's missing resource types) on 127.0.0.1 until Ctrl-C.
+    """Serve a local AWS, able to deploy this template, on 127.0.0.1 until Ctrl-C.
 
     Needs the `local` extra: pip install 'valohai-cfn[local]'.
     """

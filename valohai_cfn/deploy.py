@@ -1,8 +1,8 @@
 """The change-set lifecycle: decide, create, show, guard, execute, follow — and status and delete.
 
 Everything takes a boto3 CloudFormation client, so tests hand it one pointed at a local server or
-wrapped in botocore's Stubber. What moto cannot show (resource failures, rollbacks, replacements) is
-handled from the shapes real CloudFormation returns.
+wrapped in botocore's Stubber. Failures, rollbacks and replacements are read from the shapes real
+CloudFormation returns, which the local AWS cannot produce.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import enum
 import hashlib
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -77,14 +77,20 @@ def plan_for(status: str | None) -> Plan:
     return Plan.REFUSE
 
 
-def stack_status(cfn: Any, stack_name: str) -> str | None:
+def _described(cfn: Any, stack: str) -> dict | None:
+    """The stack (by name or id), or None when there is none."""
     try:
-        (stack,) = cfn.describe_stacks(StackName=stack_name)["Stacks"]
+        (described,) = cfn.describe_stacks(StackName=stack)["Stacks"]
     except ClientError as e:
         if "does not exist" in str(e):
             return None
         raise
-    return stack["StackStatus"]
+    return described
+
+
+def stack_status(cfn: Any, stack: str) -> str | None:
+    described = _described(cfn, stack)
+    return described["StackStatus"] if described else None
 
 
 # -- the change set ------------------------------------------------------------------------------
@@ -249,7 +255,7 @@ class EventFollower:
     """Prints each event of one stack operation once, with a running tally, until the stack settles."""
 
     cfn: Any
-    stack_name: str
+    stack: str  # name or id
     echo: Echo
     since: datetime
     client_request_token: str | None = None
@@ -259,7 +265,7 @@ class EventFollower:
 
     def _new_events(self) -> list[dict]:
         fresh = []
-        for page in self.cfn.get_paginator("describe_stack_events").paginate(StackName=self.stack_name):
+        for page in self.cfn.get_paginator("describe_stack_events").paginate(StackName=self.stack):
             for event in page["StackEvents"]:  # newest first
                 if event["Timestamp"] < self.since:
                     return list(reversed(fresh))
@@ -292,31 +298,25 @@ class EventFollower:
 
     def root_cause(self) -> dict | None:
         """The first failure in time that is not just a cancellation caused by another."""
-        failures = [
-            e for e in self.events if _is_failure(e["ResourceStatus"]) and e["LogicalResourceId"] != self.stack_name
-        ]
+        failures = [e for e in self.events if _is_failure(e["ResourceStatus"]) and not _is_stack_event(e)]
         for event in failures:
             if not any(c in event.get("ResourceStatusReason", "") for c in CANCELLED_REASONS):
                 return event
         return failures[0] if failures else None
 
 
-def follow(
-    cfn: Any,
-    stack_name: str,
-    *,
-    since: datetime,
-    echo: Echo,
-    client_request_token: str | None = None,
-    clock: Callable[[], float] = time.monotonic,
-) -> str | None:
-    """Follow the stack until no operation is in progress; returns the final status (None: stack gone)."""
-    follower = EventFollower(cfn, stack_name, echo, since, client_request_token)
+def follow(cfn: Any, stack: str, *, since: datetime, echo: Echo, client_request_token: str | None = None) -> str | None:
+    """Follow the stack (name or id) until no operation is in progress; the final status (None: gone).
+
+    Polls every POLL_SECONDS; prints each new event once and the tally whenever something happened,
+    or every HEARTBEAT_SECONDS when nothing did."""
+    clock = time.monotonic
+    follower = EventFollower(cfn, stack, echo, since, client_request_token)
     start = last_print = clock()
     while True:
-        status = stack_status(cfn, stack_name)
+        status = stack_status(cfn, stack)
         if status is None:
-            echo(f"{follower.tally(clock() - start)}; stack {stack_name} is gone")
+            echo(f"{follower.tally(clock() - start)}; the stack is gone")
             return None
         if follower.poll() or clock() - last_print >= HEARTBEAT_SECONDS:
             echo(follower.tally(clock() - start) + f"; stack {status}")
@@ -344,12 +344,12 @@ def is_success(status: str | None, action: str) -> bool:
     return status in ("CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE")
 
 
-def wait_until_settled(cfn: Any, stack_name: str, echo: Echo, **kwargs: Any) -> str | None:
+def wait_until_settled(cfn: Any, stack_name: str, echo: Echo) -> str | None:
     echo(f"Stack {stack_name} has an operation in progress; waiting for it to settle (Ctrl-C to stop waiting)…")
-    return follow(cfn, stack_name, since=datetime.now(timezone.utc), echo=echo, **kwargs)
+    return follow(cfn, stack_name, since=datetime.now(timezone.utc), echo=echo)
 
 
-def execute(cfn: Any, change_set: ChangeSet, stack_name: str, echo: Echo, **kwargs: Any) -> str | None:
+def execute(cfn: Any, change_set: ChangeSet, echo: Echo) -> str | None:
     token = f"valohai-cfn-{uuid.uuid4()}"
     since = datetime.now(timezone.utc)
     echo(f"Executing change set {change_set.name}…")
@@ -358,7 +358,7 @@ def execute(cfn: Any, change_set: ChangeSet, stack_name: str, echo: Echo, **kwar
     except ClientError as e:
         raise DeployError(f"executing the change set failed: {e.response['Error'].get('Message', e)}") from e
     # Followed by id: a name can come to mean another stack (deleted and made again), an id cannot.
-    return follow(cfn, change_set.stack_id, since=since, echo=echo, client_request_token=token, **kwargs)
+    return follow(cfn, change_set.stack_id, since=since, echo=echo, client_request_token=token)
 
 
 def resume_hint(stack_name: str) -> str:
@@ -369,13 +369,10 @@ def resume_hint(stack_name: str) -> str:
 
 
 def describe(cfn: Any, stack_name: str) -> dict:
-    try:
-        (stack,) = cfn.describe_stacks(StackName=stack_name)["Stacks"]
-    except ClientError as e:
-        if "does not exist" in str(e):
-            raise DeployError(f"stack {stack_name} does not exist") from e
-        raise
-    return stack
+    described = _described(cfn, stack_name)
+    if described is None:
+        raise DeployError(f"stack {stack_name} does not exist")
+    return described
 
 
 def last_events(cfn: Any, stack_name: str, count: int = 10) -> list[dict]:
@@ -442,9 +439,11 @@ class DeployRequest:
     stack_policy: str | None = None
 
 
-def _follow_or_stop(cfn: Any, stack_name: str, run: Callable[[], str | None]) -> str | None:
+@contextlib.contextmanager
+def _ctrl_c_stops_watching(stack_name: str) -> Iterator[None]:
+    """Ctrl-C while following leaves the stack's operation alone and says how to resume watching."""
     try:
-        return run()
+        yield
     except KeyboardInterrupt:
         raise StoppedWatching(resume_hint(stack_name)) from None
 
@@ -453,7 +452,8 @@ def _settle(cfn: Any, request: DeployRequest, echo: Echo) -> Plan:
     status = stack_status(cfn, request.stack_name)
     plan = plan_for(status)
     if plan is Plan.WAIT:
-        status = _follow_or_stop(cfn, request.stack_name, lambda: wait_until_settled(cfn, request.stack_name, echo))
+        with _ctrl_c_stops_watching(request.stack_name):
+            status = wait_until_settled(cfn, request.stack_name, echo)
         plan = plan_for(status)
     if plan is Plan.RECREATE:
         if not request.recreate_failed:
@@ -519,7 +519,8 @@ def deploy(
             f"`valohai-cfn deploy ... --yes`, or in the console."
         )
         return "planned"
-    final = _follow_or_stop(cfn, request.stack_name, lambda: execute(cfn, change_set, request.stack_name, echo))
+    with _ctrl_c_stops_watching(request.stack_name):
+        final = execute(cfn, change_set, echo)
     if not is_success(final, plan.value):
         raise DeployError(f"stack {request.stack_name} ended in {final}")
     if plan is Plan.CREATE:
@@ -536,9 +537,8 @@ def delete_stack(cfn: Any, stack_name: str, *, echo: Echo, lift_protection: bool
     token = f"valohai-cfn-{uuid.uuid4()}"
     since = datetime.now(timezone.utc)
     cfn.delete_stack(StackName=stack_id, ClientRequestToken=token)
-    final = _follow_or_stop(
-        cfn, stack_name, lambda: follow(cfn, stack_id, since=since, echo=echo, client_request_token=token)
-    )
+    with _ctrl_c_stops_watching(stack_name):
+        final = follow(cfn, stack_id, since=since, echo=echo, client_request_token=token)
     if not is_success(final, "DELETE"):
         raise DeployError(f"deleting stack {stack_name} ended in {final}")
     echo(f"Stack {stack_name} is deleted.")
