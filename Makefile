@@ -59,5 +59,10 @@ demo: $(INSTALLED) ## Deploy the template to a local AWS (moto) on 127.0.0.1: no
 		--endpoint-url $(DEMO_ENDPOINT) --yes && \
 	$(BIN)/valohai-cfn status valohai-demo --endpoint-url $(DEMO_ENDPOINT)
 
+docs: $(INSTALLED) ## Regenerate the README's parameter table, diagram and checkov skips from the template
+	$(BIN)/python -m valohai_cfn.docs
+
+diagram: docs ## The same: the README's Mermaid diagram is one of those sections
+
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) $(SCAN_VENV) .venv-awscli .pytest_cache .ruff_cache build *.egg-info
