@@ -82,6 +82,10 @@ def change_set(status: str, changes: list[dict], reason: str = "") -> dict:
     return response
 
 
+# What DescribeChangeSet says right after CreateChangeSet: still being computed.
+CREATING = change_set("CREATE_IN_PROGRESS", [])
+
+
 def resource_change(
     action: str, logical_id: str, resource_type: str, replacement: str | None = None, details: list | None = None
 ) -> dict:
@@ -131,7 +135,6 @@ def request(**overrides) -> DeployRequest:
 
 def expect_update_change_set(cfn, changes: list[dict]) -> None:
     s = cfn.stubber
-    s.add_response("describe_stacks", stack("UPDATE_COMPLETE"), {"StackName": STACK})
     s.add_response(
         "describe_stacks",
         stack(
@@ -160,6 +163,7 @@ def expect_update_change_set(cfn, changes: list[dict]) -> None:
             "TemplateBody": "{}",
         },
     )
+    s.add_response("describe_change_set", CREATING, {"ChangeSetName": CHANGE_SET_ID})
     s.add_response("describe_change_set", change_set("CREATE_COMPLETE", changes), {"ChangeSetName": CHANGE_SET_ID})
     s.add_response("describe_change_set", change_set("CREATE_COMPLETE", changes), {"ChangeSetName": CHANGE_SET_ID})
 
@@ -228,7 +232,6 @@ def test_a_failed_resource_and_its_rollback_report_the_root_cause(cfn):
     s.add_response("describe_stack_events", events(*failing), {"StackName": STACK_ID})
     s.add_response("describe_stacks", stack("UPDATE_ROLLBACK_COMPLETE"), {"StackName": STACK_ID})
     s.add_response("describe_stack_events", events(*rolled_back), {"StackName": STACK_ID})
-    s.add_response("describe_stack_events", events(*rolled_back), {"StackName": STACK_ID})
     out: list[str] = []
     with pytest.raises(DeployError, match="ended in UPDATE_ROLLBACK_COMPLETE"):
         deploy(cfn, request(), echo=out.append, confirm=lambda _q: True)
@@ -266,11 +269,6 @@ def test_a_stack_in_progress_is_waited_for_then_deployed(cfn):
         events(event(1, "RoiInstance", "UPDATE_IN_PROGRESS"), event(2, "RoiInstance", "UPDATE_COMPLETE")),
         {"StackName": STACK},
     )
-    s.add_response(
-        "describe_stack_events",
-        events(event(1, "RoiInstance", "UPDATE_IN_PROGRESS"), event(2, "RoiInstance", "UPDATE_COMPLETE")),
-        {"StackName": STACK},
-    )
     s.add_response("describe_stacks", stack("UPDATE_COMPLETE", Parameters=[]), {"StackName": STACK})
     s.add_response("create_change_set", {"Id": CHANGE_SET_ID, "StackId": STACK_ID}, None)
     no_changes = change_set(
@@ -278,6 +276,7 @@ def test_a_stack_in_progress_is_waited_for_then_deployed(cfn):
         [],
         "The submitted information didn't contain changes. Submit different information to create a change set.",
     )
+    s.add_response("describe_change_set", CREATING, {"ChangeSetName": CHANGE_SET_ID})
     s.add_response("describe_change_set", no_changes, {"ChangeSetName": CHANGE_SET_ID})
     s.add_response("describe_change_set", no_changes, {"ChangeSetName": CHANGE_SET_ID})
     s.add_response("delete_change_set", {}, {"ChangeSetName": CHANGE_SET_ID})
@@ -349,7 +348,7 @@ class _Raw:
 @pytest.fixture
 def stubbed_cli(cfn, monkeypatch):
     """The CLI with its CloudFormation client swapped for the stubbed one; preflight is off (no EC2 stubs)."""
-    monkeypatch.setattr(cli_module, "_cloudformation", lambda *_args: (cfn, None))
+    monkeypatch.setattr(cli_module, "_aws", lambda *_args: {"cloudformation": cfn}.__getitem__)
     params = REPO / "params" / "example.json"
 
     def invoke(*args: str):
@@ -370,9 +369,9 @@ def test_cli_rollback_complete_exits_1_with_how_to_fix(stubbed_cli, cfn):
 def expect_cli_update(cfn, changes: list[dict]) -> None:
     """The calls of a CLI update up to the change set; the CLI sends the real template and parameters."""
     s = cfn.stubber
-    s.add_response("describe_stacks", stack("UPDATE_COMPLETE"), {"StackName": STACK})
     s.add_response("describe_stacks", stack("UPDATE_COMPLETE", Parameters=[]), {"StackName": STACK})
     s.add_response("create_change_set", {"Id": CHANGE_SET_ID, "StackId": STACK_ID}, None)
+    s.add_response("describe_change_set", CREATING, {"ChangeSetName": CHANGE_SET_ID})
     s.add_response("describe_change_set", change_set("CREATE_COMPLETE", changes), {"ChangeSetName": CHANGE_SET_ID})
     s.add_response("describe_change_set", change_set("CREATE_COMPLETE", changes), {"ChangeSetName": CHANGE_SET_ID})
 
@@ -402,7 +401,6 @@ def test_cli_failed_update_exits_1_with_root_cause(stubbed_cli, cfn):
     ]
     s.add_response("describe_stacks", stack("UPDATE_ROLLBACK_COMPLETE"), {"StackName": STACK_ID})
     s.add_response("describe_stack_events", events(*failed), {"StackName": STACK_ID})
-    s.add_response("describe_stack_events", events(*failed), {"StackName": STACK_ID})
     result = stubbed_cli("deploy", "--yes")
     assert result.exit_code == 1
     assert "Root cause: RoiInstance (AWS::EC2::Instance) UPDATE_FAILED: Instance type not supported" in result.output
@@ -431,7 +429,6 @@ def test_recreate_failed_deletes_then_creates(cfn):
     s.add_response("delete_stack", {}, {"StackName": STACK_ID, "ClientRequestToken": ANY})
     s.add_response("describe_stacks", stack("DELETE_COMPLETE"), {"StackName": STACK_ID})
     s.add_response("describe_stack_events", events(event(1, STACK, "DELETE_COMPLETE")), {"StackName": STACK_ID})
-    s.add_response("describe_stack_events", events(event(1, STACK, "DELETE_COMPLETE")), {"StackName": STACK_ID})
     s.add_response(
         "create_change_set",
         {"Id": CHANGE_SET_ID, "StackId": STACK_ID},
@@ -450,6 +447,7 @@ def test_recreate_failed_deletes_then_creates(cfn):
         },
     )
     added = [resource_change("Add", "Database", "AWS::RDS::DBInstance")]
+    s.add_response("describe_change_set", CREATING, {"ChangeSetName": CHANGE_SET_ID})
     s.add_response("describe_change_set", change_set("CREATE_COMPLETE", added), {"ChangeSetName": CHANGE_SET_ID})
     s.add_response("describe_change_set", change_set("CREATE_COMPLETE", added), {"ChangeSetName": CHANGE_SET_ID})
     out: list[str] = []

@@ -19,18 +19,27 @@ class AwsError(Exception):
     """An AWS call that failed; the message is one line for the user."""
 
 
-def session(profile: str | None = None, region: str | None = None) -> boto3.Session:
-    try:
-        return boto3.Session(profile_name=profile, region_name=region)
-    except ProfileNotFound as e:
-        raise AwsError(str(e)) from None
+class Clients:
+    """One boto3 session's clients, made once each: a command that talks to several services shares
+    the session's loaded service models instead of loading them per client."""
 
+    def __init__(self, profile: str | None = None, region: str | None = None, endpoint_url: str | None = None):
+        try:
+            self.session = boto3.Session(profile_name=profile, region_name=region)
+        except ProfileNotFound as e:
+            raise AwsError(str(e)) from None
+        self.endpoint_url = endpoint_url
+        self._clients: dict[str, Any] = {}
 
-def client(aws: boto3.Session, service: str, endpoint_url: str | None = None) -> Any:
-    try:
-        return aws.client(service, endpoint_url=endpoint_url, config=RETRIES)
-    except NoRegionError:
-        raise AwsError("no region: give --region or set AWS_DEFAULT_REGION (or a region in your AWS profile)") from None
+    def __call__(self, service: str) -> Any:
+        if service not in self._clients:
+            try:
+                self._clients[service] = self.session.client(service, endpoint_url=self.endpoint_url, config=RETRIES)
+            except NoRegionError:
+                raise AwsError(
+                    "no region: give --region or set AWS_DEFAULT_REGION (or a region in your AWS profile)"
+                ) from None
+        return self._clients[service]
 
 
 @contextmanager

@@ -67,11 +67,10 @@ def cli() -> None:
 def build(output_dir: Path, formats: str) -> None:
     """Build the template and write it as JSON and YAML (no AWS call)."""
     from valohai_cfn.render import write_templates
-    from valohai_cfn.template import build_template
 
     chosen = FORMATS if formats == "all" else (formats,)
     try:
-        written = write_templates(build_template(), output_dir, chosen)
+        written = write_templates(_template(), output_dir, chosen)
     except OSError as e:
         raise click.ClickException(f"cannot write to {output_dir}: {e.strerror or e}") from e
     for path in written:
@@ -99,13 +98,12 @@ def lint(regions: tuple[str, ...], template_path: Path | None) -> None:
     """Run cfn-lint (informational rules included) on the template; exit 1 on any finding."""
     from valohai_cfn.lint import format_matches, lint_path, lint_text
     from valohai_cfn.render import render_json
-    from valohai_cfn.template import build_template
 
     if template_path:
         matches = lint_path(template_path, regions)
     else:
         label = str(DEFAULT_TEMPLATE_DIR / f"{TEMPLATE_NAME}.json")
-        matches = lint_text(render_json(build_template()), regions, filename=label)
+        matches = lint_text(render_json(_template()), regions, filename=label)
     if matches:
         click.echo(format_matches(matches))
         raise click.ClickException(f"cfn-lint: {len(matches)} finding(s)")
@@ -124,11 +122,10 @@ def aws_options(command):
     return click.option("--region", help="AWS region (default: the profile's or AWS_DEFAULT_REGION).")(command)
 
 
-def _cloudformation(region: str | None, profile: str | None, endpoint_url: str | None):
-    from valohai_cfn.aws import client, session
+def _aws(region: str | None, profile: str | None, endpoint_url: str | None):
+    from valohai_cfn.aws import Clients
 
-    aws = session(profile, region)
-    return client(aws, "cloudformation", endpoint_url), aws
+    return Clients(profile, region, endpoint_url)
 
 
 def _guarded(run):
@@ -164,20 +161,16 @@ def _confirm(assume_yes: bool):
 
 def _deploy(options: dict, *, execute: bool) -> None:
     """deploy and plan: check the parameters, run preflight, then the change set."""
-    from valohai_cfn.aws import client
     from valohai_cfn.deploy import DeployRequest, deploy
     from valohai_cfn.render import render_json
     from valohai_cfn.stack.policy import stack_policy
-    from valohai_cfn.template import build_template
-
-    aws_args = (options["region"], options["profile"], options["endpoint_url"])
 
     def run():
-        template = build_template()
+        template = _template()
         parameters = _checked_parameters(options["params_file"])
-        if not options["skip_preflight"] and not _preflight(parameters, *aws_args, options["stack_name"]):
+        aws = _aws(options["region"], options["profile"], options["endpoint_url"])
+        if not options["skip_preflight"] and not _preflight(aws, parameters, options["stack_name"]):
             raise click.ClickException("preflight failed: fix the rows marked FAILED, or deploy with --skip-preflight")
-        cfn, aws = _cloudformation(*aws_args)
         request = DeployRequest(
             stack_name=options["stack_name"],
             template_body=render_json(template),
@@ -191,9 +184,9 @@ def _deploy(options: dict, *, execute: bool) -> None:
             execute=execute,
             stack_policy=stack_policy(template),
         )
-        s3 = client(aws, "s3", options["endpoint_url"]) if options["bucket"] else None
+        s3 = aws("s3") if options["bucket"] else None
         confirm = _confirm(options.get("assume_yes", False)) if execute else None
-        deploy(cfn, request, echo=click.echo, confirm=confirm, s3=s3)
+        deploy(aws("cloudformation"), request, echo=click.echo, confirm=confirm, s3=s3)
 
     _guarded(run)
 
@@ -267,7 +260,7 @@ def status_command(stack_name, region, profile, endpoint_url, watch, event_count
     from valohai_cfn.deploy import describe, follow, last_events
 
     def run():
-        cfn, _ = _cloudformation(region, profile, endpoint_url)
+        cfn = _aws(region, profile, endpoint_url)("cloudformation")
         stack = describe(cfn, stack_name)
         click.echo(f"Stack {stack_name}: {stack['StackStatus']}")
         outputs = stack.get("Outputs", [])
@@ -297,7 +290,7 @@ def delete_command(stack_name, region, profile, endpoint_url, assume_yes, force)
     from valohai_cfn.deploy import delete_stack, prepare_delete
 
     def run():
-        cfn, _ = _cloudformation(region, profile, endpoint_url)
+        cfn = _aws(region, profile, endpoint_url)("cloudformation")
         kept, protected = prepare_delete(cfn, stack_name, force=force)
         click.echo("Kept after the delete:")
         for k in kept:
@@ -370,11 +363,15 @@ class ProblemsFound(click.ClickException):
 
 
 @functools.cache
-def _template_parameters() -> dict[str, dict]:
-    """The built template's Parameters section (built once per command: the build is deterministic)."""
+def _template():
+    """The built template, built once per command (the build is deterministic)."""
     from valohai_cfn.template import build_template
 
-    return build_template().to_dict()["Parameters"]
+    return build_template()
+
+
+def _template_parameters() -> dict[str, dict]:
+    return _template().to_dict()["Parameters"]
 
 
 def _stop_on_problems(params_file: Path, problems: list) -> None:
@@ -469,9 +466,8 @@ def params_init(output: Path, settings: tuple[str, ...]) -> None:
     description; otherwise every required parameter must come with --set.
     """
     from valohai_cfn.params import check_parameters, dump_parameters
-    from valohai_cfn.template import build_template
 
-    template = build_template().to_dict()
+    template = _template().to_dict()
     specs = template["Parameters"]
     labels = template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterLabels"]
     given = _key_values(settings, "--set")
@@ -505,18 +501,16 @@ def _key_values(values: tuple[str, ...], option: str) -> dict[str, str]:
     return pairs
 
 
-def _preflight(params: dict[str, str], region, profile, endpoint_url, stack_name: str | None) -> bool:
+def _preflight(aws, params: dict[str, str], stack_name: str | None) -> bool:
     """Run the preflight checks, print their table; True when all passed."""
-    from valohai_cfn.aws import client, session
     from valohai_cfn.preflight import Account, check_table, run_checks
 
-    aws = session(profile, region)
-    cfn = client(aws, "cloudformation", endpoint_url)
+    cfn = aws("cloudformation")
     account = Account(
-        ec2=client(aws, "ec2", endpoint_url),
-        acm=client(aws, "acm", endpoint_url),
-        s3=client(aws, "s3", endpoint_url),
-        sts=client(aws, "sts", endpoint_url),
+        ec2=aws("ec2"),
+        acm=aws("acm"),
+        s3=aws("s3"),
+        sts=aws("sts"),
         cfn=cfn,
         region=cfn.meta.region_name,
         stack_name=stack_name,
@@ -536,7 +530,8 @@ def preflight_command(params_file: Path, stack_name, region, profile, endpoint_u
     pair, instance type, bucket name. One row per check; exit 1 when any failed."""
 
     def run():
-        if not _preflight(_checked_parameters(params_file), region, profile, endpoint_url, stack_name):
+        parameters = _checked_parameters(params_file)
+        if not _preflight(_aws(region, profile, endpoint_url), parameters, stack_name):
             raise click.ClickException("preflight failed: see the rows marked FAILED")
 
     _guarded(run)
@@ -577,15 +572,13 @@ def link_options(command):
 @aws_options
 def publish_command(bucket, prefix, params_file, stack_name, region, profile, endpoint_url) -> None:
     """Upload the built template under a content-addressed key and print its quick-create link."""
-    from valohai_cfn.aws import client, session
     from valohai_cfn.publish import object_url, quick_create_url, upload
     from valohai_cfn.render import render_json
-    from valohai_cfn.template import build_template
 
     def run():
         parameters = _link_parameters(params_file)
-        s3 = client(session(profile, region), "s3", endpoint_url)
-        body = render_json(build_template()).encode()
+        s3 = _aws(region, profile, endpoint_url)("s3")
+        body = render_json(_template()).encode()
         key = upload(s3, bucket, body, prefix)
         url = object_url(s3, bucket, key, s3.meta.region_name, endpoint_url)
         click.echo(f"Uploaded s3://{bucket}/{key}")
@@ -646,9 +639,8 @@ def diagram_command(fmt: str, output: Path | None) -> None:
 
     from valohai_cfn import diagram
     from valohai_cfn.render import render_json
-    from valohai_cfn.template import build_template
 
-    template = json.loads(render_json(build_template()))
+    template = json.loads(render_json(_template()))
     if fmt == "svg":
         dot_command = shutil.which("dot")
         if dot_command is None:

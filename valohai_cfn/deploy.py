@@ -206,6 +206,9 @@ def create_change_set(
         **template,
     )
     echo(f"Creating change set {name} ({plan.value}) for stack {stack_name}…")
+    change_set = describe_change_set(cfn, response["Id"])
+    if change_set.status in ("CREATE_COMPLETE", "FAILED"):
+        return change_set
     # A FAILED change set ends the waiter too; it is described below with its reason ("no changes" among them).
     with contextlib.suppress(WaiterError):
         cfn.get_waiter("change_set_create_complete").wait(
@@ -322,7 +325,7 @@ def follow(cfn: Any, stack: str, *, since: datetime, echo: Echo, client_request_
             echo(follower.tally(clock() - start) + f"; stack {status}")
             last_print = clock()
         if not status.endswith("_IN_PROGRESS"):
-            follower.poll()
+            # The events were read after this status, so they already include the operation's last ones.
             _report_outcome(follower, status, echo)
             return status
         time.sleep(POLL_SECONDS)
@@ -448,13 +451,16 @@ def _ctrl_c_stops_watching(stack_name: str) -> Iterator[None]:
         raise StoppedWatching(resume_hint(stack_name)) from None
 
 
-def _settle(cfn: Any, request: DeployRequest, echo: Echo) -> Plan:
-    status = stack_status(cfn, request.stack_name)
-    plan = plan_for(status)
+def _settle(cfn: Any, request: DeployRequest, echo: Echo) -> tuple[Plan, dict | None]:
+    """What to do with the stack, and the stack as last described (None when it is to be created)."""
+    stack = _described(cfn, request.stack_name)
+    plan = plan_for(stack["StackStatus"] if stack else None)
     if plan is Plan.WAIT:
         with _ctrl_c_stops_watching(request.stack_name):
-            status = wait_until_settled(cfn, request.stack_name, echo)
-        plan = plan_for(status)
+            wait_until_settled(cfn, request.stack_name, echo)
+        stack = _described(cfn, request.stack_name)
+        plan = plan_for(stack["StackStatus"] if stack else None)
+    status = stack["StackStatus"] if stack else None
     if plan is Plan.RECREATE:
         if not request.recreate_failed:
             raise DeployError(
@@ -463,13 +469,13 @@ def _settle(cfn: Any, request: DeployRequest, echo: Echo) -> Plan:
             )
         echo(f"Stack {request.stack_name} is {status}; deleting it to create it again (--recreate-failed)…")
         delete_stack(cfn, request.stack_name, echo=echo)
-        plan = Plan.CREATE
+        return Plan.CREATE, None
     if plan is Plan.REFUSE:
         raise DeployError(
             f"stack {request.stack_name} is {status}, which needs an operator: resolve it in the console "
             "(for UPDATE_ROLLBACK_FAILED, `aws cloudformation continue-update-rollback`) and deploy again"
         )
-    return plan
+    return plan, stack
 
 
 def _finish_create(cfn: Any, request: DeployRequest, echo: Echo) -> None:
@@ -489,10 +495,8 @@ def deploy(
 
     `confirm` asks the user; None means nobody can be asked (no terminal and no --yes).
     """
-    plan = _settle(cfn, request, echo)
-    stack_parameters: list[str] = []
-    if plan is Plan.UPDATE:
-        stack_parameters = [p["ParameterKey"] for p in describe(cfn, request.stack_name).get("Parameters", [])]
+    plan, stack = _settle(cfn, request, echo)
+    stack_parameters = [p["ParameterKey"] for p in stack.get("Parameters", [])] if plan is Plan.UPDATE else []
     change_set = create_change_set(
         cfn,
         stack_name=request.stack_name,
@@ -530,10 +534,10 @@ def deploy(
 
 
 def delete_stack(cfn: Any, stack_name: str, *, echo: Echo, lift_protection: bool = False) -> None:
+    stack_id = describe(cfn, stack_name)["StackId"]
     if lift_protection:
         cfn.update_termination_protection(EnableTerminationProtection=False, StackName=stack_name)
         echo("Termination protection lifted (--force).")
-    stack_id = describe(cfn, stack_name)["StackId"]
     token = f"valohai-cfn-{uuid.uuid4()}"
     since = datetime.now(timezone.utc)
     cfn.delete_stack(StackName=stack_id, ClientRequestToken=token)

@@ -96,32 +96,36 @@ def check_zones(account: Account, p: dict[str, str]) -> list[Check]:
     return checks
 
 
-def _route_table(account: Account, subnet: dict) -> dict | None:
-    """The subnet's route table: its own association, else the VPC's main table."""
-    ec2 = account.ec2
-    own = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet["SubnetId"]]}])
-    if own["RouteTables"]:
-        return own["RouteTables"][0]
-    main = ec2.describe_route_tables(
-        Filters=[{"Name": "vpc-id", "Values": [subnet["VpcId"]]}, {"Name": "association.main", "Values": ["true"]}]
-    )
-    return main["RouteTables"][0] if main["RouteTables"] else None
+def _routes_by_subnet(account: Account, vpc_id: str, subnet_ids: list[str]) -> dict[str, list[dict]]:
+    """Each subnet's routes: its own route table's, else the VPC's main table's (one call for all)."""
+    tables = account.ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]
+    main: list[dict] = []
+    own: dict[str, list[dict]] = {}
+    for table in tables:
+        for association in table.get("Associations", []):
+            if association.get("Main"):
+                main = table["Routes"]
+            elif association.get("SubnetId"):
+                own[association["SubnetId"]] = table["Routes"]
+    return {subnet: own.get(subnet, main) for subnet in subnet_ids}
 
 
 def check_public_subnets(account: Account, p: dict[str, str]) -> list[Check]:
     name = "Load balancer subnets are public"
     if p.get("LoadBalancerScheme", "internet-facing") != "internet-facing":
         return [Check(name, True, "not needed: the load balancer is internal")]
+    subnets = account.subnets(_ids(p["LoadBalancerSubnetIds"]))
     private = []
-    for subnet in account.subnets(_ids(p["LoadBalancerSubnetIds"])).values():
-        table = _route_table(account, subnet)
-        routes = table["Routes"] if table else []
-        if not any(
-            r.get("DestinationCidrBlock") == "0.0.0.0/0" and r.get("GatewayId", "").startswith("igw-") for r in routes
-        ):
-            private.append(subnet["SubnetId"])
+    for vpc_id in sorted({s["VpcId"] for s in subnets.values()}):
+        in_vpc = [i for i, s in subnets.items() if s["VpcId"] == vpc_id]
+        for subnet_id, routes in _routes_by_subnet(account, vpc_id, in_vpc).items():
+            if not any(
+                r.get("DestinationCidrBlock") == "0.0.0.0/0" and r.get("GatewayId", "").startswith("igw-")
+                for r in routes
+            ):
+                private.append(subnet_id)
     if private:
-        return [Check(name, False, f"no 0.0.0.0/0 route to an internet gateway: {', '.join(private)}")]
+        return [Check(name, False, f"no 0.0.0.0/0 route to an internet gateway: {', '.join(sorted(private))}")]
     return [Check(name, True, "0.0.0.0/0 routes to an internet gateway")]
 
 
