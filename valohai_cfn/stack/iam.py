@@ -50,7 +50,8 @@ MASTER_CREATE_TAGGED_ACTIONS = [
     autoscaling.CreateAutoScalingGroup,
     autoscaling.CreateOrUpdateTags,
 ]
-# Changing a worker resource: allowed only on resources already tagged valohai=1.
+# Changing a worker resource: allowed only on resources already tagged valohai=1. RunInstances is here
+# too because a launch uses the (tagged) launch template, which is authorised as a resource of its own.
 MASTER_CHANGE_TAGGED_ACTIONS = [
     ec2.CreateLaunchTemplateVersion,
     ec2.ModifyLaunchTemplate,
