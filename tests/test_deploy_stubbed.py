@@ -454,3 +454,47 @@ def test_recreate_failed_deletes_then_creates(cfn):
     assert deploy(cfn, request(recreate_failed=True), echo=out.append, confirm=None) == "planned"
     assert any("deleting it to create it again" in line for line in out)
     assert any("Stack valohai is deleted" in line for line in out)
+
+
+class LiveEcho:
+    """An echo with a redrawn status line, as the CLI's TerminalEcho has in a terminal."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.statuses: list[str] = []
+
+    def __call__(self, line: str) -> None:
+        self.lines.append(line)
+
+    def status(self, text: str) -> None:
+        self.statuses.append(text)
+
+
+def test_in_a_terminal_the_tally_is_redrawn_every_poll(cfn):
+    s = cfn.stubber
+    started = events(event(1, "RoiInstance", "UPDATE_IN_PROGRESS"))
+    s.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK_ID})
+    s.add_response("describe_stack_events", started, {"StackName": STACK_ID})
+    s.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK_ID})
+    s.add_response("describe_stack_events", started, {"StackName": STACK_ID})  # nothing new: redrawn all the same
+    s.add_response("describe_stacks", stack("UPDATE_COMPLETE"), {"StackName": STACK_ID})
+    done = events(event(1, "RoiInstance", "UPDATE_IN_PROGRESS"), event(2, "RoiInstance", "UPDATE_COMPLETE"))
+    s.add_response("describe_stack_events", done, {"StackName": STACK_ID})
+    echo = LiveEcho()
+    since = T0 - timedelta(seconds=1)
+    assert deploy_module.follow(cfn, STACK_ID, since=since, echo=echo) == "UPDATE_COMPLETE"
+    assert len(echo.statuses) == 2 and all("0 done, 1 in progress, 0 failed" in t for t in echo.statuses)
+    assert echo.lines[-1].endswith("1 done, 0 in progress, 0 failed; stack UPDATE_COMPLETE"), "the last tally stays"
+    assert sum("UPDATE_IN_PROGRESS" in line and "RoiInstance" in line for line in echo.lines) == 1
+
+
+def test_terminal_echo_clears_the_status_line_before_a_line(capsys):
+    from valohai_cfn.cli import TerminalEcho
+
+    echo = TerminalEcho()
+    echo.status("[00:01] 0 done")
+    echo.status("[00:02] 1 done")
+    echo("12:00:00  CREATE_COMPLETE  Database")
+    assert capsys.readouterr().out == (
+        "\r\033[K[00:01] 0 done\r\033[K[00:02] 1 done\r\033[K12:00:00  CREATE_COMPLETE  Database\n"
+    )

@@ -150,6 +150,31 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
+class TerminalEcho:
+    """Output for a terminal: lines scroll as usual, and `status` is one line redrawn in place, so the
+    progress of a stack operation reads as a live display."""
+
+    CLEAR_LINE = "\r\033[K"
+
+    def __init__(self) -> None:
+        self._status_shown = False
+
+    def __call__(self, line: str) -> None:
+        if self._status_shown:
+            click.echo(self.CLEAR_LINE, nl=False, color=True)
+            self._status_shown = False
+        click.echo(line)
+
+    def status(self, text: str) -> None:
+        click.echo(self.CLEAR_LINE + text, nl=False, color=True)
+        self._status_shown = True
+
+
+def _echo():
+    """A live display on a terminal (stdout), plain lines elsewhere (logs, CI, pipes)."""
+    return TerminalEcho() if sys.stdout.isatty() else click.echo
+
+
 def _confirm(assume_yes: bool):
     """Who approves executing: --yes, a person at a terminal, or nobody (None)."""
     if assume_yes:
@@ -186,7 +211,7 @@ def _deploy(options: dict, *, execute: bool) -> None:
         )
         s3 = aws("s3") if options["bucket"] else None
         confirm = _confirm(options.get("assume_yes", False)) if execute else None
-        deploy(aws("cloudformation"), request, echo=click.echo, confirm=confirm, s3=s3)
+        deploy(aws("cloudformation"), request, echo=_echo(), confirm=confirm, s3=s3)
 
     _guarded(run)
 
@@ -275,7 +300,7 @@ def status_command(stack_name, region, profile, endpoint_url, watch, event_count
                 f"  {e['Timestamp']:%Y-%m-%d %H:%M:%S}  {e['ResourceStatus']:<28} {e['LogicalResourceId']}{reason}"
             )
         if watch and stack["StackStatus"].endswith("_IN_PROGRESS"):
-            follow(cfn, stack_name, since=datetime.now(timezone.utc), echo=click.echo)
+            follow(cfn, stack_name, since=datetime.now(timezone.utc), echo=_echo())
 
     _guarded(run)
 
@@ -302,7 +327,7 @@ def delete_command(stack_name, region, profile, endpoint_url, assume_yes, force)
         if not confirm(f"Delete stack {stack_name}?"):
             click.echo("Nothing deleted.")
             return
-        delete_stack(cfn, stack_name, echo=click.echo, lift_protection=protected)
+        delete_stack(cfn, stack_name, echo=_echo(), lift_protection=protected)
 
     _guarded(run)
 

@@ -20,6 +20,7 @@ from typing import Any
 import cfn_flip
 from botocore.exceptions import ClientError, WaiterError
 
+# Prints one line. An echo may also have `status(text)`, a line redrawn in place (see `follow`).
 Echo = Callable[[str], None]
 
 TEMPLATE_BODY_LIMIT = 51_200
@@ -311,9 +312,11 @@ class EventFollower:
 def follow(cfn: Any, stack: str, *, since: datetime, echo: Echo, client_request_token: str | None = None) -> str | None:
     """Follow the stack (name or id) until no operation is in progress; the final status (None: gone).
 
-    Polls every POLL_SECONDS; prints each new event once and the tally whenever something happened,
-    or every HEARTBEAT_SECONDS when nothing did."""
+    Polls every POLL_SECONDS and prints each new event once. The tally (done, in progress, failed,
+    elapsed) goes to `echo.status` where the echo has one (a terminal: one line redrawn every poll);
+    otherwise it is printed as a line whenever events came, or every HEARTBEAT_SECONDS when none did."""
     clock = time.monotonic
+    status_line = getattr(echo, "status", None)
     follower = EventFollower(cfn, stack, echo, since, client_request_token)
     start = last_print = clock()
     while True:
@@ -321,10 +324,15 @@ def follow(cfn: Any, stack: str, *, since: datetime, echo: Echo, client_request_
         if status is None:
             echo(f"{follower.tally(clock() - start)}; the stack is gone")
             return None
-        if follower.poll() or clock() - last_print >= HEARTBEAT_SECONDS:
-            echo(follower.tally(clock() - start) + f"; stack {status}")
+        fresh = follower.poll()
+        tally = follower.tally(clock() - start) + f"; stack {status}"
+        settled = not status.endswith("_IN_PROGRESS")
+        if status_line and not settled:
+            status_line(tally)
+        elif fresh or settled or clock() - last_print >= HEARTBEAT_SECONDS:
+            echo(tally)
             last_print = clock()
-        if not status.endswith("_IN_PROGRESS"):
+        if settled:
             # The events were read after this status, so they already include the operation's last ones.
             _report_outcome(follower, status, echo)
             return status

@@ -1,11 +1,12 @@
 """A local AWS to try the template on: moto in server mode, plus the CloudFormation models moto lacks.
 
 moto (5.2) has no CloudFormation model for AWS::ElastiCache::SubnetGroup,
-AWS::ElastiCache::ReplicationGroup, AWS::SecretsManager::Secret or
-AWS::SecretsManager::SecretTargetAttachment: it skips them, and a Ref or GetAtt on one fails the whole
-execute. The classes below close that gap. moto builds its type → model map from the direct subclasses
-of CloudFormationModel, so defining them is the registration; moto's own ElastiCache, Secrets Manager
-and RDS backends do the work, so the resources are real to those services' APIs afterwards.
+AWS::ElastiCache::ReplicationGroup, AWS::SecretsManager::Secret,
+AWS::SecretsManager::SecretTargetAttachment or AWS::S3::BucketPolicy: it skips them, and a Ref or GetAtt
+on one fails the whole execute. The classes below close that gap. moto builds its type → model map from
+the direct subclasses of CloudFormationModel, so defining them is the registration; moto's own
+ElastiCache, Secrets Manager, RDS and S3 backends do the work, so the resources are real to those
+services' APIs afterwards.
 
 Three calls are mended too: moto lacks UpdateTerminationProtection, which `valohai-cfn deploy` and
 `delete` use; it resolves UsePreviousValue to typed values (lists, numbers) that never equal the
