@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -20,10 +19,12 @@ from typing import Any
 import cfn_flip
 from botocore.exceptions import ClientError, WaiterError
 
+from valohai_cfn.publish import upload
+from valohai_cfn.render import TEMPLATE_BODY_LIMIT
+
 # Prints one line. An echo may also have `status(text)`, a line redrawn in place (see `follow`).
 Echo = Callable[[str], None]
 
-TEMPLATE_BODY_LIMIT = 51_200
 # Polling at 1 s: awscli sleeps 5 s between change-set checks and 30 s between stack checks.
 POLL_SECONDS = 1.0
 HEARTBEAT_SECONDS = 15.0
@@ -185,8 +186,7 @@ def template_location(template_body: str, s3: Any | None, bucket: str | None, pr
             f"the template is {len(template_body.encode()):,} bytes, over CloudFormation's "
             f"{TEMPLATE_BODY_LIMIT:,}-byte TemplateBody limit: give --bucket to upload it to S3 first"
         )
-    key = f"{prefix}/{hashlib.sha256(template_body.encode()).hexdigest()}.json"
-    s3.put_object(Bucket=bucket, Key=key, Body=template_body.encode(), ContentType="application/json")
+    key = upload(s3, bucket, template_body.encode(), prefix)
     url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=3600)
     return {"TemplateURL": url}
 

@@ -10,6 +10,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from valohai_cfn import diagram
+
 
 def parameter_table(template: dict) -> str:
     """A Markdown table of the parameters, in the console's group order."""
@@ -41,15 +43,9 @@ def checkov_skip_table(template: dict) -> str:
     return "\n".join(rows)
 
 
-def _diagram(template: dict) -> str:
-    from valohai_cfn.diagram import readme_section
-
-    return readme_section(template)
-
-
 SECTIONS: dict[str, Callable[[dict], str]] = {
     "parameters": parameter_table,
-    "diagram": _diagram,
+    "diagram": diagram.readme_section,
     "checkov-skips": checkov_skip_table,
 }
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from troposphere import Template
 
+from valohai_cfn.stack.policy import stack_policy
+
 TEMPLATE_NAME = "valohai-self-hosted"
 FORMATS = ("json", "yaml")
 STACK_POLICY_NAME = "stack-policy.json"
@@ -33,8 +35,6 @@ RENDERERS = {"json": render_json, "yaml": render_yaml}
 
 def write_templates(t: Template, output_dir: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
     """Write the template in each format, and its stack policy; returns the paths written."""
-    from valohai_cfn.stack.policy import stack_policy
-
     output_dir.mkdir(parents=True, exist_ok=True)
     files = {f"{TEMPLATE_NAME}.{fmt}": RENDERERS[fmt](t) for fmt in formats}
     files[STACK_POLICY_NAME] = stack_policy(t)
