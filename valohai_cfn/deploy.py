@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError, WaiterError
 
 from valohai_cfn.publish import upload
 from valohai_cfn.render import TEMPLATE_BODY_LIMIT
+from valohai_cfn.stack.policy import PROTECTED_TYPES
 
 # Prints one line. An echo may also have `status(text)`, a line redrawn in place (see `follow`).
 Echo = Callable[[str], None]
@@ -31,14 +32,8 @@ HEARTBEAT_SECONDS = 15.0
 VALOHAI_TAG = ("valohai", "1")
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
 # Resources whose removal or replacement loses data; the deploy refuses those without --allow-replace.
-DATA_RESOURCE_TYPES = frozenset(
-    {
-        "AWS::RDS::DBInstance",
-        "AWS::S3::Bucket",
-        "AWS::SecretsManager::Secret",
-        "AWS::ElastiCache::ReplicationGroup",
-    }
-)
+# The stack policy's protected types plus the queue, whose in-flight jobs a replacement would drop.
+DATA_RESOURCE_TYPES = frozenset({*PROTECTED_TYPES, "AWS::ElastiCache::ReplicationGroup"})
 # The messages CloudFormation gives a change set with nothing in it (create-change-set and deploy).
 NO_CHANGES_REASONS = ("didn't contain changes", "No updates are to be performed")
 CANCELLED_REASONS = ("Resource creation cancelled", "Resource update cancelled", "Resource deletion cancelled")

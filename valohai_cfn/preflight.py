@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -33,12 +33,10 @@ class Account:
     cfn: Any
     region: str
     stack_name: str | None = None
-    _subnets: dict[str, dict] | None = None
+    _subnets: dict[str, dict] = field(default_factory=dict)
 
     def subnets(self, ids: list[str]) -> dict[str, dict]:
         """The subnets among `ids` that exist, by id (one DescribeSubnets per missing id at worst)."""
-        if self._subnets is None:
-            self._subnets = {}
         wanted = [i for i in ids if i not in self._subnets]
         if wanted:
             try:
