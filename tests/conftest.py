@@ -5,6 +5,9 @@ import json
 
 import pytest
 
+from cfn import SAMPLE_WORKERS
+
+from valohai_cfn.language_extensions import expand
 from valohai_cfn.render import render_json
 from valohai_cfn.template import build_template
 
@@ -15,8 +18,15 @@ def template_json() -> str:
 
 
 @pytest.fixture(scope="session")
-def template(template_json: str) -> dict:
+def raw_template(template_json: str) -> dict:
+    """The template as rendered: the worker groups, secrets, security groups and settings as loops."""
     return json.loads(template_json)
+
+
+@pytest.fixture(scope="session")
+def template(raw_template: dict) -> dict:
+    """The template as CloudFormation sees it after its transform, for two on-demand and one spot type."""
+    return expand(raw_template, SAMPLE_WORKERS)
 
 
 @pytest.fixture(scope="session")

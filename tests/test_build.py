@@ -91,9 +91,9 @@ def test_help_explains_every_command():
         assert command.name in result.output
 
 
-def test_readme_generated_sections_are_fresh(template):
+def test_readme_generated_sections_are_fresh(raw_template):
     """The parameter table, the diagram and the checkov skips in README.md come from the template."""
     from valohai_cfn.docs import render_readme
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    assert render_readme(readme, template) == readme, "README is stale: run `make docs`"
+    assert render_readme(readme, raw_template) == readme, "README is stale: run `make docs`"

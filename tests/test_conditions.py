@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from cfn import resolve, resources_of_type
+from cfn import Evaluator, parameter_values, resolve, resources_of_type
 
 CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:111111111111:certificate/0f0e0d0c-aaaa-bbbb-cccc-000000000000"
 HOSTED_ZONE = "Z0123456789ABCDEFGHIJ"
+
+
+def app_url(resolved: dict) -> str:
+    """The URL the app is set up with (its SSM setting), which the AppUrl output gives too."""
+    assert resolved["Outputs"]["AppUrl"]["Value"] == {"Fn::GetAtt": ["Settingurl", "Value"]}
+    values = parameter_values(resolved, {"Domain": "valohai.example.com"})
+    return Evaluator(resolved, values)(resolved["Resources"]["Settingurl"]["Properties"]["Value"])
 
 
 def _listeners_by_port(template: dict) -> dict[int, dict]:
@@ -21,7 +28,7 @@ def test_without_certificate_http_only(template):
     assert set(listeners) == {80}
     assert listeners[80]["DefaultActions"] == [{"Type": "forward", "TargetGroupArn": {"Ref": "RoiTargetGroup"}}]
     assert "Certificate" not in resolved["Resources"]
-    assert resolved["Outputs"]["AppUrl"]["Value"] == {"Fn::Sub": "http://${Domain}"}
+    assert app_url(resolved) == "http://valohai.example.com"
 
 
 def test_with_certificate_https_and_redirect(template):
@@ -35,7 +42,7 @@ def test_with_certificate_https_and_redirect(template):
     assert redirect["Type"] == "redirect"
     assert redirect["RedirectConfig"]["Protocol"] == "HTTPS" and redirect["RedirectConfig"]["Port"] == "443"
     assert "Certificate" not in resolved["Resources"], "a given certificate is used, none is created"
-    assert resolved["Outputs"]["AppUrl"]["Value"] == {"Fn::Sub": "https://${Domain}"}
+    assert app_url(resolved) == "https://valohai.example.com"
 
 
 def test_hosted_zone_without_certificate_creates_a_dns_validated_one(template):
@@ -69,22 +76,21 @@ def test_multi_az_follows_its_parameter(template):
     assert resolve(template, {"DatabaseMultiAZ": "false"})["Resources"]["Database"]["Properties"]["MultiAZ"] is False
 
 
-def test_queue_tls_switches_the_broker_scheme(template):
-    def scheme(value: str) -> str:
-        user_data = resolve(template, {"QueueTransitEncryption": value})["Resources"]["RoiInstance"]["Properties"][
-            "UserData"
-        ]
-        return user_data["Fn::Base64"]["Fn::Sub"][1]["QueueUrlScheme"]
-
-    assert scheme("true") == "rediss"
-    assert scheme("false") == "redis"
+def test_a_changed_certificate_changes_what_the_running_app_instance_reads(template):
+    """The instance's update mechanism (its reconcile timer) reads the SSM settings: adding a certificate changes the
+    URL there, without touching the instance, whose user data is the same for every installation."""
+    without, with_certificate = resolve(template), resolve(template, {"CertificateArn": CERTIFICATE_ARN})
+    assert app_url(without) != app_url(with_certificate)
+    roi = without["Resources"]["RoiInstance"]
+    assert roi == with_certificate["Resources"]["RoiInstance"]
 
 
 def test_cors_allows_only_the_app_origin(template):
     def origins(overrides):
         bucket = resolve(template, overrides)["Resources"]["DataBucket"]["Properties"]
         (rule,) = bucket["CorsConfiguration"]["CorsRules"]
-        assert sorted(rule["AllowedMethods"]) == ["POST", "PUT"]
+        # GET for previews and downloads (Valohai's installer allows it), PUT and POST for browser uploads.
+        assert sorted(rule["AllowedMethods"]) == ["GET", "POST", "PUT"]
         return rule["AllowedOrigins"]
 
     assert origins({"CertificateArn": CERTIFICATE_ARN}) == [{"Fn::Sub": "https://${Domain}"}]

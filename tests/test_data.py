@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import re
 
-from cfn import resolve, resources_of_type, walk
+from cfn import Evaluator, dependencies, resolve, resources_of_type, walk
 
 DYNAMIC_REFERENCE = re.compile(
     r"^\{\{resolve:secretsmanager:\$\{DatabaseSecret\}:SecretString:(username|password)\}\}$"
@@ -68,17 +70,48 @@ def test_app_instance_requires_imdsv2_and_encrypts_its_disk(template):
     assert root["Ebs"]["VolumeSize"] == {"Ref": "RoiVolumeSize"}
 
 
-def test_app_instance_boots_after_what_it_reads(template):
-    depends = set(template["Resources"]["RoiInstance"]["DependsOn"])
-    ssm = set(resources_of_type(template, "AWS::SSM::Parameter"))
-    secrets = set(resources_of_type(template, "AWS::SecretsManager::Secret"))
-    assert ssm | secrets <= depends
+def test_app_instance_waits_for_its_boot_not_for_the_database(template):
+    """CloudFormation waits for the boot's signal; the instance itself starts at once, in parallel with the database
+    and the queue, and its boot waits for what it reads."""
+    roi = template["Resources"]["RoiInstance"]
+    assert roi["CreationPolicy"] == {"ResourceSignal": {"Count": 1, "Timeout": "PT65M"}}
+    assert "DependsOn" not in roi
+    chain = dependencies(template, "RoiInstance")
+    assert not chain & {"Database", "Queue", "DatabaseSecretAttachment", "Settingdatabasehost", "Settingqueueurl"}
+    assert chain <= {"MasterInstanceProfile", "MasterRole", "MasterSecurityGroup", "WorkerRole", "DataBucket"}
+
+
+# Nominal create times in minutes (no signal waits), of the types on the stack's longest chains.
+NOMINAL_MINUTES = {
+    "AWS::RDS::DBInstance": 15,
+    "AWS::ElastiCache::ReplicationGroup": 10,
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": 3,
+    "AWS::IAM::InstanceProfile": 2,
+    "AWS::EC2::Instance": 1,
+    "AWS::AutoScaling::AutoScalingGroup": 1,
+}
+
+
+def test_nothing_waits_on_the_database_longer_than_the_database_itself(template):
+    """The nominal longest chain is the database's own: what waits for it (its settings) takes seconds."""
+    resolved = resolve(template)
+    minutes = {name: NOMINAL_MINUTES.get(r["Type"], 0.2) for name, r in resolved["Resources"].items()}
+    memo: dict[str, float] = {}
+
+    def finish(name: str) -> float:
+        if name not in memo:
+            memo[name] = minutes[name] + max((finish(d) for d in dependencies(resolved, name, direct=True)), default=0)
+        return memo[name]
+
+    longest = max(finish(name) for name in resolved["Resources"])
+    assert longest <= finish("Database") + 0.5
 
 
 def test_secrets_are_generated_never_given(template):
     secrets = resources_of_type(template, "AWS::SecretsManager::Secret")
-    assert {s["Properties"]["Name"]["Fn::Sub"] for s in secrets.values()} == {
-        f"${{ResourcePrefix}}-secret-{n}" for n in ("dbpassword", "key", "repo", "jwt")
+    evaluate = Evaluator(template, {"ResourcePrefix": "vh"})
+    assert {evaluate(s["Properties"]["Name"]) for s in secrets.values()} == {
+        f"vh-secret-{n}" for n in ("dbpassword", "key", "repo", "jwt", "optimo", "app-token")
     }
     for name, secret in secrets.items():
         props = secret["Properties"]
@@ -98,8 +131,8 @@ def test_secrets_are_generated_never_given(template):
 
 def test_database_credentials_come_through_a_dynamic_reference(template):
     props = template["Resources"]["Database"]["Properties"]
-    for key in ("MasterUsername", "MasterUserPassword"):
-        assert DYNAMIC_REFERENCE.match(props[key]["Fn::Sub"]), props[key]
+    assert DYNAMIC_REFERENCE.match(props["MasterUserPassword"]["Fn::Sub"]), props["MasterUserPassword"]
+    assert props["MasterUsername"] == "roi", "the user name is no secret: the secret's template holds the same"
     password_parameters = [p for p in template["Parameters"] if "password" in p.lower() or "secret" in p.lower()]
     assert password_parameters == []
 
@@ -113,10 +146,10 @@ def test_no_secret_value_in_outputs_or_user_data(template):
         for node in walk(output["Value"]):
             if isinstance(node, dict) and "Fn::GetAtt" in node:
                 assert node["Fn::GetAtt"][0] not in secret_ids
-    user_data = json.dumps(template["Resources"]["RoiInstance"]["Properties"]["UserData"])
-    assert "{{resolve" not in user_data
-    for name in secret_ids:
-        assert f"${{{name}" not in user_data, "the boot script reads secrets itself, by name"
+    user_data = template["Resources"]["RoiInstance"]["Properties"]["UserData"]
+    assert isinstance(user_data, str), "no function in the user data: nothing CloudFormation resolves goes into it"
+    script = gzip.decompress(base64.b64decode(user_data)).decode()
+    assert "{{resolve" not in script and "secretsmanager get-secret-value" in script
 
 
 def test_ssm_parameters_live_under_one_path(template):
@@ -128,6 +161,10 @@ def test_ssm_parameters_live_under_one_path(template):
         "url",
         "database-host",
         "queue-host",
+        "queue-url",
+        "organization",
+        "worker-instance-types",
+        "worker-volume-size",
         "bucket-name",
         "region",
         "multipart-role-arn",
@@ -167,6 +204,15 @@ def test_outputs_named_in_the_spec(template):
         "QueueEndpoint",
         "DatabaseSecretArn",
         "RoiInstanceId",
+        "AppTokenSecretArn",
+        "FirstLogin",
+        # One group and one queue per type (the template fixture's types).
+        "WorkerGroupt3medium",
+        "WorkerQueuet3medium",
+        "WorkerGroupc5xlarge",
+        "WorkerQueuec5xlarge",
+        "SpotWorkerGroupg4dnxlarge",
+        "SpotWorkerQueueg4dnxlarge",
     }
 
 
@@ -179,5 +225,14 @@ def test_stack_policy_protects_the_data_resources_from_updates():
     assert deny["Effect"] == "Deny" and sorted(deny["Action"]) == ["Update:Delete", "Update:Replace"]
     assert deny["Resource"] == [
         f"LogicalResourceId/{n}"
-        for n in ("DataBucket", "Database", "DatabaseSecret", "JwtSecret", "RepoSecret", "SecretKeySecret")
+        for n in (
+            "AppTokenSecret",
+            "DataBucket",
+            "Database",
+            "DatabaseSecret",
+            "JwtSecret",
+            "OptimoSecret",
+            "RepoSecret",
+            "SecretKeySecret",
+        )
     ]

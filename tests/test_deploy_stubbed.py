@@ -153,7 +153,7 @@ def expect_update_change_set(cfn, changes: list[dict]) -> None:
             "StackName": STACK,
             "ChangeSetName": ANY,
             "ChangeSetType": "UPDATE",
-            "Capabilities": ["CAPABILITY_NAMED_IAM"],
+            "Capabilities": ["CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
             "Parameters": [
                 {"ParameterKey": "Domain", "ParameterValue": "valohai.example.com"},
                 {"ParameterKey": "RoiInstanceType", "UsePreviousValue": True},
@@ -436,7 +436,7 @@ def test_recreate_failed_deletes_then_creates(cfn):
             "StackName": STACK,
             "ChangeSetName": ANY,
             "ChangeSetType": "CREATE",
-            "Capabilities": ["CAPABILITY_NAMED_IAM"],
+            "Capabilities": ["CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
             "Parameters": [
                 {"ParameterKey": "Domain", "ParameterValue": "valohai.example.com"},
                 {"ParameterKey": "RoiInstanceType", "ParameterValue": "m5a.xlarge"},

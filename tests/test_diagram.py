@@ -19,39 +19,52 @@ def _spec_edges() -> set[tuple[str, str, int]]:
     return {(s.replace("param:", "cidr_"), t, p) for s, t, p, _ in SPEC_FLOWS}
 
 
-def test_mermaid_holds_exactly_the_spec_flows(template):
-    drawn = {(s, t, int(p)) for s, p, t in FLOW_EDGE.findall(diagram.mermaid(template))}
+def test_mermaid_holds_exactly_the_spec_flows(raw_template):
+    drawn = {(s, t, int(p)) for s, p, t in FLOW_EDGE.findall(diagram.mermaid(raw_template))}
     assert drawn == _spec_edges()
 
 
-def test_a_flow_the_template_lacks_is_not_drawn(template):
+def test_a_flow_the_template_lacks_is_not_drawn(raw_template):
     trimmed = {
-        **template,
-        "Resources": {k: v for k, v in template["Resources"].items() if k != "MasterFromWorkersIngress"},
+        **raw_template,
+        "Resources": {k: v for k, v in raw_template["Resources"].items() if k != "MasterFromWorkersIngress"},
     }
     drawn = {(s, t, int(p)) for s, p, t in FLOW_EDGE.findall(diagram.mermaid(trimmed))}
     assert ("WorkersSecurityGroup", "MasterSecurityGroup", 8000) not in drawn
     assert drawn == _spec_edges() - {("WorkersSecurityGroup", "MasterSecurityGroup", 8000)}
 
 
-def test_role_profile_instance_chain(template):
-    text = diagram.mermaid(template)
+def test_role_profile_instance_chain(raw_template):
+    text = diagram.mermaid(raw_template)
     assert "  MasterRole -->|role of| MasterInstanceProfile" in text
     assert "  MasterInstanceProfile -->|instance profile of| RoiInstance" in text
     assert "  WorkerRole -->|role of| WorkerInstanceProfile" in text
 
 
-def test_every_resource_is_drawn_in_its_concern(template):
-    text = diagram.mermaid(template)
-    for name, resource in template["Resources"].items():
+def test_every_resource_is_drawn_in_its_concern(raw_template):
+    text = diagram.mermaid(raw_template)
+    for name, (resource, _) in diagram.resources_to_draw(raw_template).items():
         if resource["Type"] not in ("AWS::EC2::SecurityGroupIngress", "AWS::SSM::Parameter"):
             assert f'    {name}["' in text, name
     compute = text.split("subgraph compute")[1].split("end")[0]
     assert "RoiInstance" in compute and "Database" not in compute
 
 
-def test_dot_has_the_same_flows(template):
-    dot = diagram.dot(template)
+def test_worker_groups_are_drawn_once_each_as_one_per_type(raw_template):
+    text = diagram.mermaid(raw_template)
+    compute = text.split("subgraph compute")[1].split("end")[0]
+    for kind, parameter in (("", "WorkerInstanceTypes"), ("Spot", "WorkerSpotInstanceTypes")):
+        group, launch_template = f"{kind}WorkerGroup_InstanceType", f"{kind}WorkerLaunchTemplate_InstanceType"
+        assert f"{group} (if Has{kind or 'OnDemand'}Workers)" in compute
+        assert f"one per {parameter} item" in compute
+        assert f"  {group} -->|launches from| {launch_template}" in text
+        assert f"  WorkerInstanceProfile -->|instance profile of| {launch_template}" in text
+        assert f"  WorkersSecurityGroup -.->|in| {launch_template}" in text
+    assert "SSM parameters /prefix/* (15)" in text
+
+
+def test_dot_has_the_same_flows(raw_template):
+    dot = diagram.dot(raw_template)
     drawn = {(s, t, int(p)) for s, t, p in re.findall(r'^  (\S+) -> (\S+) \[label="tcp (\d+)', dot, re.MULTILINE)}
     assert drawn == _spec_edges()
 

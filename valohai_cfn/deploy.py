@@ -30,7 +30,8 @@ Echo = Callable[[str], None]
 POLL_SECONDS = 1.0
 HEARTBEAT_SECONDS = 15.0
 VALOHAI_TAG = ("valohai", "1")
-CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
+# Named IAM roles, and the AWS::LanguageExtensions transform (Fn::ForEach makes the worker groups).
+CAPABILITIES = ["CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 # Resources whose removal or replacement loses data; the deploy refuses those without --allow-replace.
 # The stack policy's protected types plus the queue, whose in-flight jobs a replacement would drop.
 DATA_RESOURCE_TYPES = frozenset({*PROTECTED_TYPES, "AWS::ElastiCache::ReplicationGroup"})
@@ -400,7 +401,8 @@ class Kept:
 
 def kept_on_delete(cfn: Any, stack_name: str) -> list[Kept]:
     """Resources that outlive the stack: DeletionPolicy Retain, or Snapshot (a final snapshot stays)."""
-    body = cfn.get_template(StackName=stack_name, TemplateStage="Original")["TemplateBody"]
+    # Processed: after the transform, with the loops' resources as they were made (the original has the loops).
+    body = cfn.get_template(StackName=stack_name, TemplateStage="Processed")["TemplateBody"]
     # botocore parses a JSON body into a dict; a YAML body (short-form tags included) goes through cfn_flip.
     template = body if isinstance(body, dict) else cfn_flip.load(body)[0]
     policies = {

@@ -1,13 +1,20 @@
 """The architecture, drawn from the built template itself (not a hand-kept list): Mermaid or DOT.
 
 Resources are grouped by concern; security-group ingress rules become edges labelled with their
-ports; role → instance profile → instance edges come from the profiles' Roles and the instance's
-IamInstanceProfile; dotted edges show which security group a resource sits in. SSM parameters are folded into one node.
+ports; role → instance profile → instance (or launch template) edges come from the profiles' Roles and
+the IamInstanceProfile that uses them; group → launch template edges from the groups; dotted edges
+show which security group a resource sits in. SSM parameters are folded into one node. A loop over a
+fixed list is drawn as what it makes; a loop over a parameter (the worker groups) as one node per
+resource it makes for each item.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any
+
+from valohai_cfn.language_extensions import FOR_EACH, TRANSFORM, expand
 
 CONCERNS = {"network": "Network", "compute": "Compute", "data": "Data", "iam": "IAM"}
 # By the resource type's service (the part after AWS::).
@@ -23,7 +30,7 @@ SERVICE_CONCERN = {
     "SSM": "data",
     "IAM": "iam",
 }
-COMPUTE_TYPES = {"AWS::EC2::Instance"}
+COMPUTE_TYPES = {"AWS::EC2::Instance", "AWS::EC2::LaunchTemplate", "AWS::AutoScaling::AutoScalingGroup"}
 EDGE_TYPES = {"AWS::EC2::SecurityGroupIngress"}  # drawn as edges, not nodes
 SSM_NODE = "SsmParameters"
 
@@ -49,19 +56,44 @@ def _concern(resource_type: str) -> str:
     return SERVICE_CONCERN.get(resource_type.split("::")[1], "network")
 
 
+def _node_id(name: str) -> str:
+    """A resource's id as a diagram node: a loop's &{Identifier} becomes _Identifier."""
+    return re.sub(r"[&$]\{(\w+)\}", r"_\1", name)
+
+
 def _ref_target(value: object) -> str | None:
     if isinstance(value, dict):
         if "Ref" in value:
             return value["Ref"]
         if "Fn::GetAtt" in value:
             return value["Fn::GetAtt"][0]
+        whole = re.fullmatch(r"\$\{([^.]+)\}", value["Fn::Sub"]) if isinstance(value.get("Fn::Sub"), str) else None
+        if whole:  # "${Name}": a Ref written as a Sub (how a loop's resources refer to each other)
+            return _node_id(whole.group(1))
     return None
+
+
+def resources_to_draw(template: dict) -> dict[str, tuple[dict, str]]:
+    """The resources to draw, by node id, each with a note: loops over a fixed list expanded, each resource of
+    a loop over a parameter once, noted as one per item of that parameter."""
+    drawn: dict[str, tuple[dict, str]] = {}
+    for name, resource in template["Resources"].items():
+        if not name.startswith(FOR_EACH):
+            drawn[name] = (resource, "")
+            continue
+        _, collection, fragment = resource
+        if isinstance(collection, list):
+            loop = {"Transform": TRANSFORM, "Resources": {name: resource}}
+            drawn.update({n: (r, "") for n, r in expand(loop, {})["Resources"].items()})
+        else:
+            drawn.update({_node_id(n): (r, f"one per {collection['Ref']} item") for n, r in fragment.items()})
+    return drawn
 
 
 def nodes(template: dict) -> list[Node]:
     result = []
     ssm = 0
-    for name, resource in template["Resources"].items():
+    for name, (resource, note) in resources_to_draw(template).items():
         kind = resource["Type"]
         if kind in EDGE_TYPES:
             continue
@@ -69,7 +101,8 @@ def nodes(template: dict) -> list[Node]:
             ssm += 1
             continue
         condition = f" (if {resource['Condition']})" if "Condition" in resource else ""
-        result.append(Node(name, f"{name}{condition}<br/>{kind}", _concern(kind)))
+        note = f"<br/>{note}" if note else ""
+        result.append(Node(name, f"{name}{condition}<br/>{kind}{note}", _concern(kind)))
     if ssm:
         result.append(Node(SSM_NODE, f"SSM parameters /prefix/* ({ssm})<br/>AWS::SSM::Parameter", "data"))
     clients = {_ref_target(r["Properties"].get("CidrIp")) for r in _ingress_rules(template)} - {None}
@@ -78,7 +111,7 @@ def nodes(template: dict) -> list[Node]:
 
 
 def _ingress_rules(template: dict) -> list[dict]:
-    return [r for r in template["Resources"].values() if r["Type"] in EDGE_TYPES]
+    return [r for r, _ in resources_to_draw(template).values() if r["Type"] in EDGE_TYPES]
 
 
 def security_group_flows(template: dict) -> list[Edge]:
@@ -94,14 +127,33 @@ def security_group_flows(template: dict) -> list[Edge]:
     return edges
 
 
+def _instance_profile(resource: dict) -> Any:
+    p = resource.get("Properties", {})
+    if resource["Type"] == "AWS::EC2::LaunchTemplate":
+        return p["LaunchTemplateData"].get("IamInstanceProfile", {}).get("Arn")
+    return p.get("IamInstanceProfile")
+
+
+def _launch_template(resource: dict) -> Any:
+    p = resource.get("Properties", {})
+    spec = p.get("LaunchTemplate") or p.get("MixedInstancesPolicy", {}).get("LaunchTemplate", {}).get(
+        "LaunchTemplateSpecification", {}
+    )
+    return spec.get("LaunchTemplateId")
+
+
 def role_edges(template: dict) -> list[Edge]:
     edges = []
-    for name, resource in template["Resources"].items():
+    for name, (resource, _) in resources_to_draw(template).items():
         p = resource.get("Properties", {})
         if resource["Type"] == "AWS::IAM::InstanceProfile":
             edges += [Edge(_ref_target(role), name, "role of") for role in p.get("Roles", [])]
-        if resource["Type"] == "AWS::EC2::Instance" and _ref_target(p.get("IamInstanceProfile")):
-            edges.append(Edge(_ref_target(p["IamInstanceProfile"]), name, "instance profile of"))
+        if resource["Type"] in ("AWS::EC2::Instance", "AWS::EC2::LaunchTemplate") and _ref_target(
+            _instance_profile(resource)
+        ):
+            edges.append(Edge(_ref_target(_instance_profile(resource)), name, "instance profile of"))
+        if resource["Type"] == "AWS::AutoScaling::AutoScalingGroup" and _ref_target(_launch_template(resource)):
+            edges.append(Edge(name, _ref_target(_launch_template(resource)), "launches from"))
     return edges
 
 
@@ -111,8 +163,10 @@ SECURITY_GROUP_PROPERTIES = ("SecurityGroupIds", "SecurityGroups", "VPCSecurityG
 def membership_edges(template: dict) -> list[Edge]:
     """Which security group each resource sits in."""
     edges = []
-    for name, resource in template["Resources"].items():
+    for name, (resource, _) in resources_to_draw(template).items():
         p = resource.get("Properties", {})
+        if resource["Type"] == "AWS::EC2::LaunchTemplate":
+            p = p["LaunchTemplateData"]
         for prop in SECURITY_GROUP_PROPERTIES:
             for group in p.get(prop, []) if isinstance(p.get(prop), list) else []:
                 if _ref_target(group):

@@ -35,11 +35,13 @@ def replace_section(text: str, name: str, content: str) -> str:
 
 
 def checkov_skip_table(template: dict) -> str:
-    """Every checkov check skipped in the template, with the resource and the reason written there."""
+    """Every checkov check skipped in the template (the secrets' loop expanded), with the reason SCAN_SKIPS gives."""
+    from valohai_cfn.stack.context import SCAN_SKIPS
+
     rows = ["| Resource | Check | Why it does not fit |", "|---|---|---|"]
-    for name, resource in template["Resources"].items():
-        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
-            rows.append(f"| `{name}` | {skip['id']} | {skip['comment']} |")
+    for name, resource in sorted(diagram.resources_to_draw(template).items()):
+        for skip in resource[0].get("Metadata", {}).get("checkov", {}).get("skip", []):
+            rows.append(f"| `{name}` | {skip['id']} | {SCAN_SKIPS[skip['id']]} |")
     return "\n".join(rows)
 
 

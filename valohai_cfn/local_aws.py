@@ -31,6 +31,7 @@ import uuid
 from typing import Any
 
 from moto.cloudformation import parsing as cfn_parsing
+from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.models import CloudFormationBackend, Stack
 from moto.cloudformation.responses import CloudFormationResponse
 from moto.core.common_models import CloudFormationModel
@@ -41,6 +42,8 @@ from moto.rds.models import rds_backends
 from moto.s3.models import s3_backends
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.ssm.models import Parameter as MotoSsmParameter
+
+from valohai_cfn.language_extensions import TRANSFORM, TransformError, expand
 
 LOCAL_HOST = "127.0.0.1"
 
@@ -407,7 +410,13 @@ class S3BucketPolicy(CloudFormationModel):
 
 
 class SsmParameter(CloudFormationModel):
-    """moto's SSM parameter model, given Tags as the list its backend expects."""
+    """moto's SSM parameter model, given Tags as the list its backend expects, and with the Value and Type
+    attributes CloudFormation's Fn::GetAtt gives (moto's has no get_cfn_attribute)."""
+
+    ATTRIBUTES = ("Type", "Value")
+
+    def __init__(self, parameter: Any) -> None:
+        self.parameter = parameter
 
     @staticmethod
     def cloudformation_name_type() -> str:
@@ -419,7 +428,14 @@ class SsmParameter(CloudFormationModel):
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
-        return MotoSsmParameter.has_cfn_attr(attr)
+        return attr in cls.ATTRIBUTES
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        return self.parameter.value if attribute_name == "Value" else self.parameter.parameter_type
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.parameter.name
 
     @staticmethod
     def _with_tag_list(cloudformation_json: dict[str, Any]) -> dict[str, Any]:
@@ -431,9 +447,10 @@ class SsmParameter(CloudFormationModel):
     @classmethod
     def create_from_cloudformation_json(  # type: ignore[misc]
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
-    ) -> Any:
-        return MotoSsmParameter.create_from_cloudformation_json(
-            resource_name, cls._with_tag_list(cloudformation_json), account_id, region_name, **kwargs
+    ) -> SsmParameter:
+        json_with_tags = cls._with_tag_list(cloudformation_json)
+        return cls(
+            MotoSsmParameter.create_from_cloudformation_json(resource_name, json_with_tags, account_id, region_name)
         )
 
     @classmethod
@@ -445,7 +462,9 @@ class SsmParameter(CloudFormationModel):
         account_id: str,
         region_name: str,
     ) -> Any:
-        cls.delete_from_cloudformation_json(original_resource.name, cloudformation_json, account_id, region_name)
+        cls.delete_from_cloudformation_json(
+            original_resource.physical_resource_id, cloudformation_json, account_id, region_name
+        )
         return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
 
     @classmethod
@@ -484,13 +503,37 @@ def _has_parameters(self: Stack, other_parameters: dict[str, Any]) -> bool:
 _moto_create_change_set = CloudFormationBackend.create_change_set
 
 
-def _create_change_set(self: CloudFormationBackend, stack_name: str, *args: Any, **kwargs: Any) -> Any:
-    change_set_type = kwargs.get("change_set_type", args[4] if len(args) > 4 else None)
+def _transformed(template: str, parameters: dict[str, Any]) -> str:
+    """The template after AWS::LanguageExtensions, which CloudFormation runs when a change set is created
+    and moto does not run at all: its Fn::ForEach loops expanded for these parameter values."""
+    parsed = Stack.parse_template(template)
+    if not isinstance(parsed, dict) or parsed.get("Transform") != TRANSFORM:
+        return template
+    try:
+        return json.dumps(expand(parsed, parameters))
+    except TransformError as e:
+        # CloudFormation's words for a template its transform refuses.
+        raise ValidationError(message=f"Transform AWS::LanguageExtensions failed with: {e}") from None
+
+
+def _create_change_set(
+    self: CloudFormationBackend,
+    stack_name: str,
+    change_set_name: str,
+    template: str,
+    parameters: dict[str, Any],
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    change_set_type = kwargs.get("change_set_type", args[1] if len(args) > 1 else None)
     if change_set_type == "CREATE":
         for stack_id, stack in list(self.stacks.items()):
             if stack.name == stack_name and stack.status == "REVIEW_IN_PROGRESS":
                 del self.stacks[stack_id]  # replaced by the one moto is about to make, under the same name
-    return _moto_create_change_set(self, stack_name, *args, **kwargs)
+    # UsePreviousValue gives the stack's parsed values (lists for list parameters), which moto cannot parse again.
+    parameters = {k: _as_given(v) for k, v in parameters.items()}
+    template = _transformed(template, parameters)
+    return _moto_create_change_set(self, stack_name, change_set_name, template, parameters, *args, **kwargs)
 
 
 def _register_models() -> None:
@@ -540,7 +583,7 @@ class LocalAws:
 
 def create_demo_network(ec2: Any, region: str) -> dict[str, str]:
     """A VPC as a real installation would have it, in the local AWS: public subnets (a route to an
-    internet gateway) and private ones, in two Availability Zones, and a stand-in roi image.
+    internet gateway) and private ones, in two Availability Zones, and stand-in roi and worker images.
     Returns the template parameters that point at them."""
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
     gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
@@ -555,6 +598,9 @@ def create_demo_network(ec2: Any, region: str) -> dict[str, str]:
     for subnet in subnets["public"]:
         ec2.associate_route_table(RouteTableId=public_routes, SubnetId=subnet)
     image = ec2.register_image(Name="valohai-roi-demo", RootDeviceName="/dev/sda1", Architecture="x86_64")["ImageId"]
+    worker_image = ec2.register_image(Name="valohai-peon-demo", RootDeviceName="/dev/sda1", Architecture="x86_64")[
+        "ImageId"
+    ]
     private = ",".join(subnets["private"])
     return {
         "VpcId": vpc,
@@ -564,5 +610,7 @@ def create_demo_network(ec2: Any, region: str) -> dict[str, str]:
         "CacheSubnetIds": private,
         "WorkerSubnetIds": private,
         "Domain": "valohai.demo.example.com",
+        "OrganizationName": "demo",
         "RoiAmiId": image,
+        "WorkerAmiId": worker_image,
     }

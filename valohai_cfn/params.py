@@ -12,6 +12,7 @@ The original CDK app's config.yaml can be imported (`import_cdk_config`).
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from valohai_cfn.language_extensions import comma_delimited
 
 
 class ParamsError(Exception):
@@ -214,11 +217,22 @@ def _string_problems(name: str, value: str, spec: dict) -> list[Problem]:
     return problems
 
 
+def _comma_delimited_problems(name: str, value: str, spec: dict) -> list[Problem]:
+    """CloudFormation applies a CommaDelimitedList's AllowedPattern to each item; an empty list is one empty
+    item, which the template may allow, but an empty item beside others is a mistake (a stray comma)."""
+    items = comma_delimited(value)
+    if len(items) > 1 and "" in items:
+        return [Problem(name, value, "an empty item (a stray comma?)")]
+    return [p for item in items for p in _string_problems(name, item, spec)]
+
+
 def check_value(name: str, value: str, spec: dict) -> list[Problem]:
     """Why CloudFormation would refuse `value` for the parameter `spec` (empty when it accepts it)."""
     kind = spec["Type"]
     if kind == "Number":
         return _number_problems(name, value, spec)
+    if kind == "CommaDelimitedList":
+        return _comma_delimited_problems(name, value, spec)
     if kind.startswith("List<"):
         item_kind = kind[len("List<") : -1]
         items = value.split(",")
@@ -231,8 +245,45 @@ def check_value(name: str, value: str, spec: dict) -> list[Problem]:
     return _string_problems(name, value, spec)
 
 
+# -- the worker types: what no parameter constraint can say ----------------------------------------------
+
+WORKER_TYPE_PARAMETERS = ("WorkerInstanceTypes", "WorkerSpotInstanceTypes")
+
+
+@functools.cache
+def known_instance_types() -> frozenset[str]:
+    """Every EC2 instance type of any region, from cfn-lint's data (offline; preflight asks the account's zones)."""
+    from cfnlint.data.schemas.extensions import aws_ec2_instance
+    from cfnlint.helpers import load_resource
+
+    by_region = load_resource(aws_ec2_instance, "instancetype_enum.json")
+    return frozenset(t for region in by_region.values() if isinstance(region, dict) for t in region.get("enum", []))
+
+
+def _unknown_type(name: str, value: str, instance_type: str) -> Problem:
+    close = difflib.get_close_matches(instance_type, known_instance_types(), n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return Problem(name, value, f"{instance_type} is not an EC2 instance type{hint}")
+
+
+def worker_type_problems(values: dict[str, str]) -> list[Problem]:
+    """Worker types that would fail late: unknown ones (the launch fails), one listed twice (the transform fails
+    the deploy), and no type at all in either list (an installation that can run no job)."""
+    problems = []
+    lists = {name: [t for t in comma_delimited(values.get(name, "")) if t] for name in WORKER_TYPE_PARAMETERS}
+    for name, types in lists.items():
+        value = values.get(name, "")
+        problems += [_unknown_type(name, value, t) for t in types if t not in known_instance_types()]
+        twice = sorted({t for t in types if types.count(t) > 1})
+        problems += [Problem(name, value, f"{t} is listed twice (one group per type)") for t in twice]
+    if not any(lists.values()):
+        problems.append(Problem(" and ".join(WORKER_TYPE_PARAMETERS), None, "no worker type at all: give at least one"))
+    return problems
+
+
 def check_parameters(template_parameters: dict[str, dict], given: dict[str, str]) -> list[Problem]:
-    """Every problem of a parameter file against the template's Parameters section, in order."""
+    """Every problem of a parameter file against the template's Parameters section, in order, then what the
+    template's constraints cannot say about the worker types."""
     problems = []
     for name in given:
         if name not in template_parameters:
@@ -244,4 +295,9 @@ def check_parameters(template_parameters: dict[str, dict], given: dict[str, str]
             problems.extend(check_value(name, given[name], spec))
         elif "Default" not in spec:
             problems.append(Problem(name, None, "required: the template has no default"))
+    if set(WORKER_TYPE_PARAMETERS) <= set(template_parameters):
+        defaults = {n: template_parameters[n].get("Default", "") for n in WORKER_TYPE_PARAMETERS}
+        values = {**defaults, **{n: given[n] for n in WORKER_TYPE_PARAMETERS if n in given}}
+        if not any(p.parameter in WORKER_TYPE_PARAMETERS for p in problems):
+            problems += worker_type_problems(values)
     return problems

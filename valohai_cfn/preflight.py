@@ -14,6 +14,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from valohai_cfn.params import WORKER_TYPE_PARAMETERS
+
 
 @dataclass(frozen=True)
 class Check:
@@ -127,16 +129,22 @@ def check_public_subnets(account: Account, p: dict[str, str]) -> list[Check]:
     return [Check(name, True, "0.0.0.0/0 routes to an internet gateway")]
 
 
-def check_image(account: Account, p: dict[str, str]) -> list[Check]:
-    name = "App image is available"
+def _image(account: Account, name: str, image_id: str) -> Check:
     try:
-        images = account.ec2.describe_images(ImageIds=[p["RoiAmiId"]])["Images"]
+        images = account.ec2.describe_images(ImageIds=[image_id])["Images"]
     except ClientError as e:
-        return [Check(name, False, f"{p['RoiAmiId']}: {e.response['Error']['Message']}")]
+        return Check(name, False, f"{image_id}: {e.response['Error']['Message']}")
     if not images:
-        return [Check(name, False, f"{p['RoiAmiId']}: not found or not shared with this account")]
+        return Check(name, False, f"{image_id}: not found or not shared with this account")
     state = images[0].get("State", "unknown")
-    return [Check(name, state == "available", f"{p['RoiAmiId']} is {state}")]
+    return Check(name, state == "available", f"{image_id} is {state}")
+
+
+def check_image(account: Account, p: dict[str, str]) -> list[Check]:
+    return [
+        _image(account, "App image is available", p["RoiAmiId"]),
+        _image(account, "Worker image is available", p["WorkerAmiId"]),
+    ]
 
 
 def covers(certificate_names: list[str], domain: str) -> bool:
@@ -193,6 +201,26 @@ def check_instance_type(account: Account, p: dict[str, str]) -> list[Check]:
     return [Check(name, ok, f"{p['RoiInstanceType']} {'is' if ok else 'is not'} offered in {zone}")]
 
 
+def check_worker_types(account: Account, p: dict[str, str]) -> list[Check]:
+    """Each worker type must be offered in a zone of the worker subnets, or its group can never launch one."""
+    name = "Worker types are offered in their zones"
+    types = sorted({t for parameter in WORKER_TYPE_PARAMETERS for t in _ids(p.get(parameter, ""))})
+    zones = sorted({s["AvailabilityZone"] for s in account.subnets(_ids(p["WorkerSubnetIds"])).values()})
+    if not zones:
+        return [Check(name, False, "cannot tell: no WorkerSubnetIds found")]
+    offered: set[str] = set()
+    pages = account.ec2.get_paginator("describe_instance_type_offerings").paginate(
+        LocationType="availability-zone",
+        Filters=[{"Name": "location", "Values": zones}, {"Name": "instance-type", "Values": types}],
+    )
+    for page in pages:
+        offered |= {o["InstanceType"] for o in page["InstanceTypeOfferings"]}
+    missing = [t for t in types if t not in offered]
+    if missing:
+        return [Check(name, False, f"not offered in {', '.join(zones)}: {', '.join(missing)}")]
+    return [Check(name, True, f"{', '.join(types)} in {', '.join(zones)}")]
+
+
 def _stack_owns(account: Account, logical_id: str, physical_id: str) -> bool:
     if not account.stack_name:
         return False
@@ -238,6 +266,7 @@ CHECKS: list[Callable[[Account, dict[str, str]], list[Check]]] = [
     check_certificate,
     check_key_pair,
     check_instance_type,
+    check_worker_types,
     check_bucket_name,
 ]
 

@@ -8,47 +8,53 @@ from __future__ import annotations
 from troposphere import GetAtt, Template
 
 from valohai_cfn.stack.compute import add_compute
-from valohai_cfn.stack.config import add_app_secrets, add_config
+from valohai_cfn.stack.config import APP_TOKEN_SECRET, add_app_secrets, add_config, setting_id
 from valohai_cfn.stack.database import add_database
 from valohai_cfn.stack.iam import add_iam
 from valohai_cfn.stack.loadbalancer import add_load_balancer
 from valohai_cfn.stack.network import add_network
 from valohai_cfn.stack.outputs import add_outputs
 from valohai_cfn.stack.parameters import add_parameters
-from valohai_cfn.stack.queue import add_queue
+from valohai_cfn.stack.queue import add_queue, queue_url
 from valohai_cfn.stack.storage import add_storage
+from valohai_cfn.stack.workers import add_worker_outputs, add_workers, registered_instance_types
 
-DESCRIPTION = "Self-hosted Valohai: app instance (roi), load balancer, PostgreSQL, Redis, S3, IAM (valohai-cfn)"
+DESCRIPTION = (
+    "Self-hosted Valohai: app instance (roi), worker groups, load balancer, PostgreSQL, Redis, S3, IAM (valohai-cfn)"
+)
+# Fn::ForEach makes one worker group per instance type from the parameters.
+TRANSFORM = "AWS::LanguageExtensions"
 
 
 def build_template() -> Template:
     t = Template(Description=DESCRIPTION)
     t.set_version("2010-09-09")
+    t.set_transform(TRANSFORM)
     ctx = add_parameters(t)
     sgs = add_network(t, ctx)
     bucket = add_storage(t, ctx)
     roles = add_iam(t, ctx, bucket)
     database = add_database(t, ctx, GetAtt(sgs.database, "GroupId"), roles.database_monitoring)
     queue = add_queue(t, ctx, GetAtt(sgs.queue, "GroupId"))
-    app_secrets = add_app_secrets(t, ctx)
-    ssm_parameters = add_config(
+    add_app_secrets(t, ctx)
+    add_config(
         t,
         ctx,
         url=ctx.app_url(),
         database_host=GetAtt(database.instance, "Endpoint.Address"),
         queue_host=GetAtt(queue, "PrimaryEndPoint.Address"),
+        queue_url=queue_url(queue),
+        registered_instance_types=registered_instance_types(ctx),
         bucket=bucket,
         multipart_role=roles.multipart,
         worker_role=roles.worker,
         worker_profile=roles.worker_profile,
         worker_security_group=sgs.workers,
     )
-    roi = add_compute(
-        t,
-        ctx,
-        security_group_id=GetAtt(sgs.master, "GroupId"),
-        instance_profile=roles.master_profile,
-        boot_dependencies=[*ssm_parameters, *app_secrets, database.secret],
+    roi = add_compute(t, ctx, security_group_id=GetAtt(sgs.master, "GroupId"), instance_profile=roles.master_profile)
+    # The workers take the queue URL from its setting: the one expression, written once.
+    add_workers(
+        t, ctx, queue_url=GetAtt(setting_id("queue-url"), "Value"), security_group_id=GetAtt(sgs.workers, "GroupId")
     )
     load_balancer = add_load_balancer(t, ctx, security_group_id=GetAtt(sgs.load_balancer, "GroupId"), roi=roi)
     add_outputs(
@@ -64,6 +70,9 @@ def build_template() -> Template:
         database=database.instance,
         queue=queue,
         database_secret=database.secret,
+        app_token_secret=APP_TOKEN_SECRET,
+        url_setting=setting_id("url"),
         roi=roi,
     )
+    add_worker_outputs(t)
     return t

@@ -1,40 +1,45 @@
-"""The app instance ("roi") and its boot script."""
+"""The app instance ("roi"), its boot script, and how it reports health to CloudFormation."""
 
 from __future__ import annotations
 
-from importlib.resources import files
+import base64
+import gzip
 
-from troposphere import AWSObject, Base64, GetAtt, If, NoValue, Ref, Sub, Template
+from troposphere import AWSObject, GetAtt, If, NoValue, Ref, Template
 from troposphere.ec2 import BlockDeviceMapping, EbsBlockDevice, Instance, MetadataOptions
+from troposphere.policies import CreationPolicy, ResourceSignal
 
-from valohai_cfn.stack.context import HAS_KEY_PAIR, QUEUE_TLS, Context
+from valohai_cfn import userdata
+from valohai_cfn.stack.context import HAS_KEY_PAIR, Context
 
 ROI_INSTANCE = "RoiInstance"
 # The roi image is Ubuntu-based, whose root device is /dev/sda1.
 ROOT_DEVICE = "/dev/sda1"
+# The line of roi.sh that the roi.config beside it replaces.
+ROI_CONFIG_MARKER = "@roi.config\n"
+# The boot waits up to 45 minutes for the database, then starts the app, migrates and registers the
+# environments: CloudFormation waits for its signal the database's create time plus about 20 minutes.
+BOOT_TIMEOUT = "PT65M"
 
 
-def roi_user_data_script() -> str:
-    return files("valohai_cfn").joinpath("userdata/roi.sh").read_text(encoding="utf-8")
+def roi_boot_script() -> str:
+    """roi.sh with the roi.config in its place, as the instance runs it."""
+    return userdata.without_comments(userdata.read("roi.sh").replace(ROI_CONFIG_MARKER, userdata.read("roi.config")))
 
 
-def roi_user_data() -> Base64:
-    return Base64(Sub(roi_user_data_script(), QueueUrlScheme=If(QUEUE_TLS, "rediss", "redis")))
+def roi_user_data() -> str:
+    """The boot script gzip-compressed (cloud-init decompresses user data), then base64 as UserData takes it.
+    It is the same for every installation, so no Fn::Sub is needed; mtime 0 keeps the build deterministic."""
+    return base64.b64encode(gzip.compress(roi_boot_script().encode(), compresslevel=9, mtime=0)).decode()
 
 
-def add_compute(
-    t: Template,
-    ctx: Context,
-    *,
-    security_group_id: GetAtt,
-    instance_profile: AWSObject,
-    boot_dependencies: list[AWSObject],
-) -> Instance:
-    """`boot_dependencies` are what the boot script reads: it must not start before they exist."""
+def add_compute(t: Template, ctx: Context, *, security_group_id: GetAtt, instance_profile: AWSObject) -> Instance:
+    """No DependsOn on the database, the queue or the settings: the instance starts at once and its
+    boot waits for what it reads, so the app is up shortly after the database is."""
     return t.add_resource(
         Instance(
             ROI_INSTANCE,
-            DependsOn=sorted(dependency.title for dependency in boot_dependencies),
+            CreationPolicy=CreationPolicy(ResourceSignal=ResourceSignal(Count=1, Timeout=BOOT_TIMEOUT)),
             ImageId=ctx.ref("RoiAmiId"),
             InstanceType=ctx.ref("RoiInstanceType"),
             SubnetId=ctx.ref("RoiSubnetId"),
@@ -49,8 +54,11 @@ def add_compute(
                     ),
                 )
             ],
-            # IMDSv2 only; hop limit 2 so the app's containers can still reach the metadata service.
-            MetadataOptions=MetadataOptions(HttpEndpoint="enabled", HttpTokens="required", HttpPutResponseHopLimit=2),
+            # IMDSv2 only; hop limit 2 so the app's containers can still reach the metadata service; the
+            # boot reads its stack and prefix from the instance's tags there.
+            MetadataOptions=MetadataOptions(
+                HttpTokens="required", HttpPutResponseHopLimit=2, InstanceMetadataTags="enabled"
+            ),
             PropagateTagsToVolumeOnCreation=True,
             Monitoring=True,
             UserData=roi_user_data(),

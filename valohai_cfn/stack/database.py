@@ -9,7 +9,7 @@ from troposphere import AWSObject, GetAtt, If, Sub, Template
 from troposphere.rds import DBInstance, DBSubnetGroup
 from troposphere.secretsmanager import GenerateSecretString, Secret, SecretTargetAttachment
 
-from valohai_cfn.stack.context import DATABASE_MULTI_AZ, RETAIN_SECRET, SECRET_KMS_SKIP, Context, checkov_skips
+from valohai_cfn.stack.context import DATABASE_MULTI_AZ, RETAIN_SECRET, Context, checkov_skips
 
 DATABASE = "Database"
 DATABASE_SUBNET_GROUP = "DatabaseSubnetGroup"
@@ -31,7 +31,7 @@ def _credentials_secret(ctx: Context) -> Secret:
     return Secret(
         DATABASE_SECRET,
         **RETAIN_SECRET,
-        Metadata=checkov_skips(SECRET_KMS_SKIP),
+        Metadata=checkov_skips("CKV_AWS_149"),
         Name=ctx.name("secret-dbpassword"),
         Description="Valohai database credentials; the SecretTargetAttachment adds host and port.",
         GenerateSecretString=GenerateSecretString(
@@ -66,7 +66,7 @@ def _instance(
         StorageType="gp3",
         StorageEncrypted=True,
         DBName=DATABASE_NAME,
-        MasterUsername=_resolve(secret, "username"),
+        MasterUsername=DATABASE_USER,
         MasterUserPassword=_resolve(secret, "password"),
         Port=POSTGRES_PORT,
         DBSubnetGroupName=subnet_group.ref(),
@@ -84,11 +84,7 @@ def _instance(
         MonitoringRoleArn=GetAtt(monitoring_role, "Arn"),
         Tags=ctx.tags("database"),
         Metadata=checkov_skips(
-            (
-                "CKV_AWS_157",
-                "Multi-AZ is the DatabaseMultiAZ parameter (default true), behind a condition checkov "
-                "does not evaluate.",
-            ),
+            "CKV_AWS_157",
         ),
     )
 

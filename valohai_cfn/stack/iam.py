@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from awacs import autoscaling, ec2, iam, s3, secretsmanager, ssm, sts
+from awacs import autoscaling, cloudformation, ec2, iam, s3, secretsmanager, ssm, sts
 from awacs.aws import Allow, Condition, Policy, Principal, Statement, StringEquals, StringLike
-from troposphere import GetAtt, Sub, Template
+from troposphere import GetAtt, Ref, Sub, Template
 from troposphere.iam import InstanceProfile, Role
 from troposphere.iam import Policy as InlinePolicy
 from troposphere.s3 import Bucket
 
-from valohai_cfn.stack.context import VALOHAI_TAG_KEY, VALOHAI_TAG_VALUE, Context, objects_arn
+from valohai_cfn.stack.context import VALOHAI_TAG_KEY, VALOHAI_TAG_VALUE, WORKERS_TAG_KEY, Context, objects_arn
 
 MASTER_ROLE = "MasterRole"
 MASTER_INSTANCE_PROFILE = "MasterInstanceProfile"
@@ -25,16 +25,20 @@ WORKER_INSTANCE_PROFILE = "WorkerInstanceProfile"
 MULTIPART_ROLE = "MultipartRole"
 DATABASE_MONITORING_ROLE = "DatabaseMonitoringRole"
 
-# Describe calls have no resource-level form in IAM: they can only be granted on "*".
-MASTER_DESCRIBE_ACTIONS = [
+# Calls with no resource-level form in IAM: they can only be granted on "*". Valohai's installer grants
+# every one of these (Module/IAM/Master/main.tf); the app breaks at run time on a missing one.
+MASTER_UNSCOPED_ACTIONS = [
     ec2.DescribeAvailabilityZones,
     ec2.DescribeImages,
+    ec2.DescribeInstanceAttribute,
     ec2.DescribeInstanceStatus,
     ec2.DescribeInstanceTypes,
     ec2.DescribeInstances,
+    ec2.DescribeInternetGateways,
     ec2.DescribeKeyPairs,
     ec2.DescribeLaunchTemplateVersions,
     ec2.DescribeLaunchTemplates,
+    ec2.DescribeRouteTables,
     ec2.DescribeSecurityGroups,
     ec2.DescribeSpotPriceHistory,
     ec2.DescribeSubnets,
@@ -42,28 +46,53 @@ MASTER_DESCRIBE_ACTIONS = [
     autoscaling.DescribeAutoScalingGroups,
     autoscaling.DescribeAutoScalingInstances,
     autoscaling.DescribeScalingActivities,
+    ssm.DescribeParameters,
+    secretsmanager.GetRandomPassword,
 ]
-# Creating a worker resource: allowed only when the request tags it valohai=1.
-MASTER_CREATE_TAGGED_ACTIONS = [
+# Creating a worker resource: allowed only when the request tags it as this installation's worker.
+MASTER_CREATE_WORKER_ACTIONS = [
     ec2.CreateLaunchTemplate,
     ec2.RunInstances,
     autoscaling.CreateAutoScalingGroup,
-    autoscaling.CreateOrUpdateTags,
 ]
-# Changing a worker resource: allowed only on resources already tagged valohai=1. RunInstances is here
-# too because a launch uses the (tagged) launch template, which is authorised as a resource of its own.
-MASTER_CHANGE_TAGGED_ACTIONS = [
+# Changing a worker resource: allowed only on one already tagged as this installation's worker, which
+# neither another installation's workers nor this installation's roi instance is. RunInstances is here
+# too because a launch uses the (tagged) launch template, which is authorised as a resource of its own;
+# tagging is here and not among the creations, so no tag can make another resource a worker.
+MASTER_CHANGE_WORKER_ACTIONS = [
     ec2.CreateLaunchTemplateVersion,
     ec2.ModifyLaunchTemplate,
     ec2.RunInstances,
     ec2.TerminateInstances,
     ec2.RebootInstances,
+    ec2.CreateTags,
     autoscaling.UpdateAutoScalingGroup,
     autoscaling.SetDesiredCapacity,
     autoscaling.CreateOrUpdateTags,
 ]
 MULTIPART_BUCKET_ACTIONS = [s3.GetBucketLocation, s3.ListBucket, s3.ListBucketMultipartUploads, s3.ListBucketVersions]
 MULTIPART_OBJECT_ACTIONS = [s3.AbortMultipartUpload, s3.GetObject, s3.ListMultipartUploadParts, s3.PutObject]
+# Valohai's installer grants s3:* on the bucket; these are the object calls the app makes, versions and tags
+# included (the bucket is versioned).
+MASTER_OBJECT_ACTIONS = [
+    *MULTIPART_OBJECT_ACTIONS,
+    s3.DeleteObject,
+    s3.DeleteObjectTagging,
+    s3.DeleteObjectVersion,
+    s3.DeleteObjectVersionTagging,
+    s3.GetObjectTagging,
+    s3.GetObjectVersion,
+    s3.GetObjectVersionTagging,
+    s3.PutObjectTagging,
+    s3.PutObjectVersionTagging,
+]
+MASTER_SECRET_ACTIONS = [
+    secretsmanager.DescribeSecret,
+    secretsmanager.GetResourcePolicy,
+    secretsmanager.GetSecretValue,
+    secretsmanager.ListSecretVersionIds,
+]
+SSM_MANAGED_INSTANCE_CORE = "arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
 
 
 @dataclass(frozen=True)
@@ -89,15 +118,23 @@ def _trusted_by_service(service: str) -> Policy:
     )
 
 
-def _tag_condition(context_key: str) -> Condition:
-    # StringEquals on the one tag, not ForAllValues, which is vacuously true when no tag is sent.
-    return Condition(StringEquals(f"{context_key}/{VALOHAI_TAG_KEY}", VALOHAI_TAG_VALUE))
+def _worker_condition(context_key: str) -> Condition:
+    """valohai=1 and this installation's worker tag, on the resource or in the request. StringEquals on
+    each key (both must hold), not ForAllValues, which is vacuously true when no tag is sent."""
+    return Condition(
+        StringEquals(
+            {
+                f"{context_key}/{VALOHAI_TAG_KEY}": VALOHAI_TAG_VALUE,
+                f"{context_key}/{WORKERS_TAG_KEY}": Ref("ResourcePrefix"),
+            }
+        )
+    )
 
 
-def _bucket_statements(bucket: Bucket, bucket_actions: list, object_actions: list, sid: str) -> list[Statement]:
+def _bucket_statements(bucket: Bucket, bucket_actions: list, object_actions: list) -> list[Statement]:
     return [
-        Statement(Sid=f"{sid}Bucket", Effect=Allow, Action=bucket_actions, Resource=[GetAtt(bucket, "Arn")]),
-        Statement(Sid=f"{sid}Objects", Effect=Allow, Action=object_actions, Resource=[objects_arn(bucket)]),
+        Statement(Effect=Allow, Action=bucket_actions, Resource=[GetAtt(bucket, "Arn")]),
+        Statement(Effect=Allow, Action=object_actions, Resource=[objects_arn(bucket)]),
     ]
 
 
@@ -105,39 +142,38 @@ def _worker_policy() -> Policy:
     return Policy(
         Version="2012-10-17",
         Statement=[
+            # A worker protects itself from scale-in while it runs a job, in this installation's groups only.
             Statement(
-                Sid="ProtectOwnInstance",
                 Effect=Allow,
                 Action=[autoscaling.SetInstanceProtection],
-                Resource=["*"],
-                Condition=_tag_condition("aws:ResourceTag"),
+                Resource=[_arn("autoscaling:autoScalingGroup:*:autoScalingGroupName/${ResourcePrefix}-worker-*")],
             ),
-            Statement(Sid="DescribeInstances", Effect=Allow, Action=[ec2.DescribeInstances], Resource=["*"]),
+            Statement(Effect=Allow, Action=[ec2.DescribeInstances], Resource=["*"]),
         ],
     )
 
 
 def _master_scaling_statements(worker_role: Role) -> list[Statement]:
+    # No Sids: each statement's comment here says what it is (the template has a 51,200-byte limit).
     return [
-        Statement(Sid="Describe", Effect=Allow, Action=MASTER_DESCRIBE_ACTIONS, Resource=["*"]),
+        Statement(Effect=Allow, Action=MASTER_UNSCOPED_ACTIONS, Resource=["*"]),
+        # New worker resources, tagged in the same request as this installation's.
         Statement(
-            Sid="CreateTaggedWorkerResources",
             Effect=Allow,
-            Action=MASTER_CREATE_TAGGED_ACTIONS,
+            Action=MASTER_CREATE_WORKER_ACTIONS,
             Resource=["*"],
-            Condition=_tag_condition("aws:RequestTag"),
+            Condition=_worker_condition("aws:RequestTag"),
         ),
+        # Existing worker resources of this installation only.
         Statement(
-            Sid="ChangeTaggedWorkerResources",
             Effect=Allow,
-            Action=MASTER_CHANGE_TAGGED_ACTIONS,
+            Action=MASTER_CHANGE_WORKER_ACTIONS,
             Resource=["*"],
-            Condition=_tag_condition("aws:ResourceTag"),
+            Condition=_worker_condition("aws:ResourceTag"),
         ),
         # RunInstances is also authorised against the subnet, security group, image and network
         # interface it uses; those carry no valohai tag, so they are granted by type, in this account.
         Statement(
-            Sid="LaunchIntoNetwork",
             Effect=Allow,
             Action=[ec2.RunInstances],
             Resource=[
@@ -145,19 +181,19 @@ def _master_scaling_statements(worker_role: Role) -> list[Statement]:
                 _arn("ec2:security-group/*"),
                 _arn("ec2:network-interface/*"),
                 _arn("ec2:key-pair/*"),
+                _arn("ec2:volume/*"),
                 Sub("arn:${AWS::Partition}:ec2:${AWS::Region}::image/*"),
             ],
         ),
         # Tagging at launch needs ec2:CreateTags, limited to the launch calls themselves.
         Statement(
-            Sid="TagOnLaunch",
             Effect=Allow,
             Action=[ec2.CreateTags],
             Resource=["*"],
             Condition=Condition(StringEquals("ec2:CreateAction", ["RunInstances", "CreateLaunchTemplate"])),
         ),
+        # Auto Scaling's service-linked role, created once per account.
         Statement(
-            Sid="AutoScalingServiceLinkedRole",
             Effect=Allow,
             Action=[iam.CreateServiceLinkedRole],
             Resource=[
@@ -170,10 +206,50 @@ def _master_scaling_statements(worker_role: Role) -> list[Statement]:
         ),
         # The original passed a role name that did not exist; this is the worker role's real ARN.
         Statement(
-            Sid="PassWorkerRole",
             Effect=Allow,
             Action=[iam.PassRole, iam.GetRole],
             Resource=[GetAtt(worker_role, "Arn")],
+        ),
+    ]
+
+
+def _session_manager_statements() -> list[Statement]:
+    """What Valohai's installer adds for Session Manager and its default host management, narrowed: sessions
+    to this installation's workers only, the settings and the role of this region's host management."""
+    return [
+        # Default host management: the setting that names its role, and passing that role to SSM.
+        Statement(
+            Effect=Allow,
+            Action=[ssm.GetServiceSetting, ssm.ResetServiceSetting, ssm.UpdateServiceSetting],
+            Resource=[_arn("ssm:servicesetting/ssm/managed-instance/default-instance-management-role")],
+        ),
+        Statement(
+            Effect=Allow,
+            Action=[iam.PassRole],
+            Resource=[
+                Sub(
+                    "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/service-role/"
+                    "AWSSystemsManagerDefaultEC2InstanceManagementRole"
+                )
+            ],
+            Condition=Condition(StringEquals("iam:PassedToService", "ssm.amazonaws.com")),
+        ),
+        # Sessions: to this installation's workers, with the shell document, and the session's own calls.
+        Statement(
+            Effect=Allow,
+            Action=[ssm.StartSession],
+            Resource=[_arn("ec2:instance/*")],
+            Condition=_worker_condition("aws:ResourceTag"),
+        ),
+        Statement(
+            Effect=Allow,
+            Action=[ssm.StartSession],
+            Resource=[_arn("ssm:document/SSM-SessionManagerRunShell")],
+        ),
+        Statement(
+            Effect=Allow,
+            Action=[ssm.TerminateSession, ssm.ResumeSession],
+            Resource=[_arn("ssm:session/*")],
         ),
     ]
 
@@ -183,19 +259,25 @@ def _master_policy(worker_role: Role, bucket: Bucket) -> Policy:
         Version="2012-10-17",
         Statement=[
             *_master_scaling_statements(worker_role),
+            # This installation's secrets and settings only.
             Statement(
-                Sid="ReadInstallationSecrets",
                 Effect=Allow,
-                Action=[secretsmanager.GetSecretValue, secretsmanager.DescribeSecret],
+                Action=MASTER_SECRET_ACTIONS,
                 Resource=[_arn("secretsmanager:secret:${ResourcePrefix}-secret-*")],
             ),
             Statement(
-                Sid="ReadInstallationParameters",
                 Effect=Allow,
                 Action=[ssm.GetParameter, ssm.GetParameters, ssm.GetParametersByPath],
                 Resource=[_arn("ssm:parameter/${ResourcePrefix}/*")],
             ),
-            *_bucket_statements(bucket, MULTIPART_BUCKET_ACTIONS, [*MULTIPART_OBJECT_ACTIONS, s3.DeleteObject], "Data"),
+            *_bucket_statements(bucket, MULTIPART_BUCKET_ACTIONS, MASTER_OBJECT_ACTIONS),
+            # The boot tells CloudFormation whether the app came up (the instance's CreationPolicy).
+            Statement(
+                Effect=Allow,
+                Action=[cloudformation.SignalResource],
+                Resource=[_arn("cloudformation:stack/${AWS::StackName}/*")],
+            ),
+            *_session_manager_statements(),
         ],
     )
 
@@ -213,7 +295,16 @@ def _instance_profile(t: Template, ctx: Context, title: str, role: str, of: Role
 
 
 def add_iam(t: Template, ctx: Context, bucket: Bucket) -> Roles:
-    worker = _role(t, ctx, WORKER_ROLE, "worker", _trusted_by_service("ec2.amazonaws.com"), _worker_policy())
+    # Valohai's installer attaches Session Manager's managed policy to workers too.
+    worker = _role(
+        t,
+        ctx,
+        WORKER_ROLE,
+        "worker",
+        _trusted_by_service("ec2.amazonaws.com"),
+        _worker_policy(),
+        ManagedPolicyArns=[Sub(SSM_MANAGED_INSTANCE_CORE)],
+    )
     master = _role(
         t,
         ctx,
@@ -222,7 +313,7 @@ def add_iam(t: Template, ctx: Context, bucket: Bucket) -> Roles:
         _trusted_by_service("ec2.amazonaws.com"),
         _master_policy(worker, bucket),
         # Session Manager instead of SSH.
-        ManagedPolicyArns=[Sub("arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore")],
+        ManagedPolicyArns=[Sub(SSM_MANAGED_INSTANCE_CORE)],
     )
     # The original's trust named the account, so it never applied to the master role; this names the role.
     multipart_trust = Policy(
@@ -239,7 +330,7 @@ def add_iam(t: Template, ctx: Context, bucket: Bucket) -> Roles:
         multipart_trust,
         Policy(
             Version="2012-10-17",
-            Statement=_bucket_statements(bucket, MULTIPART_BUCKET_ACTIONS, MULTIPART_OBJECT_ACTIONS, "Upload"),
+            Statement=_bucket_statements(bucket, MULTIPART_BUCKET_ACTIONS, MULTIPART_OBJECT_ACTIONS),
         ),
     )
     # RDS enhanced monitoring publishes OS metrics through a role of its own, with AWS's managed policy.

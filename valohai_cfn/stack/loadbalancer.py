@@ -52,11 +52,7 @@ def _load_balancer(ctx: Context, security_group_id: GetAtt) -> LoadBalancer:
         ],
         Tags=ctx.tags("lb"),
         Metadata=checkov_skips(
-            (
-                "CKV_AWS_91",
-                "No log bucket exists in this stack to receive access logs (one with the ELB "
-                "service's write policy would be another retained bucket).",
-            ),
+            "CKV_AWS_91",
         ),
     )
 
@@ -117,15 +113,8 @@ def _listeners(ctx: Context, load_balancer: LoadBalancer, target_group: TargetGr
         DefaultActions=[If(USE_HTTPS, redirect, forward)],
         Tags=ctx.tags(),
         Metadata=checkov_skips(
-            (
-                "CKV_AWS_2",
-                "Port 80 redirects to HTTPS whenever a certificate is in use; without one (no "
-                "CertificateArn or HostedZoneId) HTTP is the installation's chosen mode.",
-            ),
-            (
-                "CKV_AWS_103",
-                "An HTTP listener has no TLS policy; the HTTPS listener uses ELBSecurityPolicy-TLS13-1-2-2021-06.",
-            ),
+            "CKV_AWS_2",
+            "CKV_AWS_103",
         ),
     )
     return [https, http]

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from troposphere import GetAtt, Template
+from troposphere import FindInMap, GetAtt, Sub, Tags, Template
 from troposphere.ec2 import SecurityGroup, SecurityGroupIngress, SecurityGroupRule
 
-from valohai_cfn.stack.context import ALLOW_SSH, USE_HTTPS, Context, checkov_skips
+from valohai_cfn.stack.context import ALLOW_SSH, USE_HTTPS, Context, ForEach, checkov_skips
 
 WORKERS_SG = "WorkersSecurityGroup"
 MASTER_SG = "MasterSecurityGroup"
@@ -34,34 +34,44 @@ NO_EGRESS = [
         FromPort=252,
         ToPort=86,
         CidrIp="255.255.255.255/32",
-        Description="No outbound traffic: placeholder rule that replaces the allow-all default",
+        Description="No outbound traffic (replaces the allow-all default)",
     ),
 ]
 
 
+GROUP = "Group"
+GROUPS_MAPPING = "SecurityGroups"
+# <logical id prefix>: name suffix. One loop per egress makes <prefix>SecurityGroup of each (Master: the
+# app instance, roi; Workers: no inbound traffic at all).
+GROUPS_WITH_EGRESS = {"Workers": "workers", "Master": "master", "LoadBalancer": "loadbalancer"}
+GROUPS_WITHOUT_EGRESS = {"Database": "database", "Queue": "queue"}
+
+
 @dataclass(frozen=True)
 class SecurityGroups:
-    workers: SecurityGroup
-    master: SecurityGroup
-    database: SecurityGroup
-    queue: SecurityGroup
-    load_balancer: SecurityGroup
+    """The groups' logical ids."""
+
+    workers: str = WORKERS_SG
+    master: str = MASTER_SG
+    database: str = DATABASE_SG
+    queue: str = QUEUE_SG
+    load_balancer: str = LOAD_BALANCER_SG
 
 
-def _group(t: Template, ctx: Context, title: str, role: str, purpose: str, egress: list) -> SecurityGroup:
-    return t.add_resource(
-        SecurityGroup(
-            title,
-            GroupName=ctx.name(f"sg-{role}"),
-            GroupDescription=f"Valohai {purpose}",
-            VpcId=ctx.ref("VpcId"),
-            SecurityGroupEgress=egress,
-            Tags=ctx.tags(f"sg-{role}"),
-        )
+def _groups(t: Template, ctx: Context, loop: str, groups: dict[str, str], egress: list) -> None:
+    name = Sub("${ResourcePrefix}-sg-${Name}", Name=FindInMap(GROUPS_MAPPING, f"${{{GROUP}}}", "Name"))
+    group = SecurityGroup(
+        "SecurityGroup",  # the title troposphere validates; the loop's fragment key is the real id
+        GroupName=name,
+        GroupDescription=Sub(f"Valohai ${{{GROUP}}}"),
+        VpcId=ctx.ref("VpcId"),
+        SecurityGroupEgress=egress,
+        Tags=ctx.tags() + Tags(Name=name),
     )
+    t.add_resource(ForEach(loop, GROUP, list(groups), {f"${{{GROUP}}}SecurityGroup": group}))
 
 
-def _from_group(t: Template, title: str, source: SecurityGroup, target: SecurityGroup, port: int, why: str) -> None:
+def _from_group(t: Template, title: str, source: str, target: str, port: int, why: str) -> None:
     t.add_resource(
         SecurityGroupIngress(
             title,
@@ -80,11 +90,11 @@ def _from_cidr(
     ctx: Context,
     title: str,
     cidr_parameter: str,
-    target: SecurityGroup,
+    target: str,
     port: int,
     why: str,
     condition: str | None = None,
-    skips: tuple[tuple[str, str], ...] = (),
+    skips: tuple[str, ...] = (),
 ) -> None:
     rule = SecurityGroupIngress(
         title,
@@ -103,13 +113,11 @@ def _from_cidr(
 
 
 def add_network(t: Template, ctx: Context) -> SecurityGroups:
-    sgs = SecurityGroups(
-        workers=_group(t, ctx, WORKERS_SG, "workers", "workers: no inbound traffic", ALL_EGRESS),
-        master=_group(t, ctx, MASTER_SG, "master", "app instance (roi)", ALL_EGRESS),
-        database=_group(t, ctx, DATABASE_SG, "database", "PostgreSQL database", NO_EGRESS),
-        queue=_group(t, ctx, QUEUE_SG, "queue", "Redis queue", NO_EGRESS),
-        load_balancer=_group(t, ctx, LOAD_BALANCER_SG, "loadbalancer", "load balancer", ALL_EGRESS),
-    )
+    groups = {**GROUPS_WITH_EGRESS, **GROUPS_WITHOUT_EGRESS}
+    t.add_mapping(GROUPS_MAPPING, {group: {"Name": name} for group, name in groups.items()})
+    _groups(t, ctx, "SecurityGroups", GROUPS_WITH_EGRESS, ALL_EGRESS)
+    _groups(t, ctx, "ClosedSecurityGroups", GROUPS_WITHOUT_EGRESS, NO_EGRESS)
+    sgs = SecurityGroups()
     _from_cidr(
         t,
         ctx,
@@ -128,13 +136,7 @@ def add_network(t: Template, ctx: Context) -> SecurityGroups:
         sgs.load_balancer,
         80,
         "HTTP from allowed clients (redirected to HTTPS when a certificate is in use)",
-        skips=(
-            (
-                "CKV_AWS_260",
-                "Port 80 is the app's public entrance (a redirect to HTTPS when TLS is on); who may "
-                "reach it is the AllowedIngressCidr parameter.",
-            ),
-        ),
+        skips=("CKV_AWS_260",),
     )
     _from_group(
         t,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from troposphere import AWSObject, GetAtt, Output, Ref, Template
+from troposphere import AWSObject, GetAtt, Output, Ref, Sub, Template
 
 from valohai_cfn.stack.context import Context
 
@@ -21,10 +21,14 @@ def add_outputs(
     database: AWSObject,
     queue: AWSObject,
     database_secret: AWSObject,
+    app_token_secret: str,
+    url_setting: str,
     roi: AWSObject,
 ) -> None:
+    """`url_setting` is the SSM parameter holding the app URL: the URL is derived once, there."""
+    url = GetAtt(url_setting, "Value")
     outputs = [
-        ("AppUrl", ctx.app_url(), "URL of the Valohai app"),
+        ("AppUrl", url, "URL of the Valohai app"),
         ("LoadBalancerDnsName", GetAtt(load_balancer, "DNSName"), "DNS name of the load balancer"),
         ("DataBucketName", Ref(bucket), "Data bucket"),
         ("MasterRoleArn", GetAtt(master_role, "Arn"), "Role of the app instance"),
@@ -37,6 +41,16 @@ def add_outputs(
         # The ARN of the secret, never its value.
         ("DatabaseSecretArn", Ref(database_secret), "Secret holding the database credentials"),
         ("RoiInstanceId", Ref(roi), "The app instance (roi)"),
+        ("AppTokenSecretArn", Ref(app_token_secret), "Secret holding the superuser's API token"),
+        (
+            "FirstLogin",
+            Sub(
+                "On ${RoiInstance} (Session Manager): sudo docker exec -it roi.service python manage.py "
+                "changepassword <superuser>; then sign in at ${Url}",
+                Url=url,
+            ),
+            "How to sign in the first time (README: First login)",
+        ),
     ]
     for title, value, description in outputs:
         t.add_output(Output(title, Value=value, Description=description))

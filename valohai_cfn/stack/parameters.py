@@ -5,7 +5,7 @@ Everything account- or environment-specific is a Parameter here, never a Python 
 
 from __future__ import annotations
 
-from troposphere import And, Equals, Not, Or, Parameter, Ref, Template
+from troposphere import And, Equals, Join, Not, Or, Parameter, Ref, Template
 from troposphere import Condition as ConditionRef
 
 from valohai_cfn.stack.context import (
@@ -15,6 +15,9 @@ from valohai_cfn.stack.context import (
     HAS_CERTIFICATE,
     HAS_HOSTED_ZONE,
     HAS_KEY_PAIR,
+    HAS_ON_DEMAND_WORKERS,
+    HAS_SPOT_WORKERS,
+    HAS_WORKER_KEY_PAIR,
     QUEUE_TLS,
     USE_HTTPS,
     Context,
@@ -31,6 +34,10 @@ IPV4_CIDR_NOT_WORLD = (
 )
 HOSTNAME = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 BOOLEAN = ["true", "false"]
+# An EC2 instance type's shape (family.size); whether it exists is params check's and preflight's to say.
+# Empty is allowed so that either list may be empty; params check refuses both empty and empty items.
+INSTANCE_TYPE_OR_EMPTY = r"^$|^[a-z][a-z0-9-]*\.[a-z0-9]+$"
+KEY_PAIR_NAME = r"^[ -~]*$"
 
 ROI_INSTANCE_TYPES = [
     "m5a.xlarge",
@@ -65,14 +72,16 @@ CACHE_NODE_TYPES = [
     "cache.r6g.large",
     "cache.t3.medium",
 ]
-# cfn-lint's engine data lists "18" as offered and not deprecated; bare "16" and "17" it calls deprecated.
-DEFAULT_DATABASE_ENGINE_VERSION = "18"
+# Valohai's installer runs PostgreSQL 16. cfn-lint calls a bare "16" deprecated (RDS no longer creates
+# instances from it), so the default is the newest 16 it offers in every region the lint checks.
+DEFAULT_DATABASE_ENGINE_VERSION = "16.15"
 
 GROUP_INSTALLATION = "Installation"
 GROUP_NETWORK = "Network"
 GROUP_ACCESS = "Access and TLS"
 GROUP_APP = "App instance (roi)"
 GROUP_DATA = "Database and queue"
+GROUP_WORKERS = "Workers (the machines that run jobs)"
 
 
 def _parameter(t: Template, group: str, label: str, parameter: Parameter) -> Parameter:
@@ -95,7 +104,7 @@ def _installation(t: Template) -> None:
             MaxLength=64,
             AllowedPattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$",
             ConstraintDescription="1-64 letters, digits, spaces, dots, underscores or hyphens.",
-            Description="Name shown in the app (PLATFORM_LONG_NAME) and used as a tag value.",
+            Description="Name shown in the app (PLATFORM_LONG_NAME); a tag value.",
         ),
     )
     _parameter(
@@ -108,8 +117,21 @@ def _installation(t: Template) -> None:
             Default="valohai",
             AllowedPattern=r"^[a-z][a-z0-9-]{1,20}$",
             ConstraintDescription="2-21 lowercase letters, digits or hyphens, starting with a letter.",
-            Description="Prefix of every physical name (valohai-sg-workers, valohai-role-master, ...), "
-            "so two installations can live in one account.",
+            Description="Prefix of every name (valohai-sg-workers, ...): two installations can share an account.",
+        ),
+    )
+    _parameter(
+        t,
+        GROUP_INSTALLATION,
+        "Organization",
+        Parameter(
+            "OrganizationName",
+            Type="String",
+            MinLength=2,
+            MaxLength=64,
+            AllowedPattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+            ConstraintDescription="2-64 letters, digits, hyphens or underscores, starting with a letter or digit.",
+            Description="First organization, made for the superuser at first boot; owns the worker environments.",
         ),
     )
 
@@ -132,8 +154,7 @@ def _network(t: Template) -> None:
         Parameter(
             "LoadBalancerSubnetIds",
             Type="List<AWS::EC2::Subnet::Id>",
-            Description="Subnets of the load balancer, in at least two Availability Zones "
-            "(public subnets for an internet-facing load balancer).",
+            Description="Load balancer subnets in two or more zones (public ones when internet-facing).",
         ),
     )
     _parameter(
@@ -153,7 +174,7 @@ def _network(t: Template) -> None:
         Parameter(
             "DatabaseSubnetIds",
             Type="List<AWS::EC2::Subnet::Id>",
-            Description="Subnets of the PostgreSQL database, in at least two Availability Zones (RDS requires it).",
+            Description="PostgreSQL subnets, in two or more Availability Zones.",
         ),
     )
     _parameter(
@@ -163,7 +184,7 @@ def _network(t: Template) -> None:
         Parameter(
             "CacheSubnetIds",
             Type="List<AWS::EC2::Subnet::Id>",
-            Description="Subnets of the Redis queue (ElastiCache).",
+            Description="Redis queue subnets.",
         ),
     )
     _parameter(
@@ -173,8 +194,7 @@ def _network(t: Template) -> None:
         Parameter(
             "WorkerSubnetIds",
             Type="List<AWS::EC2::Subnet::Id>",
-            Description="Subnets the app launches worker instances in; stored in SSM for the app, "
-            "no resource of this stack uses them.",
+            Description="Subnets of the worker groups.",
         ),
     )
 
@@ -190,8 +210,7 @@ def _access(t: Template) -> None:
             AllowedPattern=HOSTNAME,
             MaxLength=253,
             ConstraintDescription="a lowercase hostname such as valohai.example.com, without https://.",
-            Description="Hostname of the app, e.g. valohai.example.com. The app URL is https://Domain "
-            "with a certificate, http://Domain without.",
+            Description="Hostname of the app: https://Domain with a certificate, else http://Domain.",
         ),
     )
     _parameter(
@@ -204,8 +223,7 @@ def _access(t: Template) -> None:
             Default="",
             AllowedPattern=r"^$|^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$",
             ConstraintDescription="empty, or the ARN of an ACM certificate in this region.",
-            Description="Certificate covering Domain. Empty: HTTP only, unless HostedZoneId is set, "
-            "in which case a DNS-validated certificate is created. Set: HTTPS listener and 80 to 443 redirect.",
+            Description="Certificate of Domain: HTTPS, 80 redirected. Empty: HTTP, or one is made with HostedZoneId.",
         ),
     )
     _parameter(
@@ -218,8 +236,7 @@ def _access(t: Template) -> None:
             Default="",
             AllowedPattern=r"^$|^Z[A-Z0-9]+$",
             ConstraintDescription="empty, or a hosted zone id such as Z0123456789ABCDEFGHIJ.",
-            Description="Hosted zone of Domain. Set: an alias record for Domain is created and, without "
-            "CertificateArn, a DNS-validated ACM certificate.",
+            Description="Zone of Domain: an alias record, and without CertificateArn a DNS-validated certificate.",
         ),
     )
     _parameter(
@@ -231,8 +248,7 @@ def _access(t: Template) -> None:
             Type="String",
             Default="internet-facing",
             AllowedValues=["internet-facing", "internal"],
-            ConstraintDescription="internet-facing or internal.",
-            Description="internet-facing for a public app, internal for one reached only from inside the VPC.",
+            Description="internet-facing, or internal (reached from inside the VPC only).",
         ),
     )
     _parameter(
@@ -258,8 +274,7 @@ def _access(t: Template) -> None:
             Default="",
             AllowedPattern=f"^$|^{IPV4_CIDR_NOT_WORLD}$",
             ConstraintDescription="empty, or an IPv4 CIDR block narrower than /0 such as 203.0.113.10/32.",
-            Description="Empty: no port 22 at all (use Session Manager). Set: SSH to the app instance "
-            "from this block only.",
+            Description="SSH to the app instance from this block. Empty: no port 22 (Session Manager).",
         ),
     )
     _parameter(
@@ -271,7 +286,7 @@ def _access(t: Template) -> None:
             Type="String",
             Default="",
             MaxLength=255,
-            AllowedPattern=r"^[ -~]*$",
+            AllowedPattern=KEY_PAIR_NAME,
             ConstraintDescription="empty, or the name of an existing key pair (printable ASCII).",
             Description="Optional existing key pair for the app instance.",
         ),
@@ -286,7 +301,7 @@ def _app(t: Template) -> None:
         Parameter(
             "RoiAmiId",
             Type="AWS::EC2::Image::Id",
-            Description="The Valohai roi image that Valohai has shared with this account.",
+            Description="The roi image Valohai shared with this account.",
         ),
     )
     _parameter(
@@ -298,7 +313,6 @@ def _app(t: Template) -> None:
             Type="String",
             Default="m5a.xlarge",
             AllowedValues=ROI_INSTANCE_TYPES,
-            ConstraintDescription="one of the listed instance types.",
             Description="EC2 instance type of the app instance.",
         ),
     )
@@ -313,7 +327,7 @@ def _app(t: Template) -> None:
             MinValue=32,
             MaxValue=1024,
             ConstraintDescription="a size in GiB from 32 to 1024.",
-            Description="Size of the app instance's encrypted gp3 root volume, in GiB.",
+            Description="Encrypted gp3 root volume of the app instance.",
         ),
     )
 
@@ -328,7 +342,6 @@ def _data(t: Template) -> None:
             Type="String",
             Default="db.m5.large",
             AllowedValues=DATABASE_INSTANCE_CLASSES,
-            ConstraintDescription="one of the listed RDS instance classes.",
             Description="RDS instance class of the PostgreSQL database.",
         ),
     )
@@ -355,7 +368,7 @@ def _data(t: Template) -> None:
             Type="String",
             Default=DEFAULT_DATABASE_ENGINE_VERSION,
             AllowedPattern=r"^[0-9]+(\.[0-9]+)?$",
-            ConstraintDescription="a PostgreSQL version RDS offers, such as 18 or 17.6.",
+            ConstraintDescription="a PostgreSQL version RDS offers, such as 16.15 or 17.6.",
             Description="RDS PostgreSQL engine version.",
         ),
     )
@@ -368,7 +381,6 @@ def _data(t: Template) -> None:
             Type="String",
             Default="true",
             AllowedValues=BOOLEAN,
-            ConstraintDescription="true or false.",
             Description="Run a standby database in a second Availability Zone.",
         ),
     )
@@ -381,8 +393,7 @@ def _data(t: Template) -> None:
             Type="String",
             Default="true",
             AllowedValues=BOOLEAN,
-            ConstraintDescription="true or false.",
-            Description="Refuse to delete the database; set to false (an update) before removing the stack.",
+            Description="Refuse to delete the database; false (an update) before removing the stack.",
         ),
     )
     _parameter(
@@ -394,7 +405,6 @@ def _data(t: Template) -> None:
             Type="String",
             Default="cache.m5.large",
             AllowedValues=CACHE_NODE_TYPES,
-            ConstraintDescription="one of the listed ElastiCache node types.",
             Description="ElastiCache node type of the Redis queue.",
         ),
     )
@@ -407,27 +417,110 @@ def _data(t: Template) -> None:
             Type="String",
             Default="false",
             AllowedValues=BOOLEAN,
-            ConstraintDescription="true or false.",
-            Description="Encrypt traffic to Redis in transit; the app then connects with rediss://.",
+            Description="TLS to Redis (rediss://).",
         ),
     )
 
 
+def _instance_types(t: Template, name: str, label: str, default: str, what: str) -> None:
+    _parameter(
+        t,
+        GROUP_WORKERS,
+        label,
+        Parameter(
+            name,
+            Type="CommaDelimitedList",
+            Default=default,
+            AllowedPattern=INSTANCE_TYPE_OR_EMPTY,
+            ConstraintDescription="EC2 instance types such as t3.medium,c5.xlarge.",
+            Description=f"{what}: one Auto Scaling group and one queue per type.",
+        ),
+    )
+
+
+def _workers(t: Template) -> None:
+    _parameter(
+        t,
+        GROUP_WORKERS,
+        "Worker image (AMI)",
+        Parameter(
+            "WorkerAmiId",
+            Type="AWS::EC2::Image::Id",
+            Description="The peon image Valohai shared with this account.",
+        ),
+    )
+    _instance_types(t, "WorkerInstanceTypes", "On-demand worker types", "t3.medium", "On-demand instance types")
+    _instance_types(t, "WorkerSpotInstanceTypes", "Spot worker types", "", "Spot instance types (empty: none)")
+    _parameter(
+        t,
+        GROUP_WORKERS,
+        "Worker root volume (GiB)",
+        Parameter(
+            "WorkerVolumeSize",
+            Type="Number",
+            Default="100",
+            MinValue=30,
+            MaxValue=16384,
+            ConstraintDescription="a size in GiB from 30 to 16384.",
+            Description="Encrypted gp3 root volume of each worker.",
+        ),
+    )
+    _parameter(
+        t,
+        GROUP_WORKERS,
+        "Workers per group, at most",
+        Parameter(
+            "WorkerMaxSize",
+            Type="Number",
+            Default="10",
+            MinValue=1,
+            MaxValue=1000,
+            ConstraintDescription="a number from 1 to 1000.",
+            Description="The app scales each worker group between 0 and this.",
+        ),
+    )
+    _parameter(
+        t,
+        GROUP_WORKERS,
+        "Worker key pair",
+        Parameter(
+            "WorkerKeyPairName",
+            Type="String",
+            Default="",
+            MaxLength=255,
+            AllowedPattern=KEY_PAIR_NAME,
+            ConstraintDescription="empty, or the name of an existing key pair (printable ASCII).",
+            Description="Optional existing key pair for worker instances.",
+        ),
+    )
+
+
+def _not_empty(parameter: str) -> Not:
+    return Not(Equals(Ref(parameter), ""))
+
+
 def _conditions(t: Template) -> None:
-    t.add_condition(HAS_CERTIFICATE, Not(Equals(Ref("CertificateArn"), "")))
-    t.add_condition(HAS_HOSTED_ZONE, Not(Equals(Ref("HostedZoneId"), "")))
+    t.add_condition(HAS_CERTIFICATE, _not_empty("CertificateArn"))
+    t.add_condition(HAS_HOSTED_ZONE, _not_empty("HostedZoneId"))
     # A certificate is created only when one is not given and DNS validation can complete by itself.
     t.add_condition(CREATE_CERTIFICATE, And(ConditionRef(HAS_HOSTED_ZONE), Not(ConditionRef(HAS_CERTIFICATE))))
     t.add_condition(USE_HTTPS, Or(ConditionRef(HAS_CERTIFICATE), ConditionRef(CREATE_CERTIFICATE)))
-    t.add_condition(ALLOW_SSH, Not(Equals(Ref("SshIngressCidr"), "")))
-    t.add_condition(HAS_KEY_PAIR, Not(Equals(Ref("KeyPairName"), "")))
+    t.add_condition(ALLOW_SSH, _not_empty("SshIngressCidr"))
+    t.add_condition(HAS_KEY_PAIR, _not_empty("KeyPairName"))
+    t.add_condition(HAS_WORKER_KEY_PAIR, _not_empty("WorkerKeyPairName"))
+    # An empty CommaDelimitedList is one empty item: each worker loop runs once for it, behind this condition.
+    for condition, parameter in (
+        (HAS_ON_DEMAND_WORKERS, "WorkerInstanceTypes"),
+        (HAS_SPOT_WORKERS, "WorkerSpotInstanceTypes"),
+    ):
+        t.add_condition(condition, Not(Equals(Join("", Ref(parameter)), "")))
     t.add_condition(DATABASE_MULTI_AZ, Equals(Ref("DatabaseMultiAZ"), "true"))
     t.add_condition(QUEUE_TLS, Equals(Ref("QueueTransitEncryption"), "true"))
 
 
 def add_parameters(t: Template) -> Context:
     """Declare every Parameter and Condition, and return the Context the other modules build on."""
-    for declare in (_installation, _network, _access, _app, _data):
+    for declare in (_installation, _network, _access, _app, _data, _workers):
         declare(t)
     _conditions(t)
     return Context(parameters=dict(t.parameters))

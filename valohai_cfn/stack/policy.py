@@ -10,11 +10,15 @@ import json
 
 from troposphere import Template
 
+from valohai_cfn.language_extensions import expand
+
 PROTECTED_TYPES = ("AWS::RDS::DBInstance", "AWS::S3::Bucket", "AWS::SecretsManager::Secret")
 
 
 def protected_resources(t: Template) -> list[str]:
-    return sorted(name for name, r in t.resources.items() if r.resource_type in PROTECTED_TYPES)
+    """The data resources' logical ids, loops expanded (the secrets are made by one)."""
+    resources = expand(json.loads(json.dumps(t.to_dict())), {})["Resources"]
+    return sorted(name for name, r in resources.items() if r["Type"] in PROTECTED_TYPES)
 
 
 def stack_policy_document(t: Template) -> dict:

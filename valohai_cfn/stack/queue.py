@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from troposphere import GetAtt, Template
+from troposphere import GetAtt, If, Sub, Template
 from troposphere.elasticache import ReplicationGroup, SubnetGroup
 
-from valohai_cfn.stack.context import Context, checkov_skips
+from valohai_cfn.stack.context import QUEUE_TLS, Context, checkov_skips
 
 QUEUE = "Queue"
 QUEUE_SUBNET_GROUP = "QueueSubnetGroup"
@@ -43,16 +43,21 @@ def add_queue(t: Template, ctx: Context, security_group_id: GetAtt) -> Replicati
             AutoMinorVersionUpgrade=True,
             Tags=ctx.tags("queue"),
             Metadata=checkov_skips(
-                (
-                    "CKV_AWS_30",
-                    "TLS to Redis is the QueueTransitEncryption parameter (default false, matching the "
-                    "app image's redis:// broker URL); only the app and worker security groups reach port 6379.",
-                ),
-                (
-                    "CKV_AWS_31",
-                    "No Redis AUTH token: the queue is reachable only from the app and worker security "
-                    "groups, and a token would be one more secret in the broker URL.",
-                ),
+                "CKV_AWS_30",
+                "CKV_AWS_31",
             ),
         )
+    )
+
+
+def queue_url(queue: ReplicationGroup) -> Sub:
+    """The one URL the app and the workers reach the queue at: rediss:// when QueueTransitEncryption is on
+    (Celery refuses a rediss:// URL without ssl_cert_reqs), redis:// otherwise."""
+    return Sub(
+        f"${{Scheme}}://${{Host}}:{REDIS_PORT}/0${{Options}}",
+        Scheme=If(QUEUE_TLS, "rediss", "redis"),
+        # A variable, not ${Queue.PrimaryEndPoint.Address}: an attribute with a dot in it is one more thing
+        # for every tool that reads the template to get right.
+        Host=GetAtt(queue, "PrimaryEndPoint.Address"),
+        Options=If(QUEUE_TLS, "?ssl_cert_reqs=required", ""),
     )

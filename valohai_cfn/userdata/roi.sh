@@ -1,61 +1,350 @@
 #!/bin/bash
-# Boot script of the Valohai app instance ("roi").
+# Boot script of the Valohai app instance ("roi"), after Valohai's installer (Module/EC2/config/user_data.sh):
+# read every setting, write /etc/roi.config whole, start the services in the installer's order, create
+# the first organization and the superuser's API token, register the worker environments, and tell
+# CloudFormation (the instance's CreationPolicy) whether the app came up.
 #
-# CloudFormation renders this file with Fn::Sub: only ${ResourcePrefix}, ${AWS::Region} and
-# ${QueueUrlScheme} are filled in at deploy time. Every other value, the secrets included, is read
-# here at boot with the instance role, so no secret is ever part of the template or the user data.
-# Shell variables are written without braces so that Fn::Sub leaves them alone.
+# The same file serves every installation: the instance learns its region, stack and prefix from the
+# metadata service (its tags), and reads every value, the secrets included, with the instance role, so
+# no secret is in the template or the user data. The template carries this file with the roi.config
+# beside it in place of the @roi.config line, without comment lines, gzip-compressed (cloud-init
+# decompresses it): CloudFormation's 51,200-byte template limit.
+#
+# The same script stays on the instance and runs every few minutes as `reconcile` (a systemd timer):
+# when a stack update changed a value the app reads (the URL after adding a certificate, queue TLS,
+# worker types), it rewrites the config, restarts the app and registers the environments again.
+#
+# Never `set -x`, never a value on stdout or stderr: cloud-init logs are readable by operators.
 set -euo pipefail
-
-export AWS_DEFAULT_REGION="${AWS::Region}"
-prefix="${ResourcePrefix}"
-config=/etc/roi.config
-
-param() {
-  aws ssm get-parameter --name "/$prefix/$1" --query Parameter.Value --output text
-}
-
-secret() {
-  aws secretsmanager get-secret-value --secret-id "$prefix-secret-$1" --query SecretString --output text
-}
-
-json_field() {
-  python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
-}
-
-# Replace KEY=... in the config, or add it: values are written verbatim, whatever characters they hold.
-set_config() {
-  local tmp
-  tmp=$(mktemp)
-  grep -v "^$1=" "$config" >"$tmp" || true
-  printf '%s=%s\n' "$1" "$2" >>"$tmp"
-  install -m 600 "$tmp" "$config"
-  rm -f "$tmp"
-}
-
 umask 077
-touch "$config"
 
-database_password=$(secret dbpassword | json_field password)
-queue_url="${QueueUrlScheme}://$(param queue-host):6379/0"
-case "$queue_url" in
-  rediss://*) queue_url="$queue_url?ssl_cert_reqs=required" ;;
+mode=boot
+if [[ $# -gt 0 ]]; then
+  mode=$1
+fi
+# Tests run the script against a temporary root; on the instance it is /.
+root=$(printenv VALOHAI_CFN_ROOT || true)
+# How long a read may take: a few minutes for what exists once the stack starts (a new role's
+# permissions take a while to apply), much longer for what the database and the queue create.
+few_minutes=300
+until_the_database_is_up=2700
+step="start"
+stack=""
+# What read_settings reads: SSM parameters and secrets of the same names, hyphens as underscores.
+url="" environment_name="" bucket_name="" multipart_role_arn="" organization="" worker_subnet_ids=""
+worker_instance_types="" worker_volume_size="" key="" repo="" jwt="" optimo="" app_token="" dbpassword=""
+queue_url="" database_host=""
+
+# imds PATH: a value from the instance metadata service (IMDSv2: a session token first).
+imds() {
+  local token
+  token=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60')
+  curl -fsS -H "X-aws-ec2-metadata-token: ${token}" "http://169.254.169.254/latest/meta-data/$1"
+}
+
+signal() {
+  aws cloudformation signal-resource --stack-name "${stack}" --logical-resource-id RoiInstance \
+    --unique-id "$2" --status "$1" >/dev/null
+}
+
+on_exit() {
+  local status=$? reason
+  if [[ ${status} -eq 0 ]]; then
+    return
+  fi
+  echo "valohai-cfn: the boot stopped at: ${step}" >&2
+  if [[ ${mode} == boot && -n ${stack} ]]; then
+    # SignalResource has no field for a reason; its unique id (64 characters at most) is shown in the
+    # resource's status reason, so it names the step that failed.
+    reason=$(printf '%s' "${step}" | cut -c1-64)
+    echo "valohai-cfn: telling CloudFormation" >&2
+    signal FAILURE "${reason}"
+  fi
+}
+trap on_exit EXIT
+
+# retry SECONDS COMMAND...: run COMMAND every 10 seconds until it prints a value (not empty, not
+# awscli's "None"), for at most SECONDS. The value goes to stdout; the last attempt's errors to stderr.
+retry() {
+  local attempts=$(($1 / 10)) value errors
+  shift
+  errors=$(mktemp)
+  while true; do
+    if value=$("$@" 2>"${errors}") && [[ -n ${value} && ${value} != None ]]; then
+      rm -f "${errors}"
+      printf '%s' "${value}"
+      return 0
+    fi
+    attempts=$((attempts - 1))
+    if [[ ${attempts} -le 0 ]]; then
+      cat "${errors}" >&2
+      rm -f "${errors}"
+      return 1
+    fi
+    sleep 10
+  done
+}
+
+ssm_parameter() {
+  aws ssm get-parameter --name "/${prefix}/$1" --query Parameter.Value --output text
+}
+
+secret_value() {
+  aws secretsmanager get-secret-value --secret-id "${prefix}-secret-$1" --query SecretString --output text
+}
+
+# setting NAME SECONDS ssm_parameter|secret_value: the variable NAME (hyphens as underscores) = its value,
+# or the boot stops naming what it could not read.
+setting() {
+  local variable value
+  variable=$(printf '%s' "$1" | tr - _)
+  case "$3" in
+    ssm_parameter) step="read /${prefix}/$1" ;;
+    *) step="read secret ${prefix}-secret-$1" ;;
+  esac
+  value=$(retry "$2" "$3" "$1")
+  printf -v "${variable}" '%s' "${value}"
+}
+
+# write_file PATH MODE < CONTENT: written whole, then renamed, so nothing ever reads half of it.
+write_file() {
+  local tmp
+  tmp=$(mktemp "$1.XXXXXX")
+  cat >"${tmp}"
+  chmod "$2" "${tmp}"
+  mv -f "${tmp}" "$1"
+}
+
+read_identity() {
+  step="read the instance's identity and tags from the metadata service"
+  instance=$(retry 60 imds instance-id)
+  region=$(retry 60 imds placement/region)
+  # CloudFormation tags the instance with its stack's name; the template tags it with its prefix.
+  stack=$(retry 60 imds tags/instance/aws:cloudformation:stack-name)
+  prefix=$(retry 60 imds tags/instance/valohai:installation)
+  # The workers live in the app instance's VPC.
+  mac=$(retry 60 imds mac)
+  vpc_id=$(retry 60 imds "network/interfaces/macs/${mac}/vpc-id")
+  export AWS_DEFAULT_REGION=${region}
+}
+
+read_settings() {
+  local name
+  for name in url environment-name bucket-name multipart-role-arn organization worker-subnet-ids \
+    worker-instance-types worker-volume-size; do
+    setting "${name}" "${few_minutes}" ssm_parameter
+  done
+  for name in key repo jwt optimo app-token dbpassword; do
+    setting "${name}" "${few_minutes}" secret_value
+  done
+  # Created in parallel with this instance: the boot waits for them instead of CloudFormation.
+  for name in queue-url database-host; do
+    setting "${name}" "${until_the_database_is_up}" ssm_parameter
+  done
+  step="read the database password from secret ${prefix}-secret-dbpassword"
+  database_password=$(printf '%s' "${dbpassword}" | python3 -c 'import json, sys; print(json.load(sys.stdin)["password"])')
+  [[ -n ${database_password} ]]
+  domain=$(printf '%s' "${url}" | sed 's|^[a-z]*://||')
+}
+
+write_optimo_service() {
+  step="write the optimo service"
+  # Valohai's installer passes optimo an empty password; this one is the generated secret.
+  write_file "${root}/etc/optimo.config" 600 <<OPTIMO_CONFIG
+OPTIMO_BASIC_AUTH_USERNAME=user
+OPTIMO_BASIC_AUTH_PASSWORD=${optimo}
+OPTIMO_CONFIG
+  write_file "${root}/etc/systemd/system/optimo.service" 644 <<'OPTIMO_SERVICE'
+[Unit]
+Description=Optimo Service
+After=docker.service
+Requires=docker.service
+
+[Service]
+Restart=always
+ExecStartPre=-/usr/bin/docker stop %n
+ExecStartPre=-/usr/bin/docker rm %n
+ExecStop=-/usr/bin/docker stop %n
+ExecStart=/usr/bin/docker run --name=%n --env-file=/etc/optimo.config valohai/optimo:20231130
+
+[Install]
+WantedBy=multi-user.target
+OPTIMO_SERVICE
+}
+
+# Enabled, so that a reboot brings the app back.
+start_service() {
+  step="start $1"
+  systemctl enable "$1"
+  systemctl restart "$1"
+}
+
+optimo_address() {
+  docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' optimo.service
+}
+
+render_roi_config() {
+  cat <<ROI_CONFIG
+@roi.config
+ROI_CONFIG
+}
+
+render_prep_config() {
+  local subnets types
+  subnets=$(printf '%s' "${worker_subnet_ids}" | tr ',' '\n' | sed "s/^/    - '/; s/$/'/")
+  types=$(printf '%s' "${worker_instance_types}" | tr ',' '\n' | sed 's/^/    - /')
+  # Valohai's environment tool (prep) on the image; the keys are those of the installer's
+  # prep_template.yaml. No key-pair-name: prep does not create launch templates (update-aws: false).
+  cat <<PREP_CONFIG
+prep:
+  valohai-url: '${url}'
+  valohai-token: '${app_token}'
+  roi-env-mode: 'CREATE_OR_UPDATE'
+  valohai-env-owner-id: '${organization_id}'
+  superuser: true
+aws:
+  aws-profile: 'default'
+  update-aws: false
+  asg-name-prefix: '${prefix}-worker-'
+  queue-name-prefix: ''
+  verify-redis: false
+  installation-type: private-worker
+  disk-size-gb: ${worker_volume_size}
+  region: '${AWS_DEFAULT_REGION}'
+  roi-redis-url: '${queue_url}'
+  security-group-name: '${prefix}-sg-workers'
+  vpc-id: '${vpc_id}'
+  vpc-subnets:
+${subnets}
+  instance-types:
+${types}
+PREP_CONFIG
+}
+
+healthz() {
+  curl -fsS -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/healthz
+}
+
+wait_until_healthy() {
+  step="wait for the app to answer /healthz"
+  retry 900 healthz >/dev/null
+}
+
+# The app's Django: values go in through the environment (docker exec -e NAME copies it), never argv.
+organization_id() {
+  VH_ORGANIZATION=${organization} docker exec -e VH_ORGANIZATION roi.service python manage.py shell -c \
+    'import os; from roi.models import User; print(User.objects.filter(username=os.environ["VH_ORGANIZATION"], is_organization=True).values_list("id", flat=True).first() or "")'
+}
+
+create_organization() {
+  step="create organization ${organization}"
+  organization_id=$(organization_id)
+  if [[ -z ${organization_id} ]]; then
+    docker exec roi.service python manage.py roi_create_organization --name="${organization}" --for-superuser >/dev/null
+    organization_id=$(organization_id)
+  fi
+  [[ -n ${organization_id} ]]
+  step="register the superuser's API token"
+  VH_TOKEN=${app_token} docker exec -e VH_TOKEN roi.service python manage.py shell -c \
+    'import os; from roi.models import User; User.objects.filter(is_superuser=True).first().tokens.get_or_create(key=os.environ["VH_TOKEN"])' >/dev/null
+}
+
+register_environments() {
+  step="register the worker environments"
+  local file="${root}/home/ubuntu/valohai-prep.yaml"
+  # The installer runs prep as ubuntu, whose AWS profile is the instance role; the file holds the token.
+  write_file "${file}" 600 <"${root}/etc/valohai-cfn/prep.yaml"
+  chown ubuntu "${file}"
+  runuser -u ubuntu -- python3 -m prep --config-yaml "${file}" aws >/dev/null
+  rm -f "${file}"
+}
+
+install_reconcile_timer() {
+  step="install the reconcile timer"
+  install -m 700 "$0" "${root}/usr/local/sbin/valohai-cfn-roi"
+  write_file "${root}/etc/systemd/system/valohai-cfn-reconcile.service" 644 <<'RECONCILE_SERVICE'
+[Unit]
+Description=Apply the CloudFormation stack's current settings to the Valohai app
+After=roi.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/valohai-cfn-roi reconcile
+RECONCILE_SERVICE
+  write_file "${root}/etc/systemd/system/valohai-cfn-reconcile.timer" 644 <<'RECONCILE_TIMER'
+[Unit]
+Description=Apply the CloudFormation stack's current settings to the Valohai app, every few minutes
+
+[Timer]
+OnBootSec=5min
+OnUnitActiveSec=5min
+
+[Install]
+WantedBy=timers.target
+RECONCILE_TIMER
+  systemctl daemon-reload
+  systemctl enable --now valohai-cfn-reconcile.timer
+}
+
+boot() {
+  read_settings
+  write_optimo_service
+  step="reload systemd"
+  systemctl daemon-reload
+  start_service docker-network-vhnet
+  start_service optimo
+  step="find optimo's address"
+  optimo_address=$(retry 120 optimo_address)
+  step="write /etc/roi.config"
+  render_roi_config | write_file "${root}/etc/roi.config" 600
+  start_service roi-setup
+  start_service roi
+  wait_until_healthy
+  create_organization
+  step="write the environments' registration"
+  mkdir -p "${root}/etc/valohai-cfn"
+  render_prep_config | write_file "${root}/etc/valohai-cfn/prep.yaml" 600
+  register_environments
+  install_reconcile_timer
+  # Session Manager is how operators reach the instance (no SSH unless SshIngressCidr is set).
+  step="start the SSM agent"
+  snap start amazon-ssm-agent
+  step="signal success to CloudFormation"
+  signal SUCCESS "${instance}"
+}
+
+# A stack update changed what the app reads: apply it. A failed read leaves the running app alone.
+reconcile() {
+  local config="${root}/etc/roi.config" prep="${root}/etc/valohai-cfn/prep.yaml" current wanted
+  read_settings
+  step="find optimo's address"
+  optimo_address=$(retry 60 optimo_address)
+  step="compare /etc/roi.config"
+  current=$(cat "${config}")
+  wanted=$(render_roi_config)
+  if [[ ${wanted} != "${current}" ]]; then
+    printf '%s\n' "${wanted}" | write_file "${config}" 600
+    start_service roi
+    wait_until_healthy
+  fi
+  step="find organization ${organization}"
+  organization_id=$(organization_id)
+  [[ -n ${organization_id} ]]
+  current=$(cat "${prep}")
+  wanted=$(render_prep_config)
+  if [[ ${wanted} != "${current}" ]]; then
+    printf '%s\n' "${wanted}" | write_file "${prep}" 600
+    register_environments
+  fi
+}
+
+case "${mode}" in
+  boot | reconcile)
+    read_identity
+    "${mode}"
+    ;;
+  *)
+    echo "usage: $0 [boot|reconcile]" >&2
+    exit 2
+    ;;
 esac
-
-set_config URL_BASE "$(param url)"
-set_config AWS_REGION "$AWS_DEFAULT_REGION"
-set_config AWS_S3_BUCKET_NAME "$(param bucket-name)"
-set_config AWS_S3_MULTIPART_UPLOAD_IAM_ROLE "$(param multipart-role-arn)"
-set_config CELERY_BROKER "$queue_url"
-set_config DATABASE_URL "psql://roi:$database_password@$(param database-host):5432/roidb"
-set_config PLATFORM_LONG_NAME "$(param environment-name)"
-set_config REPO_PRIVATE_KEY_SECRET "$(secret repo)"
-set_config SECRET_KEY "$(secret key)"
-set_config STATS_JWT_KEY "$(secret jwt)"
-
-systemctl stop roi || true
-docker run --rm --net=host --env-file="$config" valohai/roi:latest python manage.py migrate
-systemctl start roi
-
-# Session Manager is how operators reach the instance (no SSH unless SshIngressCidr is set).
-snap start amazon-ssm-agent 2>/dev/null || systemctl start amazon-ssm-agent || true

@@ -1,0 +1,84 @@
+"""What CloudFormation's AWS::LanguageExtensions transform does with Fn::ForEach, for the places that
+must see the template as CloudFormation will after it: the local AWS (moto runs no transforms) and
+the checks that read the rendered template (one worker group per instance type).
+
+Only what the template uses is implemented: Fn::ForEach in Resources, Outputs and Conditions, over a
+literal list or a Ref to a CommaDelimitedList parameter, with ${Identifier} (the value as it is) and
+&{Identifier} (the value without its non-alphanumeric characters, for logical ids) replaced in every
+key and string of the fragment, and a Ref to the identifier replaced by the value, nested loops
+included. Anything else is left as CloudFormation's to do.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+TRANSFORM = "AWS::LanguageExtensions"
+FOR_EACH = "Fn::ForEach::"
+LOOP_SECTIONS = ("Conditions", "Outputs", "Resources")
+
+
+class TransformError(ValueError):
+    """A loop CloudFormation's transform would refuse too; the message says which and why."""
+
+
+def comma_delimited(value: str) -> list[str]:
+    """A CommaDelimitedList parameter's items as CloudFormation splits them: each one space-trimmed."""
+    return [item.strip() for item in value.split(",")]
+
+
+def _collection(loop: str, collection: Any, parameters: dict[str, str]) -> list[str]:
+    if isinstance(collection, list):
+        return [str(item) for item in collection]
+    if isinstance(collection, dict) and set(collection) == {"Ref"}:
+        name = collection["Ref"]
+        if name not in parameters:
+            raise TransformError(f"{loop}: the collection names parameter {name}, which has no value")
+        return comma_delimited(parameters[name])
+    raise TransformError(f"{loop}: the collection must be a list or a Ref to a CommaDelimitedList parameter")
+
+
+def _substitute(node: Any, identifier: str, value: str) -> Any:
+    if node == {"Ref": identifier}:
+        return value
+    plain = f"${{{identifier}}}"
+    alphanumeric = f"&{{{identifier}}}"
+    bare = re.sub(r"[^A-Za-z0-9]", "", value)
+    if isinstance(node, str):
+        return node.replace(plain, value).replace(alphanumeric, bare)
+    if isinstance(node, list):
+        return [_substitute(item, identifier, value) for item in node]
+    if isinstance(node, dict):
+        return {_substitute(k, identifier, value): _substitute(v, identifier, value) for k, v in node.items()}
+    return node
+
+
+def _expand_section(section: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
+    expanded: dict[str, Any] = {}
+    for key, value in section.items():
+        if not key.startswith(FOR_EACH):
+            if key in expanded:
+                raise TransformError(f"{key} is defined twice")
+            expanded[key] = value
+            continue
+        identifier, collection, fragment = value
+        for item in _collection(key, collection, parameters):
+            for generated, body in _expand_section(_substitute(fragment, identifier, item), parameters).items():
+                if generated in expanded:
+                    raise TransformError(f"{key}: {generated} is generated twice (is {item!r} listed twice?)")
+                expanded[generated] = body
+    return expanded
+
+
+def expand(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
+    """The template after the transform, for these parameter values (defaults fill the rest)."""
+    if template.get("Transform") != TRANSFORM:
+        return template
+    values = {name: str(p["Default"]) for name, p in template.get("Parameters", {}).items() if "Default" in p}
+    values.update(parameters)
+    result = {k: v for k, v in template.items() if k != "Transform"}
+    for section in LOOP_SECTIONS:
+        if section in template:
+            result[section] = _expand_section(template[section], values)
+    return result
