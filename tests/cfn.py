@@ -33,7 +33,9 @@ def _evaluate_condition(expr: Any, template: dict, values: dict, memo: dict[str,
             return condition_value(arg, template, values, memo)
         if fn == "Ref":
             kind = template["Parameters"].get(arg, {}).get("Type", "")
-            return [v.strip() for v in values[arg].split(",")] if kind.startswith(("List<", "CommaDelim")) else values[arg]
+            return (
+                [v.strip() for v in values[arg].split(",")] if kind.startswith(("List<", "CommaDelim")) else values[arg]
+            )
         if fn == "Fn::Join":
             separator, items = arg
             joined = _evaluate_condition(items, template, values, memo)
@@ -151,7 +153,11 @@ class Evaluator:
         if spec is None:
             return self.attributes.get(name, f"<{name}>")
         value = self.values[name]
-        return [item.strip() for item in value.split(",")] if spec["Type"].startswith(("List<", "CommaDelimited")) else value
+        return (
+            [item.strip() for item in value.split(",")]
+            if spec["Type"].startswith(("List<", "CommaDelimited"))
+            else value
+        )
 
     def _sub(self, text: str, variables: dict[str, Any]) -> str:
         def one(match: re.Match) -> str:

@@ -4,7 +4,6 @@ import hashlib
 import json
 
 import pytest
-
 from cfn import SAMPLE_WORKERS
 
 from valohai_cfn.language_extensions import expand

@@ -17,7 +17,7 @@ from pathlib import Path
 
 STUBBED = ("aws", "docker", "systemctl", "curl", "runuser", "chown", "sleep", "snap", "env", "python3")
 
-STUB = r'''#!{python} -S
+STUB = r"""#!{python} -S
 import json, os, re, shutil, sys
 name, args = os.path.basename(sys.argv[0]), sys.argv[1:]
 state = os.environ["STUB_STATE"]
@@ -45,7 +45,7 @@ for i, rule in enumerate(rules):
     sys.stdout.write(rule.get("stdout", ""))
     sys.stderr.write(rule.get("stderr", ""))
     sys.exit(rule.get("exit", 0))
-'''
+"""
 
 
 @dataclass

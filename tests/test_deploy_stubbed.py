@@ -498,3 +498,37 @@ def test_terminal_echo_clears_the_status_line_before_a_line(capsys):
     assert capsys.readouterr().out == (
         "\r\033[K[00:01] 0 done\r\033[K[00:02] 1 done\r\033[K12:00:00  CREATE_COMPLETE  Database\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("reason", "shown"),
+    [
+        # SignalResource with the failed step as its unique id, as the app instance's boot sends it.
+        (
+            "Received FAILURE signal with UniqueId read /valohai/database-host",
+            "the app instance's boot stopped at: read /valohai/database-host",
+        ),
+        (
+            "Failed to receive 1 resource signal(s) within the specified duration",
+            "Failed to receive 1 resource signal(s) within the specified duration: the app instance's boot did not",
+        ),
+    ],
+)
+def test_a_failed_boot_is_the_root_cause_in_its_own_words(cfn, reason, shown):
+    """Events shaped like real CloudFormation's for a CreationPolicy that failed (the local AWS sends no signal)."""
+    expect_update_change_set(cfn, [INSTANCE_MODIFIED])
+    s = cfn.stubber
+    s.add_response("execute_change_set", {}, {"ChangeSetName": CHANGE_SET_ID, "ClientRequestToken": ANY})
+    failed = [
+        event(1, STACK, "UPDATE_IN_PROGRESS", "User Initiated"),
+        event(2, "RoiInstance", "UPDATE_FAILED", reason, resource_type="AWS::EC2::Instance"),
+        event(3, STACK, "UPDATE_ROLLBACK_COMPLETE"),
+    ]
+    s.add_response("describe_stacks", stack("UPDATE_ROLLBACK_COMPLETE"), {"StackName": STACK_ID})
+    s.add_response("describe_stack_events", events(*failed), {"StackName": STACK_ID})
+    lines: list[str] = []
+    with pytest.raises(DeployError):
+        deploy(cfn, request(), echo=lines.append, confirm=lambda _q: True)
+    (cause,) = [line for line in lines if line.startswith("Root cause:")]
+    assert cause.startswith("Root cause: RoiInstance (AWS::EC2::Instance) UPDATE_FAILED: " + shown)
+    assert "/var/log/cloud-init-output.log" in cause

@@ -298,7 +298,9 @@ def test_the_master_changes_its_own_workers_only(master, action, resource):
     assert not allowed(master, Request(action, resource, {}))
 
 
-@pytest.mark.parametrize("action", ["ec2:CreateLaunchTemplate", "ec2:RunInstances", "autoscaling:CreateAutoScalingGroup"])
+@pytest.mark.parametrize(
+    "action", ["ec2:CreateLaunchTemplate", "ec2:RunInstances", "autoscaling:CreateAutoScalingGroup"]
+)
 def test_the_master_creates_worker_resources_only_tagged_as_its_own(master, action):
     from iam_eval import Request, allowed
 

@@ -26,7 +26,10 @@ def test_a_loop_over_a_parameter_replaces_the_identifier_in_keys_strings_and_ref
                     {
                         "SnsTopic${TopicName}": {
                             "Type": "AWS::SNS::Topic",
-                            "Properties": {"TopicName": {"Fn::Sub": "${TopicName}.fifo"}, "DisplayName": {"Ref": "TopicName"}},
+                            "Properties": {
+                                "TopicName": {"Fn::Sub": "${TopicName}.fifo"},
+                                "DisplayName": {"Ref": "TopicName"},
+                            },
                         }
                     },
                 ]
@@ -54,13 +57,21 @@ def test_ampersand_drops_non_alphanumeric_characters_for_logical_ids():
                 "Fn::ForEach::Types": [
                     "Type",
                     ["t3.medium", "u-6tb1.56xlarge"],
-                    {"Group&{Type}": {"Type": "X", "Properties": {"Name": "${Type}", "Other": {"Fn::Sub": "${Lt&{Type}}"}}}},
+                    {
+                        "Group&{Type}": {
+                            "Type": "X",
+                            "Properties": {"Name": "${Type}", "Other": {"Fn::Sub": "${Lt&{Type}}"}},
+                        }
+                    },
                 ]
             }
         ),
         {},
     )
-    assert expanded["Resources"]["Groupt3medium"]["Properties"] == {"Name": "t3.medium", "Other": {"Fn::Sub": "${Ltt3medium}"}}
+    assert expanded["Resources"]["Groupt3medium"]["Properties"] == {
+        "Name": "t3.medium",
+        "Other": {"Fn::Sub": "${Ltt3medium}"},
+    }
     assert "Groupu6tb156xlarge" in expanded["Resources"]
 
 

@@ -301,8 +301,16 @@ def test_init_prompts_in_a_terminal_with_label_and_description(tmp_path, monkeyp
 @pytest.mark.parametrize(
     ("changes", "parameter", "rule"),
     [
-        ({"WorkerInstanceTypes": "t3.mediun"}, "WorkerInstanceTypes", "t3.mediun is not an EC2 instance type; did you mean t3.medium?"),
-        ({"WorkerSpotInstanceTypes": "g4dn.xlarge,g4dn.xlarge"}, "WorkerSpotInstanceTypes", "g4dn.xlarge is listed twice"),
+        (
+            {"WorkerInstanceTypes": "t3.mediun"},
+            "WorkerInstanceTypes",
+            "t3.mediun is not an EC2 instance type; did you mean t3.medium?",
+        ),
+        (
+            {"WorkerSpotInstanceTypes": "g4dn.xlarge,g4dn.xlarge"},
+            "WorkerSpotInstanceTypes",
+            "g4dn.xlarge is listed twice",
+        ),
         (
             {"WorkerInstanceTypes": "", "WorkerSpotInstanceTypes": ""},
             "WorkerInstanceTypes and WorkerSpotInstanceTypes",
@@ -327,5 +335,7 @@ def test_bad_worker_types_are_named_with_their_value(tmp_path, changes, paramete
 
 def test_a_type_in_both_lists_is_two_groups_not_a_duplicate(tmp_path):
     path = tmp_path / "workers.json"
-    path.write_text(dump_parameters({**EXAMPLE_VALUES, "WorkerInstanceTypes": "t3.medium", "WorkerSpotInstanceTypes": "t3.medium"}))
+    path.write_text(
+        dump_parameters({**EXAMPLE_VALUES, "WorkerInstanceTypes": "t3.medium", "WorkerSpotInstanceTypes": "t3.medium"})
+    )
     assert params_check(path).exit_code == 0

@@ -122,7 +122,9 @@ def test_worker_types_not_offered_in_the_worker_zones(account, good):
     types = {"WorkerInstanceTypes": "t3.medium,x9.bogus", "WorkerSpotInstanceTypes": "g4dn.xlarge,y7.nope"}
     problem = failed(account, {**good, **types})["Worker types are offered in their zones"]
     assert problem == "not offered in us-east-1a, us-east-1b: x9.bogus, y7.nope"
-    assert "Worker types are offered in their zones" not in failed(account, {**good, "WorkerSpotInstanceTypes": "g4dn.xlarge"})
+    assert "Worker types are offered in their zones" not in failed(
+        account, {**good, "WorkerSpotInstanceTypes": "g4dn.xlarge"}
+    )
 
 
 def test_certificate_for_another_domain_or_not_issued(account, good):

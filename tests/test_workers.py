@@ -42,9 +42,10 @@ def groups(resolved: dict) -> dict[str, dict]:
 
 def launch_template_of(resolved: dict, group: dict) -> dict:
     properties = group["Properties"]
-    spec = properties.get("LaunchTemplate") or properties["MixedInstancesPolicy"]["LaunchTemplate"][
-        "LaunchTemplateSpecification"
-    ]
+    spec = (
+        properties.get("LaunchTemplate")
+        or properties["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
+    )
     (logical_id,) = spec["LaunchTemplateId"]["Fn::Sub"].strip("${}").split()
     assert spec["Version"] == "$Latest", "the app's own launch template versions apply too"
     return resolved["Resources"][logical_id]
@@ -170,7 +171,7 @@ def test_queue_tls_gives_workers_and_app_a_rediss_url(raw_template):
 
 
 def test_a_type_listed_twice_is_refused_by_the_transform(raw_template):
-    with pytest.raises(TransformError, match="t3.medium"):
+    with pytest.raises(TransformError, match=r"t3\.medium"):
         expand(raw_template, {"WorkerInstanceTypes": "t3.medium,t3.medium"})
 
 
@@ -182,5 +183,7 @@ def test_every_rendered_worker_boot_passes_bash_n_and_shellcheck(raw_template, t
         script.write_text(evaluate(launch_template["Properties"]["LaunchTemplateData"]["UserData"]))
         assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
         if SHELLCHECK:
-            result = subprocess.run([SHELLCHECK, "-o", "all", "-s", "bash", str(script)], capture_output=True, text=True)
+            result = subprocess.run(
+                [SHELLCHECK, "-o", "all", "-s", "bash", str(script)], capture_output=True, text=True
+            )
             assert result.returncode == 0, result.stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -335,13 +336,33 @@ def follow(cfn: Any, stack: str, *, since: datetime, echo: Echo, client_request_
         time.sleep(POLL_SECONDS)
 
 
+# The app instance's boot signals FAILURE with the step that failed as the signal's unique id (SignalResource has
+# no other field for it); CloudFormation shows it in the instance's status reason.
+BOOT_FAILURE = re.compile(r"Received FAILURE signal with UniqueId (?P<step>.+)$")
+BOOT_TIMEOUT = "Failed to receive"
+BOOT_LOG = "its log is /var/log/cloud-init-output.log on the instance (Session Manager)"
+
+
+def cause_text(event: dict) -> str:
+    """An event's reason as the root cause of a failure: the boot's own words when the app instance failed."""
+    reason = event.get("ResourceStatusReason", "no reason given")
+    if event.get("ResourceType") != "AWS::EC2::Instance":
+        return reason
+    boot = BOOT_FAILURE.search(reason)
+    if boot:
+        return f"the app instance's boot stopped at: {boot.group('step')} ({BOOT_LOG})"
+    if reason.startswith(BOOT_TIMEOUT):
+        return f"{reason}: the app instance's boot did not finish in time ({BOOT_LOG})"
+    return reason
+
+
 def _report_outcome(follower: EventFollower, status: str, echo: Echo) -> None:
     if _is_failure(status) or "ROLLBACK" in status:
         cause = follower.root_cause()
         if cause:
             echo(
                 f"Root cause: {cause['LogicalResourceId']} ({cause['ResourceType']}) {cause['ResourceStatus']}: "
-                f"{cause.get('ResourceStatusReason', 'no reason given')}"
+                f"{cause_text(cause)}"
             )
 
 

@@ -10,13 +10,17 @@ services' APIs afterwards.
 
 Three calls are mended too: moto lacks UpdateTerminationProtection, which `valohai-cfn deploy` and
 `delete` use; it resolves UsePreviousValue to typed values (lists, numbers) that never equal the
-strings it stored, so a change set with nothing new is never "no changes"; and a second CREATE change
-set for a stack still under review makes a second stack of the same name, where CloudFormation reuses
-the one under review. All three are set on moto's classes in `_register_models`, the one place this
-module changes moto.
+strings it stored, so a change set with nothing new is never "no changes" (and a list it cannot parse
+again); and a second CREATE change set for a stack still under review makes a second stack of the same
+name, where CloudFormation reuses the one under review. CreateChangeSet also runs the
+AWS::LanguageExtensions transform, which moto does not run at all (the template's Fn::ForEach loops),
+with valohai_cfn.language_extensions. All of it is set on moto's classes in `_register_models`, the one
+place this module changes moto.
 
-One more model replaces moto's own for AWS::SSM::Parameter, whose Tags CloudFormation gives as a map
-where moto expects a list (moto fails the create with a TypeError).
+Two more models replace moto's own: AWS::SSM::Parameter, whose Tags CloudFormation gives as a map where
+moto expects a list (moto fails the create with a TypeError) and whose Value attribute moto cannot give
+to Fn::GetAtt; and AWS::AutoScaling::AutoScalingGroup, which moto replaces on every update, resetting a
+desired capacity the template never set, where CloudFormation updates it in place and keeps it.
 
 This is the only module of the product that knows about moto (the optional `local` extra), and it is
 written so it could be offered upstream as it is.
@@ -30,6 +34,7 @@ import socket
 import uuid
 from typing import Any
 
+from moto.autoscaling.models import FakeAutoScalingGroup, autoscaling_backends
 from moto.cloudformation import parsing as cfn_parsing
 from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.models import CloudFormationBackend, Stack
@@ -474,6 +479,64 @@ class SsmParameter(CloudFormationModel):
         MotoSsmParameter.delete_from_cloudformation_json(resource_name, cloudformation_json, account_id, region_name)
 
 
+class AutoScalingGroup(CloudFormationModel):
+    """moto's Auto Scaling group model, updated in place as CloudFormation does. moto replaces the group on
+    every update, which resets a desired capacity the template never set; CloudFormation keeps it (the app
+    owns it), and so does this model."""
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return FakeAutoScalingGroup.cloudformation_name_type()
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return FakeAutoScalingGroup.cloudformation_type()
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return FakeAutoScalingGroup.has_cfn_attr(attr)
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
+    ) -> Any:
+        return FakeAutoScalingGroup.create_from_cloudformation_json(
+            resource_name, cloudformation_json, account_id, region_name, **kwargs
+        )
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        p = cloudformation_json["Properties"]
+        return autoscaling_backends[account_id][region_name].update_auto_scaling_group(
+            name=original_resource.name,
+            availability_zones=p.get("AvailabilityZones", []),
+            desired_capacity=int(p["DesiredCapacity"]) if "DesiredCapacity" in p else None,
+            max_size=int(p["MaxSize"]),
+            min_size=int(p["MinSize"]),
+            launch_config_name=p.get("LaunchConfigurationName"),
+            launch_template=p.get("LaunchTemplate", {}),
+            vpc_zone_identifier=",".join(p.get("VPCZoneIdentifier", [])),
+            health_check_period=p.get("HealthCheckGracePeriod"),
+            health_check_type=p.get("HealthCheckType"),
+            mixed_instances_policy=p.get("MixedInstancesPolicy"),
+        )
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
+    ) -> None:
+        FakeAutoScalingGroup.delete_from_cloudformation_json(
+            resource_name, cloudformation_json, account_id, region_name
+        )
+
+
 MODELS = (
     ElastiCacheSubnetGroup,
     ElastiCacheReplicationGroup,
@@ -481,6 +544,7 @@ MODELS = (
     SecretsManagerSecretTargetAttachment,
     S3BucketPolicy,
     SsmParameter,
+    AutoScalingGroup,
 )
 
 
