@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from cfn import REPO
@@ -142,3 +143,42 @@ def test_offered_probe_catches_a_deprecated_engine():
         },
     }
     assert any(m.rule.id == "W3691" for m in lint_text(json.dumps(probe), filename="probe"))
+
+
+# Prefixes whose names some service refuses at create time, or reserves.
+REFUSED_PREFIXES = [
+    "valohai-",  # a trailing hyphen: the database identifier "valohai--database"
+    "valo--hai",  # a double hyphen
+    "sg",  # security group names may not start with sg-
+    "sg-prod",
+    "internal",  # load balancer names may not start with internal-
+    "internal-x",
+    "xn--abc",  # reserved bucket prefixes
+    "sthree",
+    "sthree-data",
+    "amzn-s3-demo",
+    "aws",  # reserved SSM parameter names
+    "awsprod",
+    "ssm",
+    "ssmtest",
+    "v",  # too short
+    "a" * 22,  # too long
+    "1valohai",  # not from a letter
+    "Valohai",
+]
+ACCEPTED_PREFIXES = ["valohai", "vh", "acme-ml", "sgx", "internalx", "team-a1-prod"]
+
+
+@pytest.mark.parametrize("prefix", REFUSED_PREFIXES)
+def test_the_template_refuses_prefixes_a_service_would_refuse(template, prefix):
+    spec = template["Parameters"]["ResourcePrefix"]
+    assert check_value(spec, prefix), prefix
+    rendered = re.fullmatch(spec["AllowedPattern"], prefix) and spec["MinLength"] <= len(prefix) <= spec["MaxLength"]
+    assert not rendered, f"{prefix} passes the rendered AllowedPattern"
+
+
+@pytest.mark.parametrize("prefix", ACCEPTED_PREFIXES)
+def test_ordinary_prefixes_pass(template, prefix):
+    spec = template["Parameters"]["ResourcePrefix"]
+    assert check_value(spec, prefix) == []
+    assert re.fullmatch(spec["AllowedPattern"], prefix)

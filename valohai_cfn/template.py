@@ -19,9 +19,7 @@ from valohai_cfn.stack.queue import add_queue, queue_url
 from valohai_cfn.stack.storage import add_storage
 from valohai_cfn.stack.workers import add_worker_outputs, add_workers, registered_instance_types
 
-DESCRIPTION = (
-    "Self-hosted Valohai: app instance (roi), worker groups, load balancer, PostgreSQL, Redis, S3, IAM (valohai-cfn)"
-)
+DESCRIPTION = "Self-hosted Valohai: app, workers, load balancer, PostgreSQL, Redis, S3, IAM (valohai-cfn)"
 # Fn::ForEach makes one worker group per instance type from the parameters.
 TRANSFORM = "AWS::LanguageExtensions"
 

@@ -41,7 +41,8 @@ TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 def _load_balancer(ctx: Context, security_group_id: GetAtt) -> LoadBalancer:
     return LoadBalancer(
         LOAD_BALANCER,
-        Name=ctx.name("lb"),
+        # No Name: CloudFormation names it, so that a change of LoadBalancerScheme (which replaces it) does not
+        # collide with the name of the one it replaces. Its Name tag says which installation's it is.
         Type="application",
         Scheme=ctx.ref("LoadBalancerScheme"),
         # The original placed the load balancer in the app's subnet; it spans the subnets given for it.

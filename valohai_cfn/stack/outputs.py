@@ -27,30 +27,28 @@ def add_outputs(
 ) -> None:
     """`url_setting` is the SSM parameter holding the app URL: the URL is derived once, there."""
     url = GetAtt(url_setting, "Value")
-    outputs = [
-        ("AppUrl", url, "URL of the Valohai app"),
-        ("LoadBalancerDnsName", GetAtt(load_balancer, "DNSName"), "DNS name of the load balancer"),
-        ("DataBucketName", Ref(bucket), "Data bucket"),
-        ("MasterRoleArn", GetAtt(master_role, "Arn"), "Role of the app instance"),
-        ("WorkerRoleArn", GetAtt(worker_role, "Arn"), "Role of worker instances"),
-        ("MultipartRoleArn", GetAtt(multipart_role, "Arn"), "Role for browser multipart uploads"),
-        ("WorkerInstanceProfileName", Ref(worker_profile), "Instance profile of worker instances"),
-        ("WorkerSecurityGroupId", GetAtt(worker_security_group, "GroupId"), "Security group of workers"),
-        ("DatabaseEndpoint", GetAtt(database, "Endpoint.Address"), "PostgreSQL host"),
-        ("QueueEndpoint", GetAtt(queue, "PrimaryEndPoint.Address"), "Redis host"),
-        # The ARN of the secret, never its value.
-        ("DatabaseSecretArn", Ref(database_secret), "Secret holding the database credentials"),
-        ("RoiInstanceId", Ref(roi), "The app instance (roi)"),
-        ("AppTokenSecretArn", Ref(app_token_secret), "Secret holding the superuser's API token"),
-        (
-            "FirstLogin",
-            Sub(
-                "On ${RoiInstance} (Session Manager): sudo docker exec -it roi.service python manage.py "
-                "changepassword <superuser>; then sign in at ${Url}",
-                Url=url,
-            ),
-            "How to sign in the first time (README: First login)",
-        ),
-    ]
-    for title, value, description in outputs:
-        t.add_output(Output(title, Value=value, Description=description))
+    # The names say what each is; only the one that is an instruction has a description.
+    outputs = {
+        "AppUrl": url,
+        "LoadBalancerDnsName": GetAtt(load_balancer, "DNSName"),
+        "DataBucketName": Ref(bucket),
+        "MasterRoleArn": GetAtt(master_role, "Arn"),
+        "WorkerRoleArn": GetAtt(worker_role, "Arn"),
+        "MultipartRoleArn": GetAtt(multipart_role, "Arn"),
+        "WorkerInstanceProfileName": Ref(worker_profile),
+        "WorkerSecurityGroupId": GetAtt(worker_security_group, "GroupId"),
+        "DatabaseEndpoint": GetAtt(database, "Endpoint.Address"),
+        "QueueEndpoint": GetAtt(queue, "PrimaryEndPoint.Address"),
+        # The secrets' ARNs, never their values.
+        "DatabaseSecretArn": Ref(database_secret),
+        "AppTokenSecretArn": Ref(app_token_secret),
+        "RoiInstanceId": Ref(roi),
+    }
+    for title, value in outputs.items():
+        t.add_output(Output(title, Value=value))
+    first_login = Sub(
+        "On ${RoiInstance} (Session Manager): sudo docker exec -it roi.service python manage.py "
+        "changepassword <superuser>; then sign in at ${Url}",
+        Url=url,
+    )
+    t.add_output(Output("FirstLogin", Value=first_login, Description="How to sign in the first time (README)"))

@@ -38,6 +38,11 @@ BOOLEAN = ["true", "false"]
 # Empty is allowed so that either list may be empty; params check refuses both empty and empty items.
 INSTANCE_TYPE_OR_EMPTY = r"^$|^[a-z][a-z0-9-]*\.[a-z0-9]+$"
 KEY_PAIR_NAME = r"^[ -~]*$"
+# Every name the template builds starts with the prefix: a letter, then letters, digits and single hyphens
+# (no trailing or double hyphen: the database identifier refuses them), never a start a service refuses or
+# reserves: security group names from "sg-", load balancer names from "internal-", bucket names from "xn--",
+# "sthree" and "amzn-s3-demo", SSM parameter names from "aws" or "ssm".
+RESOURCE_PREFIX = r"^(?!(sg|internal)(-|$)|xn--|sthree|amzn-s3-demo|aws|ssm)[a-z](-?[a-z0-9])+$"
 
 ROI_INSTANCE_TYPES = [
     "m5a.xlarge",
@@ -115,8 +120,11 @@ def _installation(t: Template) -> None:
             "ResourcePrefix",
             Type="String",
             Default="valohai",
-            AllowedPattern=r"^[a-z][a-z0-9-]{1,20}$",
-            ConstraintDescription="2-21 lowercase letters, digits or hyphens, starting with a letter.",
+            MinLength=2,
+            MaxLength=21,
+            AllowedPattern=RESOURCE_PREFIX,
+            ConstraintDescription="2-21 lowercase letters, digits, single inner hyphens, from a letter; not sg, "
+            "internal, nor from aws, ssm, sthree, xn--, amzn-s3-demo (names AWS refuses or reserves).",
             Description="Prefix of every name (valohai-sg-workers, ...): two installations can share an account.",
         ),
     )
