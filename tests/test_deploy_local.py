@@ -141,7 +141,7 @@ def test_delete_lists_the_final_snapshot_and_what_is_retained(aws_env, local_ses
     assert deleted.exit_code == 0, deleted.output
     assert "final snapshot of Database (AWS::RDS::DBInstance)" in deleted.output
     assert "kept: DataBucket (AWS::S3::Bucket)" in deleted.output
-    assert deleted.output.count("(AWS::SecretsManager::Secret)") == 6
+    assert len(re.findall(r"^  kept: \w+ \(AWS::SecretsManager::Secret\)", deleted.output, re.MULTILINE)) == 6
 
 
 def test_delete_without_a_terminal_or_yes_deletes_nothing(aws_env, local_session, demo_params):

@@ -14,8 +14,15 @@ strings it stored, so a change set with nothing new is never "no changes" (and a
 again); and a second CREATE change set for a stack still under review makes a second stack of the same
 name, where CloudFormation reuses the one under review. CreateChangeSet also runs the
 AWS::LanguageExtensions transform, which moto does not run at all (the template's Fn::ForEach loops),
-with valohai_cfn.language_extensions. All of it is set on moto's classes in `_register_models`, the one
-place this module changes moto.
+with valohai_cfn.language_extensions.
+
+What CloudFormation shows is mended as well, since the deploy's review and progress are built on it: a
+change set leaves out what a false condition excludes (moto lists every resource as "Add"); a parameter
+change is a Modify of the resources that use it (moto says "no resource changes"); an execute or a delete
+emits an event per resource in dependency order, each with the request's ClientRequestToken (moto emits
+only the stack's own); a change-set stack gets its Outputs; ListStackResources omits what moto did not
+model instead of listing it with no logical id. All of it is set on moto's classes in `_register_models`,
+the one place this module changes moto.
 
 Two more models replace moto's own: AWS::SSM::Parameter, whose Tags CloudFormation gives as a map where
 moto expects a list (moto fails the create with a TypeError) and whose Value attribute moto cannot give
@@ -30,6 +37,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import uuid
 from typing import Any
@@ -37,10 +45,11 @@ from typing import Any
 from moto.autoscaling.models import FakeAutoScalingGroup, autoscaling_backends
 from moto.cloudformation import parsing as cfn_parsing
 from moto.cloudformation.exceptions import ValidationError
-from moto.cloudformation.models import CloudFormationBackend, Stack
+from moto.cloudformation.models import Change, ChangeSet, CloudFormationBackend, Event, Stack
+from moto.cloudformation.parsing import ResourceMap
 from moto.cloudformation.responses import CloudFormationResponse
 from moto.core.common_models import CloudFormationModel
-from moto.core.responses import ActionResult
+from moto.core.responses import ActionResult, EmptyResult
 from moto.elasticache.models import elasticache_backends
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.rds.models import rds_backends
@@ -567,17 +576,45 @@ def _has_parameters(self: Stack, other_parameters: dict[str, Any]) -> bool:
 _moto_create_change_set = CloudFormationBackend.create_change_set
 
 
-def _transformed(template: str, parameters: dict[str, Any]) -> str:
-    """The template after AWS::LanguageExtensions, which CloudFormation runs when a change set is created
-    and moto does not run at all: its Fn::ForEach loops expanded for these parameter values."""
+def _conditions(
+    backend: CloudFormationBackend, template: dict[str, Any], parameters: dict[str, Any]
+) -> dict[str, bool]:
+    """The template's conditions for these parameter values, evaluated by moto's own machinery."""
+    resources = ResourceMap(
+        stack_id="",
+        stack_name="",
+        parameters=parameters,
+        tags={},
+        region_name=backend.region_name,
+        account_id=backend.account_id,
+        template=template,
+        cross_stack_resources={},
+    )
+    resources.load_mapping()
+    resources.load_parameters()
+    resources.load_conditions()
+    return {name: bool(resources.lazy_condition_map[name]) for name in template.get("Conditions", {})}
+
+
+def _as_processed(backend: CloudFormationBackend, template: str, parameters: dict[str, Any]) -> str:
+    """The template as CloudFormation processes it for a change set, which moto does not: the
+    AWS::LanguageExtensions transform run (its Fn::ForEach loops expanded), and what a false condition
+    leaves out left out, so that the change set lists what CloudFormation would make."""
     parsed = Stack.parse_template(template)
-    if not isinstance(parsed, dict) or parsed.get("Transform") != TRANSFORM:
+    if not isinstance(parsed, dict) or "Resources" not in parsed:
         return template
-    try:
-        return json.dumps(expand(parsed, parameters))
-    except TransformError as e:
-        # CloudFormation's words for a template its transform refuses.
-        raise ValidationError(message=f"Transform AWS::LanguageExtensions failed with: {e}") from None
+    if parsed.get("Transform") == TRANSFORM:
+        try:
+            parsed = expand(parsed, parameters)
+        except TransformError as e:
+            # CloudFormation's words for a template its transform refuses.
+            raise ValidationError(message=f"Transform AWS::LanguageExtensions failed with: {e}") from None
+    conditions = _conditions(backend, parsed, parameters)
+    for section in ("Resources", "Outputs"):
+        if section in parsed:
+            kept = {k: v for k, v in parsed[section].items() if conditions.get(v.get("Condition"), True)}
+            parsed[section] = kept
+    return json.dumps(parsed)
 
 
 def _create_change_set(
@@ -596,14 +633,174 @@ def _create_change_set(
                 del self.stacks[stack_id]  # replaced by the one moto is about to make, under the same name
     # UsePreviousValue gives the stack's parsed values (lists for list parameters), which moto cannot parse again.
     parameters = {k: _as_given(v) for k, v in parameters.items()}
-    template = _transformed(template, parameters)
+    template = _as_processed(self, template, parameters)
     return _moto_create_change_set(self, stack_name, change_set_name, template, parameters, *args, **kwargs)
+
+
+def _change_set_changes(self: ChangeSet) -> list[Change]:
+    """The changes, a resource whose properties did not change but whose parameters did among them (moto
+    computes that only when it executes)."""
+    actions = self.stack.resource_map.build_resource_diff(self.template_dict, self.parameters)
+    old = self.stack.template_dict.get("Resources", {})
+    new = self.template_dict["Resources"]
+    return [
+        Change(action, name, (old if action == "Remove" else new)[name]["Type"])
+        for action in ("Add", "Modify", "Remove")
+        for name in dict.fromkeys(actions[action])
+    ]
+
+
+def _references(node: Any) -> set[str]:
+    """The logical ids a resource's properties refer to: Ref, Fn::GetAtt, ${Name} in Fn::Sub."""
+    found: set[str] = set()
+    if isinstance(node, list):
+        for item in node:
+            found |= _references(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt" and isinstance(value, list):
+                found.add(value[0])
+            elif key == "Fn::Sub":
+                text = value if isinstance(value, str) else value[0]
+                found |= {name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text)}
+            found |= _references(value)
+    return found
+
+
+def _creation_order(template: dict[str, Any]) -> list[str]:
+    """The resources in the order CloudFormation creates them: each after what it refers to or depends on."""
+    resources = template.get("Resources", {})
+    waits_for = {
+        name: (_references(r.get("Properties", {})) | set(_as_list(r.get("DependsOn", [])))) & set(resources)
+        for name, r in resources.items()
+    }
+    order: list[str] = []
+    while len(order) < len(resources):
+        ready = sorted(n for n in resources if n not in order and waits_for[n] <= set(order))
+        order += ready or sorted(n for n in resources if n not in order)  # a cycle: CloudFormation refuses it
+    return order
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _resource_event(stack: Stack, name: str, resource_type: str, status: str, token: str | None) -> None:
+    resource = stack.resource_map._parsed_resources.get(name)
+    event = Event(
+        stack_id=stack.stack_id,
+        stack_name=stack.name,
+        logical_resource_id=name,
+        physical_resource_id=getattr(resource, "physical_resource_id", "") or "",
+        resource_type=resource_type,
+        resource_status=status,
+        resource_status_reason=None,
+        resource_properties=None,
+    )
+    event.client_request_token = token
+    stack.events.append(event)
+
+
+def _stack_event(stack: Stack, status: str, token: str | None, reason: str | None = None) -> None:
+    stack._add_stack_event(status, resource_status_reason=reason)
+    stack.events[-1].client_request_token = token
+
+
+def _execute_change_set(
+    self: CloudFormationBackend,
+    change_set_name: str,
+    stack_name: str | None = None,
+    client_request_token: str | None = None,
+) -> None:
+    """moto's execute, with what CloudFormation shows while it runs: an event per resource, in creation order
+    (deletions in reverse), all with the request's token, and the stack's Outputs afterwards."""
+    change_set = self.describe_change_set(change_set_name)
+    stack = self.stacks[change_set.stack_id]
+    operation = "CREATE" if change_set.change_set_type == "CREATE" else "UPDATE"
+    order = _creation_order(change_set.template_dict)
+    changes = sorted(
+        change_set.changes,
+        key=lambda c: order.index(c.logical_resource_id) if c.logical_resource_id in order else len(order),
+    )
+    removed = [c for c in changes if c.action == "Remove"][::-1]
+    _stack_event(stack, f"{operation}_IN_PROGRESS", client_request_token, "User Initiated")
+    for change in removed:
+        _resource_event(
+            stack, change.logical_resource_id, change.resource_type, "DELETE_IN_PROGRESS", client_request_token
+        )
+    change_set.apply()
+    for change in [c for c in changes if c.action != "Remove"]:
+        status = "CREATE" if change.action == "Add" else "UPDATE"
+        for step in ("IN_PROGRESS", "COMPLETE"):
+            _resource_event(
+                stack, change.logical_resource_id, change.resource_type, f"{status}_{step}", client_request_token
+            )
+    for change in removed:
+        _resource_event(
+            stack, change.logical_resource_id, change.resource_type, "DELETE_COMPLETE", client_request_token
+        )
+    _stack_event(stack, f"{operation}_COMPLETE", client_request_token)
+    change_set.execution_status = "EXECUTE_COMPLETE"
+    stack.status = f"{operation}_COMPLETE"
+    stack.template = change_set.template
+    stack._parse_template()
+    stack.output_map = stack._create_output_map()
+
+
+def _execute_change_set_response(self: CloudFormationResponse) -> ActionResult:
+    self.cloudformation_backend.execute_change_set(
+        change_set_name=self._get_param("ChangeSetName"),
+        stack_name=self._get_param("StackName"),
+        client_request_token=self._get_param("ClientRequestToken"),
+    )
+    return EmptyResult()
+
+
+def _delete_stack_response(self: CloudFormationResponse) -> ActionResult:
+    stack_name = self._get_param("StackName")
+    token = self._get_param("ClientRequestToken")
+    for stack in self.cloudformation_backend.stacks.values():
+        if stack_name in (stack.name, stack.stack_id):
+            stack.delete_request_token = token
+    self.cloudformation_backend.delete_stack(stack_name)
+    return EmptyResult()
+
+
+def _delete_stack(self: Stack) -> None:
+    """moto's delete, with an event per resource in reverse creation order (DELETE_SKIPPED for what
+    DeletionPolicy Retain keeps), all with the request's token."""
+    token = getattr(self, "delete_request_token", None)
+    resources = self.template_dict.get("Resources", {})
+    made = [n for n in reversed(_creation_order(self.template_dict)) if self.resource_map._parsed_resources.get(n)]
+    _stack_event(self, "DELETE_IN_PROGRESS", token, "User Initiated")
+    for name in made:
+        _resource_event(self, name, resources[name]["Type"], "DELETE_IN_PROGRESS", token)
+    self.resource_map.delete()
+    for name in made:
+        # Snapshot deletes the resource after the snapshot; only Retain keeps it.
+        kept = resources[name].get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
+        _resource_event(self, name, resources[name]["Type"], "DELETE_SKIPPED" if kept else "DELETE_COMPLETE", token)
+    _stack_event(self, "DELETE_COMPLETE", token)
+    self.status = "DELETE_COMPLETE"
+
+
+def _stack_resources(self: Stack) -> list[Any]:
+    """The resources made: none for a resource moto has no model of (CloudFormation would list it)."""
+    return [r for r in self.resource_map.values() if r is not None and not isinstance(r, str)]
 
 
 def _register_models() -> None:
     CloudFormationBackend.create_change_set = _create_change_set  # type: ignore[method-assign]
+    CloudFormationBackend.execute_change_set = _execute_change_set  # type: ignore[method-assign]
     CloudFormationResponse.update_termination_protection = _update_termination_protection  # type: ignore[attr-defined]
+    CloudFormationResponse.execute_change_set = _execute_change_set_response  # type: ignore[method-assign]
+    CloudFormationResponse.delete_stack = _delete_stack_response  # type: ignore[method-assign]
+    ChangeSet.diff = _change_set_changes  # type: ignore[method-assign]
     Stack.has_parameters = _has_parameters  # type: ignore[method-assign]
+    Stack.delete = _delete_stack  # type: ignore[method-assign]
+    Stack.stack_resources = property(_stack_resources)  # type: ignore[assignment]
     # moto caches its model map on first use; clear it so these classes are in it whatever ran before.
     for cached in (cfn_parsing.get_model_list, cfn_parsing.get_model_map, cfn_parsing.get_name_type_map):
         cached.cache_clear()
