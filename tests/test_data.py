@@ -220,7 +220,7 @@ def test_stack_policy_protects_the_data_resources_from_updates():
     from valohai_cfn.stack.policy import stack_policy_document
     from valohai_cfn.template import build_template
 
-    allow, deny = stack_policy_document(build_template())["Statement"]
+    allow, deny = stack_policy_document(build_template().to_dict())["Statement"]
     assert allow == {"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}
     assert deny["Effect"] == "Deny" and sorted(deny["Action"]) == ["Update:Delete", "Update:Replace"]
     assert deny["Resource"] == [

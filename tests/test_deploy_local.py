@@ -94,12 +94,21 @@ def test_create_redeploy_update_plan_status_delete(aws_env, local_session, demo_
     assert any(b["Name"].startswith(f"{prefix}-data-") for b in s3.list_buckets()["Buckets"])
 
 
-def test_without_a_terminal_or_yes_the_change_set_is_only_shown(aws_env, local_session, demo_params):
+def test_without_a_terminal_or_yes_deploy_refuses_before_anything(aws_env, local_session, demo_params):
     endpoint = aws_env.endpoint_url
     cfn = local_session.client("cloudformation", endpoint_url=endpoint)
-    shown = run(endpoint, "deploy", "--stack-name", "shown", "--params", str(demo_params))
+    refused = run(endpoint, "deploy", "--stack-name", "shown", "--params", str(demo_params))
+    assert refused.exit_code == 1
+    assert refused.output.count("\n") == 1 and "add --yes" in refused.output.lower()
+    assert "shown" not in {s["StackName"] for s in cfn.list_stacks()["StackSummaries"]}
+
+
+def test_a_kept_plan_of_a_new_stack_is_created_by_the_next_deploy(aws_env, local_session, demo_params):
+    endpoint = aws_env.endpoint_url
+    cfn = local_session.client("cloudformation", endpoint_url=endpoint)
+    shown = run(endpoint, "plan", "--stack-name", "shown", "--params", str(demo_params), "--keep")
     assert shown.exit_code == 0, shown.output
-    assert "Add     Database" in shown.output and "was not executed" in shown.output
+    assert "Database" in shown.output and "was not executed" in shown.output
     assert cfn.describe_stacks(StackName="shown")["Stacks"][0]["StackStatus"] == "REVIEW_IN_PROGRESS"
     # REVIEW_IN_PROGRESS still means CREATE.
     created = run(
@@ -127,7 +136,7 @@ def test_bad_params_file_is_one_line(aws_env, tmp_path):
     broken = tmp_path / "broken.json"
     broken.write_text('[{"ParameterKey": "VpcId",')
     result = run(aws_env.endpoint_url, "deploy", "--stack-name", "x", "--params", str(broken), "--yes")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "broken.json: line 1" in result.output and "Traceback" not in result.output
 
 

@@ -1,31 +1,48 @@
-"""What moto cannot produce, played with botocore's Stubber and responses shaped like real CloudFormation's:
-a resource failing and the rollback after it, a change set replacing the database, a stack left in
-ROLLBACK_COMPLETE, a stack still in progress, Ctrl-C while following; and a throttled call retried."""
+"""What the local AWS cannot produce, played with botocore's Stubber and responses shaped like real
+CloudFormation's: statuses only failures reach (DELETE_FAILED, ROLLBACK_FAILED, UPDATE_FAILED), a resource
+failing and the rollback after it, a change set replacing the database with property values, the stack
+policy relaxed for an approved replacement and put back, Ctrl-C and a lost connection while following,
+throttling, events of a machine whose clock is off, and drift detection."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import EndpointConnectionError
 from botocore.stub import ANY, Stubber
 from cfn import REPO
 from click.testing import CliRunner
 
-from valohai_cfn import cli as cli_module
 from valohai_cfn import deploy as deploy_module
 from valohai_cfn.aws import RETRIES
 from valohai_cfn.cli import cli
-from valohai_cfn.deploy import DeployError, DeployRequest, Plan, StoppedWatching, deploy, plan_for
+from valohai_cfn.cli import common as cli_common
+from valohai_cfn.deploy import (
+    ChangeSet,
+    DeployError,
+    EventFollower,
+    Plan,
+    Protection,
+    Protections,
+    StoppedWatching,
+    describe_change_set,
+    ensure_protections,
+    execute,
+    stack_state,
+)
 
 STACK = "valohai"
 STACK_ID = "arn:aws:cloudformation:eu-west-1:111111111111:stack/valohai/5b1a3c30-0000-11ef-aaaa-0a1b2c3d4e5f"
 CHANGE_SET_ID = (
     "arn:aws:cloudformation:eu-west-1:111111111111:changeSet/valohai-cfn-1/0c8b9e0e-1111-4a4a-bbbb-123456789abc"
 )
-# Events of "this" deploy are newer than its start, however long the test session has run.
-T0 = datetime.now(timezone.utc) + timedelta(hours=1)
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+POLICY = json.dumps({"Statement": [{"Effect": "Deny", "Action": "Update:*", "Resource": "LogicalResourceId/Database"}]})
+RELAXED = json.dumps({"Statement": [{"Effect": "Allow", "Action": "Update:*", "Resource": "*"}]})
 
 
 @pytest.fixture
@@ -46,7 +63,7 @@ def stack(status: str, **extra) -> dict:
     return {"Stacks": [{"StackName": STACK, "StackId": STACK_ID, "CreationTime": T0, "StackStatus": status, **extra}]}
 
 
-def event(n: int, logical_id: str, status: str, reason: str = "", resource_type: str = "AWS::RDS::DBInstance") -> dict:
+def event(n: int, logical_id: str, status: str, reason: str = "", resource_type: str = "AWS::RDS::DBInstance", **extra):
     is_stack = logical_id == STACK
     e = {
         "StackId": STACK_ID,
@@ -57,44 +74,25 @@ def event(n: int, logical_id: str, status: str, reason: str = "", resource_type:
         "ResourceType": "AWS::CloudFormation::Stack" if is_stack else resource_type,
         "Timestamp": T0 + timedelta(seconds=n),
         "ResourceStatus": status,
+        **extra,
     }
     if reason:
         e["ResourceStatusReason"] = reason
     return e
 
 
-def events(*items: dict) -> dict:
-    return {"StackEvents": list(reversed(items))}  # CloudFormation lists newest first
+def events(*items: dict, **extra) -> dict:
+    return {"StackEvents": list(reversed(items)), **extra}  # CloudFormation lists newest first
 
 
-def change_set(status: str, changes: list[dict], reason: str = "") -> dict:
-    response = {
-        "ChangeSetName": "valohai-cfn-1",
-        "ChangeSetId": CHANGE_SET_ID,
-        "StackId": STACK_ID,
-        "StackName": STACK,
-        "Status": status,
-        "ExecutionStatus": "AVAILABLE" if status == "CREATE_COMPLETE" else "UNAVAILABLE",
-        "Changes": changes,
-    }
-    if reason:
-        response["StatusReason"] = reason
-    return response
-
-
-# What DescribeChangeSet says right after CreateChangeSet: still being computed.
-CREATING = change_set("CREATE_IN_PROGRESS", [])
-
-
-def resource_change(
-    action: str, logical_id: str, resource_type: str, replacement: str | None = None, details: list | None = None
-) -> dict:
+def resource_change(action: str, logical_id: str, resource_type: str, replacement: str | None = None, details=None):
     rc = {"Action": action, "LogicalResourceId": logical_id, "ResourceType": resource_type, "Details": details or []}
     if replacement:
         rc["Replacement"] = replacement
     return {"Type": "Resource", "ResourceChange": rc}
 
 
+# DescribeChangeSet with IncludePropertyValues: each detail's Target carries BeforeValue and AfterValue.
 DATABASE_REPLACED = resource_change(
     "Modify",
     "Database",
@@ -102,7 +100,15 @@ DATABASE_REPLACED = resource_change(
     "True",
     [
         {
-            "Target": {"Attribute": "Properties", "Name": "DBInstanceIdentifier", "RequiresRecreation": "Always"},
+            "Target": {
+                "Attribute": "Properties",
+                "Name": "DBInstanceIdentifier",
+                "Path": "/Properties/DBInstanceIdentifier",
+                "RequiresRecreation": "Always",
+                "BeforeValue": "valohai-database",
+                "AfterValue": "renamed-database",
+                "AttributeChangeType": "Modify",
+            },
             "Evaluation": "Static",
             "ChangeSource": "DirectModification",
         }
@@ -115,116 +121,269 @@ INSTANCE_MODIFIED = resource_change(
     "False",
     [
         {
-            "Target": {"Attribute": "Properties", "Name": "InstanceType", "RequiresRecreation": "Never"},
+            "Target": {
+                "Attribute": "Properties",
+                "Name": "InstanceType",
+                "Path": "/Properties/InstanceType",
+                "RequiresRecreation": "Never",
+                "BeforeValue": "m5a.xlarge",
+                "AfterValue": "m5a.2xlarge",
+            },
             "Evaluation": "Static",
+            "ChangeSource": "ParameterReference",
+        },
+        {  # the same property again, for its other cause: listed once
+            "Target": {"Attribute": "Properties", "Name": "InstanceType", "RequiresRecreation": "Never"},
+            "Evaluation": "Dynamic",
             "ChangeSource": "DirectModification",
-        }
+        },
     ],
 )
 
 
-def request(**overrides) -> DeployRequest:
-    fields = {
-        "stack_name": STACK,
-        "template_body": "{}",
-        "template_defaults": {"Domain": None, "RoiInstanceType": "m5a.xlarge"},
-        "parameters": {"Domain": "valohai.example.com"},
+def described_change_set(changes: list[dict], status: str = "CREATE_COMPLETE") -> dict:
+    return {
+        "ChangeSetName": "valohai-cfn-1",
+        "ChangeSetId": CHANGE_SET_ID,
+        "StackId": STACK_ID,
+        "StackName": STACK,
+        "Status": status,
+        "ExecutionStatus": "AVAILABLE",
+        "Changes": changes,
     }
-    return DeployRequest(**{**fields, **overrides})
 
 
-def expect_update_change_set(cfn, changes: list[dict]) -> None:
+def a_change_set(*changes: dict) -> ChangeSet:
+    return ChangeSet(
+        CHANGE_SET_ID,
+        "valohai-cfn-1",
+        STACK_ID,
+        STACK,
+        "CREATE_COMPLETE",
+        kind="UPDATE",
+        changes=[deploy_module._change(c) for c in changes],
+    )
+
+
+class Recorder:
+    """A deploy.Progress that keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict] = []
+        self.tallies: list = []
+
+    def events(self, new: list[dict]) -> None:
+        self.seen += new
+
+    def tally(self, tally) -> None:
+        self.tallies.append(tally)
+
+
+# -- what each status means ------------------------------------------------------------------------
+
+
+def resources(*items: tuple[str, str, str]) -> dict:
+    return {
+        "StackResourceSummaries": [
+            {
+                "LogicalResourceId": logical_id,
+                "ResourceType": kind,
+                "ResourceStatus": status,
+                "LastUpdatedTimestamp": T0,
+            }
+            for logical_id, kind, status in items
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "plan", "words"),
+    [
+        ("UPDATE_ROLLBACK_COMPLETE", Plan.UPDATE, "rolled back"),
+        ("UPDATE_FAILED", Plan.UPDATE, "rollback-stack"),
+        ("CREATE_FAILED", Plan.UPDATE, "retries what failed"),
+        ("UPDATE_IN_PROGRESS", Plan.WAIT, "under way"),
+        ("REVIEW_IN_PROGRESS", Plan.CREATE, "never executed"),
+        ("UPDATE_ROLLBACK_FAILED", Plan.REFUSE, "continue-update-rollback"),
+        ("DELETE_FAILED", Plan.REFUSE, "valohai-cfn delete again"),
+    ],
+)
+def test_each_status_is_named_for_what_it_is(cfn, status, plan, words):
+    cfn.stubber.add_response("describe_stacks", stack(status), {"StackName": STACK})
+    state = stack_state(cfn, STACK)
+    assert state.plan is plan and words in state.meaning
+
+
+def test_a_failed_first_create_is_recreated_only_when_it_holds_no_data(cfn):
     s = cfn.stubber
+    s.add_response("describe_stacks", stack("ROLLBACK_COMPLETE"), {"StackName": STACK})
     s.add_response(
-        "describe_stacks",
-        stack(
-            "UPDATE_COMPLETE",
-            Parameters=[
-                {"ParameterKey": "Domain", "ParameterValue": "valohai.example.com"},
-                {"ParameterKey": "RoiInstanceType", "ParameterValue": "m5a.xlarge"},
-            ],
+        "list_stack_resources",
+        resources(
+            ("Database", "AWS::RDS::DBInstance", "DELETE_COMPLETE"), ("DataBucket", "AWS::S3::Bucket", "DELETE_SKIPPED")
         ),
-        {"StackName": STACK},
+        {"StackName": STACK_ID},
+    )
+    assert stack_state(cfn, STACK).plan is Plan.RECREATE
+    # A rollback that failed at the database leaves it in the stack: deleting the stack would delete it.
+    s.add_response("describe_stacks", stack("ROLLBACK_FAILED"), {"StackName": STACK})
+    s.add_response(
+        "list_stack_resources",
+        resources(("Database", "AWS::RDS::DBInstance", "DELETE_FAILED")),
+        {"StackName": STACK_ID},
+    )
+    state = stack_state(cfn, STACK)
+    assert state.plan is Plan.REFUSE and "still holds Database" in state.meaning
+
+
+# -- the change set ------------------------------------------------------------------------------
+
+
+def test_property_values_and_the_data_loss_they_cause_are_read(cfn):
+    cfn.stubber.add_response(
+        "describe_change_set",
+        described_change_set([DATABASE_REPLACED, INSTANCE_MODIFIED]),
+        {"ChangeSetName": CHANGE_SET_ID, "IncludePropertyValues": True},
+    )
+    change_set = describe_change_set(cfn, CHANGE_SET_ID)
+    database, instance = change_set.changes
+    assert [(p.path, p.before, p.after) for p in instance.properties] == [("InstanceType", "m5a.xlarge", "m5a.2xlarge")]
+    assert database.forced_by == ("DBInstanceIdentifier",)
+    assert [c.logical_id for c in change_set.data_loss] == ["Database"]
+
+
+# -- executing: protections first, whatever happens to the watching -------------------------------
+
+
+def expect_execute(s, *, protected: bool, policy: str | None, temporary: str | None = None) -> None:
+    """Up to and including the protections applied right after ExecuteChangeSet."""
+    s.add_response("describe_stacks", stack("UPDATE_COMPLETE"), {"StackName": STACK_ID})
+    s.add_response("describe_stack_events", events(event(1, STACK, "UPDATE_COMPLETE")), {"StackName": STACK_ID})
+    if temporary:
+        s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": temporary})
+    s.add_response(
+        "execute_change_set",
+        {},
+        {"ChangeSetName": CHANGE_SET_ID, "ClientRequestToken": ANY, "DisableRollback": False},
     )
     s.add_response(
-        "create_change_set",
-        {"Id": CHANGE_SET_ID, "StackId": STACK_ID},
-        {
-            "StackName": STACK,
-            "ChangeSetName": ANY,
-            "ChangeSetType": "UPDATE",
-            "Capabilities": ["CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
-            "Parameters": [
-                {"ParameterKey": "Domain", "ParameterValue": "valohai.example.com"},
-                {"ParameterKey": "RoiInstanceType", "UsePreviousValue": True},
-            ],
-            "Tags": [{"Key": "valohai", "Value": "1"}],
-            "Description": ANY,
-            "TemplateBody": "{}",
-        },
+        "describe_stacks", stack("UPDATE_IN_PROGRESS", EnableTerminationProtection=protected), {"StackName": STACK_ID}
     )
-    s.add_response("describe_change_set", CREATING, {"ChangeSetName": CHANGE_SET_ID})
-    s.add_response("describe_change_set", change_set("CREATE_COMPLETE", changes), {"ChangeSetName": CHANGE_SET_ID})
-    s.add_response("describe_change_set", change_set("CREATE_COMPLETE", changes), {"ChangeSetName": CHANGE_SET_ID})
+    if not protected:
+        s.add_response(
+            "update_termination_protection",
+            {"StackId": STACK_ID},
+            {"EnableTerminationProtection": True, "StackName": STACK_ID},
+        )
+    if not temporary:
+        s.add_response("get_stack_policy", {"StackPolicyBody": policy} if policy else {}, {"StackName": STACK_ID})
+        if policy != POLICY:
+            s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": POLICY})
 
 
-def test_plans_follow_the_stack_status():
-    assert plan_for(None) is Plan.CREATE
-    assert plan_for("REVIEW_IN_PROGRESS") is Plan.CREATE
-    assert plan_for("UPDATE_ROLLBACK_COMPLETE") is Plan.UPDATE
-    assert plan_for("ROLLBACK_COMPLETE") is Plan.RECREATE
-    assert plan_for("UPDATE_IN_PROGRESS") is Plan.WAIT
-    assert plan_for("UPDATE_ROLLBACK_FAILED") is Plan.REFUSE
+def interrupt_the_watch(monkeypatch) -> None:
+    def interrupt(_seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(deploy_module.time, "sleep", interrupt)
 
 
-def test_replacing_the_database_is_refused_without_allow_replace(cfn):
-    expect_update_change_set(cfn, [DATABASE_REPLACED, INSTANCE_MODIFIED])
-    cfn.stubber.add_response("delete_change_set", {}, {"ChangeSetName": CHANGE_SET_ID})
-    out: list[str] = []
-    with pytest.raises(DeployError) as refused:
-        deploy(cfn, request(), echo=out.append, confirm=lambda _q: True)
-    message = str(refused.value)
-    assert (
-        "Database (AWS::RDS::DBInstance) would be replaced (Replacement: True), forced by DBInstanceIdentifier"
-        in message
+def test_ctrl_c_while_following_leaves_a_protected_stack(cfn, monkeypatch):
+    s = cfn.stubber
+    expect_execute(s, protected=False, policy=None)
+    s.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK_ID})
+    s.add_response("describe_stack_events", events(event(2, STACK, "UPDATE_IN_PROGRESS")), {"StackName": STACK_ID})
+    interrupt_the_watch(monkeypatch)
+    with pytest.raises(StoppedWatching) as stopped:
+        execute(cfn, a_change_set(INSTANCE_MODIFIED), progress=Recorder(), protections=Protections(True, POLICY))
+    assert "valohai-cfn status valohai --watch" in str(stopped.value)
+    # The Stubber's queue is empty only if UpdateTerminationProtection and SetStackPolicy were called: both
+    # happened before the first poll, so no interruption of the watch can skip them.
+
+
+def test_ensuring_protections_only_mends_what_is_missing(cfn):
+    s = cfn.stubber
+    s.add_response("describe_stacks", stack("UPDATE_COMPLETE", EnableTerminationProtection=True), {"StackName": STACK})
+    s.add_response("get_stack_policy", {"StackPolicyBody": POLICY}, {"StackName": STACK})
+    assert ensure_protections(cfn, STACK, Protections(True, POLICY)) == []
+    s.add_response("describe_stacks", stack("UPDATE_COMPLETE", EnableTerminationProtection=False), {"StackName": STACK})
+    s.add_response(
+        "update_termination_protection",
+        {"StackId": STACK_ID},
+        {"EnableTerminationProtection": True, "StackName": STACK},
     )
-    assert "RoiInstance" not in message and "Nothing was changed" in message
-    assert any("Modify  Database" in line and "True" in line for line in "\n".join(out).splitlines())
+    s.add_response("get_stack_policy", {"StackPolicyBody": RELAXED}, {"StackName": STACK})  # edited by hand
+    s.add_response("set_stack_policy", {}, {"StackName": STACK, "StackPolicyBody": POLICY})
+    assert ensure_protections(cfn, STACK, Protections(True, POLICY)) == [
+        Protection.TERMINATION,
+        Protection.STACK_POLICY,
+    ]
 
 
-def test_replacing_the_database_goes_ahead_with_allow_replace(cfn):
-    expect_update_change_set(cfn, [DATABASE_REPLACED])
-    outcome = deploy(cfn, request(allow_replace=True), echo=lambda _m: None, confirm=None)
-    assert outcome == "planned", "allowed, then stopped only because nobody could confirm"
+def test_allow_replace_relaxes_the_policy_for_one_update_and_puts_it_back_on_ctrl_c(cfn, monkeypatch):
+    s = cfn.stubber
+    expect_execute(s, protected=True, policy=POLICY, temporary=RELAXED)
+    s.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK_ID})
+    s.add_response("describe_stack_events", events(event(2, STACK, "UPDATE_IN_PROGRESS")), {"StackName": STACK_ID})
+    s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": POLICY})  # put back
+    interrupt_the_watch(monkeypatch)
+    with pytest.raises(StoppedWatching):
+        execute(
+            cfn,
+            a_change_set(DATABASE_REPLACED),
+            progress=Recorder(),
+            protections=Protections(True, POLICY),
+            temporary_policy=RELAXED,
+        )
+
+
+def test_allow_replace_puts_the_policy_back_when_the_execute_is_refused(cfn):
+    s = cfn.stubber
+    s.add_response("describe_stacks", stack("UPDATE_COMPLETE"), {"StackName": STACK_ID})
+    s.add_response("describe_stack_events", events(event(1, STACK, "UPDATE_COMPLETE")), {"StackName": STACK_ID})
+    s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": RELAXED})
+    s.add_client_error(
+        "execute_change_set",
+        "InvalidChangeSetStatus",
+        "ChangeSet [valohai-cfn-1] cannot be executed in its current status",
+    )
+    s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": POLICY})
+    with pytest.raises(DeployError, match="cannot be executed"):
+        execute(
+            cfn,
+            a_change_set(DATABASE_REPLACED),
+            progress=Recorder(),
+            protections=Protections(True, POLICY),
+            temporary_policy=RELAXED,
+        )
 
 
 def test_a_failed_resource_and_its_rollback_report_the_root_cause(cfn):
-    expect_update_change_set(cfn, [INSTANCE_MODIFIED])
     s = cfn.stubber
-    s.add_response("execute_change_set", {}, {"ChangeSetName": CHANGE_SET_ID, "ClientRequestToken": ANY})
+    expect_execute(s, protected=True, policy=POLICY)
     # The cancellation of Queue comes first here: events in the same second can be listed in either order.
     failing = [
-        event(1, STACK, "UPDATE_IN_PROGRESS", "User Initiated"),
-        event(2, "RoiInstance", "UPDATE_IN_PROGRESS", resource_type="AWS::EC2::Instance"),
-        event(3, "Queue", "UPDATE_IN_PROGRESS", resource_type="AWS::ElastiCache::ReplicationGroup"),
+        event(2, STACK, "UPDATE_IN_PROGRESS", "User Initiated"),
+        event(3, "RoiInstance", "UPDATE_IN_PROGRESS", resource_type="AWS::EC2::Instance"),
+        event(4, "Queue", "UPDATE_IN_PROGRESS", resource_type="AWS::ElastiCache::ReplicationGroup"),
         event(
-            4, "Queue", "UPDATE_FAILED", "Resource update cancelled", resource_type="AWS::ElastiCache::ReplicationGroup"
+            5, "Queue", "UPDATE_FAILED", "Resource update cancelled", resource_type="AWS::ElastiCache::ReplicationGroup"
         ),
         event(
-            5,
+            6,
             "RoiInstance",
             "UPDATE_FAILED",
             'Resource handler returned message: "The requested configuration is currently not supported."',
             resource_type="AWS::EC2::Instance",
         ),
         event(
-            6, STACK, "UPDATE_ROLLBACK_IN_PROGRESS", "The following resource(s) failed to update: [Queue, RoiInstance]."
+            7, STACK, "UPDATE_ROLLBACK_IN_PROGRESS", "The following resource(s) failed to update: [Queue, RoiInstance]."
         ),
     ]
     rolled_back = [
         *failing,
-        event(7, "RoiInstance", "UPDATE_COMPLETE", resource_type="AWS::EC2::Instance"),
-        event(8, STACK, "UPDATE_ROLLBACK_COMPLETE"),
+        event(8, "RoiInstance", "UPDATE_COMPLETE", resource_type="AWS::EC2::Instance"),
+        event(9, STACK, "UPDATE_ROLLBACK_COMPLETE"),
     ]
     s.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK_ID})
     s.add_response("describe_stack_events", events(*failing[:3]), {"StackName": STACK_ID})
@@ -232,74 +391,90 @@ def test_a_failed_resource_and_its_rollback_report_the_root_cause(cfn):
     s.add_response("describe_stack_events", events(*failing), {"StackName": STACK_ID})
     s.add_response("describe_stacks", stack("UPDATE_ROLLBACK_COMPLETE"), {"StackName": STACK_ID})
     s.add_response("describe_stack_events", events(*rolled_back), {"StackName": STACK_ID})
-    out: list[str] = []
-    with pytest.raises(DeployError, match="ended in UPDATE_ROLLBACK_COMPLETE"):
-        deploy(cfn, request(), echo=out.append, confirm=lambda _q: True)
-    text = "\n".join(out)
-    assert (
-        'Root cause: RoiInstance (AWS::EC2::Instance) UPDATE_FAILED: Resource handler returned message: "The requested'
-        in text
-    )
-    event_lines = [line for line in out if not line.startswith("Root cause")]
-    for logical_id, status in (
-        ("Queue", "UPDATE_FAILED"),
-        ("RoiInstance", "UPDATE_FAILED"),
-        ("RoiInstance", "UPDATE_COMPLETE"),
-    ):
-        assert sum(f"{status} " in line and f" {logical_id} (" in line for line in event_lines) == 1, "each event once"
-    assert any(line.endswith("0 done, 0 in progress, 2 failed; stack UPDATE_ROLLBACK_IN_PROGRESS") for line in out)
-
-
-def test_rollback_complete_must_be_deleted_first(cfn):
-    cfn.stubber.add_response("describe_stacks", stack("ROLLBACK_COMPLETE"), {"StackName": STACK})
-    with pytest.raises(DeployError) as refused:
-        deploy(cfn, request(), echo=lambda _m: None, confirm=lambda _q: True)
-    assert "ROLLBACK_COMPLETE" in str(refused.value)
-    assert "valohai-cfn delete valohai" in str(refused.value) and "--recreate-failed" in str(refused.value)
-
-
-def test_a_stack_in_progress_is_waited_for_then_deployed(cfn):
-    s = cfn.stubber
-    s.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK})
-    s.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK})
-    s.add_response("describe_stack_events", events(event(1, "RoiInstance", "UPDATE_IN_PROGRESS")), {"StackName": STACK})
-    s.add_response("describe_stacks", stack("UPDATE_COMPLETE"), {"StackName": STACK})
     s.add_response(
-        "describe_stack_events",
-        events(event(1, "RoiInstance", "UPDATE_IN_PROGRESS"), event(2, "RoiInstance", "UPDATE_COMPLETE")),
-        {"StackName": STACK},
+        "describe_stacks", stack("UPDATE_ROLLBACK_COMPLETE", EnableTerminationProtection=True), {"StackName": STACK_ID}
     )
-    s.add_response("describe_stacks", stack("UPDATE_COMPLETE", Parameters=[]), {"StackName": STACK})
-    s.add_response("create_change_set", {"Id": CHANGE_SET_ID, "StackId": STACK_ID}, None)
-    no_changes = change_set(
-        "FAILED",
-        [],
-        "The submitted information didn't contain changes. Submit different information to create a change set.",
-    )
-    s.add_response("describe_change_set", CREATING, {"ChangeSetName": CHANGE_SET_ID})
-    s.add_response("describe_change_set", no_changes, {"ChangeSetName": CHANGE_SET_ID})
-    s.add_response("describe_change_set", no_changes, {"ChangeSetName": CHANGE_SET_ID})
-    s.add_response("delete_change_set", {}, {"ChangeSetName": CHANGE_SET_ID})
-    out: list[str] = []
-    assert deploy(cfn, request(), echo=out.append, confirm=lambda _q: True) == "up-to-date"
-    assert "waiting for it to settle" in out[0]
-    assert any("1 done, 0 in progress" in line for line in out)
+    s.add_response("get_stack_policy", {"StackPolicyBody": POLICY}, {"StackName": STACK_ID})
+    progress = Recorder()
+    outcome = execute(cfn, a_change_set(INSTANCE_MODIFIED), progress=progress, protections=Protections(True, POLICY))
+    assert outcome.status == "UPDATE_ROLLBACK_COMPLETE"
+    cause = outcome.root_cause
+    assert (cause["LogicalResourceId"], cause["ResourceStatus"]) == ("RoiInstance", "UPDATE_FAILED")
+    assert [e["EventId"] for e in progress.seen] == [e["EventId"] for e in rolled_back], "each event once, in order"
+    assert any(t.failed == 2 and t.total == 1 for t in progress.tallies)
 
 
-def test_ctrl_c_while_following_leaves_the_stack_alone(cfn, monkeypatch):
-    expect_update_change_set(cfn, [INSTANCE_MODIFIED])
+@pytest.mark.parametrize(
+    ("reason", "shown"),
+    [
+        # SignalResource with the failed step as its unique id, as the app instance's boot sends it.
+        (
+            "Received FAILURE signal with UniqueId read /valohai/database-host",
+            "the app instance's boot stopped at: read /valohai/database-host",
+        ),
+        (
+            "Failed to receive 1 resource signal(s) within the specified duration",
+            "Failed to receive 1 resource signal(s) within the specified duration: the app instance's boot did not",
+        ),
+    ],
+)
+def test_a_failed_boot_is_the_root_cause_in_its_own_words(reason, shown):
+    """Events shaped like real CloudFormation's for a CreationPolicy that failed (the local AWS sends no signal)."""
+    failed = [
+        event(1, STACK, "UPDATE_IN_PROGRESS", "User Initiated"),
+        event(2, "RoiInstance", "UPDATE_FAILED", reason, resource_type="AWS::EC2::Instance"),
+        event(3, STACK, "UPDATE_ROLLBACK_COMPLETE"),
+    ]
+    cause = deploy_module.root_cause(failed)
+    text = deploy_module.cause_text(cause)
+    assert text.startswith(shown) and "/var/log/cloud-init-output.log" in text
+
+
+# -- following: tokens not clocks, paging, throttling, a lost connection ---------------------------
+
+
+def test_events_are_chosen_by_token_and_paging_stops_at_what_was_seen(cfn):
+    """A clock an hour off changes nothing: no timestamp is compared. Page two is never asked for (the Stubber
+    has no answer for it), because page one already reaches the operation's start."""
+    ours, other = {"ClientRequestToken": "ours"}, {"ClientRequestToken": "someone-else"}
+    skewed = [
+        event(-3600, STACK, "UPDATE_IN_PROGRESS", "User Initiated", **ours),
+        event(-3599, "RoiInstance", "UPDATE_IN_PROGRESS", resource_type="AWS::EC2::Instance", **ours),
+        event(-3598, "Stray", "UPDATE_IN_PROGRESS", **other),
+    ]
+    before = event(-7200, STACK, "UPDATE_COMPLETE")
     s = cfn.stubber
-    s.add_response("execute_change_set", {}, {"ChangeSetName": CHANGE_SET_ID, "ClientRequestToken": ANY})
+    s.add_response("describe_stack_events", events(before, *skewed, NextToken="page-2"), {"StackName": STACK_ID})
+    follower = EventFollower(cfn, STACK_ID, after=before["EventId"], token="ours")
+    assert [e["LogicalResourceId"] for e in follower.poll()] == [STACK, "RoiInstance"]
+    later = event(-3500, "RoiInstance", "UPDATE_COMPLETE", resource_type="AWS::EC2::Instance", **ours)
+    s.add_response("describe_stack_events", events(before, *skewed, later, NextToken="page-2"), {"StackName": STACK_ID})
+    assert [e["EventId"] for e in follower.poll()] == [later["EventId"]]
+
+
+def test_a_throttled_poll_waits_and_polls_again(cfn):
+    s = cfn.stubber
     s.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK_ID})
-    s.add_response("describe_stack_events", events(event(1, STACK, "UPDATE_IN_PROGRESS")), {"StackName": STACK_ID})
+    s.add_client_error("describe_stack_events", "Throttling", "Rate exceeded", http_status_code=400)
+    s.add_response("describe_stacks", stack("UPDATE_COMPLETE"), {"StackName": STACK_ID})
+    s.add_response("describe_stack_events", events(event(1, STACK, "UPDATE_COMPLETE")), {"StackName": STACK_ID})
+    outcome = deploy_module.follow(cfn, STACK_ID, progress=Recorder(), after=None)
+    assert outcome.status == "UPDATE_COMPLETE"
 
-    def interrupt(_seconds):
-        raise KeyboardInterrupt
 
-    monkeypatch.setattr(deploy_module.time, "sleep", interrupt)
+def test_a_lost_connection_stops_watching_with_the_resume_hint(cfn, monkeypatch):
+    def unreachable(**_kwargs):
+        raise EndpointConnectionError(endpoint_url="https://cloudformation.eu-west-1.amazonaws.com/")
+
+    monkeypatch.setattr(cfn, "describe_stacks", unreachable)
     with pytest.raises(StoppedWatching) as stopped:
-        deploy(cfn, request(), echo=lambda _m: None, confirm=lambda _q: True)
-    assert "valohai-cfn status valohai --watch" in str(stopped.value)
+        deploy_module.follow(cfn, STACK_ID, progress=Recorder(), after=None, stack_name=STACK)
+    assert "lost the connection" in str(stopped.value) and "valohai-cfn status valohai --watch" in str(stopped.value)
+
+
+def test_clients_give_up_on_an_unreachable_endpoint_within_seconds():
+    client = boto3.client("cloudformation", region_name="eu-west-1", config=RETRIES)
+    assert client.meta.config.connect_timeout <= 3 and client.meta.config.retries["total_max_attempts"] <= 3
 
 
 THROTTLED = b"""<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/">
@@ -330,7 +505,7 @@ def test_a_throttled_call_is_retried():
         return AWSResponse(request.url, status, {"Content-Type": "text/xml"}, _Raw(body))
 
     client.meta.events.register("before-send.cloudformation.DescribeStacks", answer)
-    assert deploy_module.stack_status(client, STACK) == "UPDATE_COMPLETE"
+    assert stack_state(client, STACK).status == "UPDATE_COMPLETE"
     assert len(sent) == 3
 
 
@@ -348,17 +523,19 @@ class _Raw:
 @pytest.fixture
 def stubbed_cli(cfn, monkeypatch):
     """The CLI with its CloudFormation client swapped for the stubbed one; preflight is off (no EC2 stubs)."""
-    monkeypatch.setattr(cli_module, "_aws", lambda *_args: {"cloudformation": cfn}.__getitem__)
+    monkeypatch.setattr(cli_common, "aws_clients", lambda *_args: {"cloudformation": cfn}.__getitem__)
     params = REPO / "params" / "example.json"
 
-    def invoke(*args: str):
-        return CliRunner().invoke(cli, [*args, "--stack-name", STACK, "--params", str(params), "--skip-preflight"])
+    def invoke(*args: str, stack_options: bool = True):
+        extra = ["--stack-name", STACK, "--params", str(params), "--skip-preflight"] if stack_options else []
+        return CliRunner().invoke(cli, [*args, *extra])
 
     return invoke
 
 
-def test_cli_rollback_complete_exits_1_with_how_to_fix(stubbed_cli, cfn):
+def test_cli_rollback_complete_needs_recreate_failed(stubbed_cli, cfn):
     cfn.stubber.add_response("describe_stacks", stack("ROLLBACK_COMPLETE"), {"StackName": STACK})
+    cfn.stubber.add_response("list_stack_resources", resources(), {"StackName": STACK_ID})
     result = stubbed_cli("deploy", "--yes")
     assert result.exit_code == 1
     assert (
@@ -366,169 +543,172 @@ def test_cli_rollback_complete_exits_1_with_how_to_fix(stubbed_cli, cfn):
     )
 
 
-def expect_cli_update(cfn, changes: list[dict]) -> None:
-    """The calls of a CLI update up to the change set; the CLI sends the real template and parameters."""
-    s = cfn.stubber
-    s.add_response("describe_stacks", stack("UPDATE_COMPLETE", Parameters=[]), {"StackName": STACK})
-    s.add_response("create_change_set", {"Id": CHANGE_SET_ID, "StackId": STACK_ID}, None)
-    s.add_response("describe_change_set", CREATING, {"ChangeSetName": CHANGE_SET_ID})
-    s.add_response("describe_change_set", change_set("CREATE_COMPLETE", changes), {"ChangeSetName": CHANGE_SET_ID})
-    s.add_response("describe_change_set", change_set("CREATE_COMPLETE", changes), {"ChangeSetName": CHANGE_SET_ID})
+def test_cli_plan_never_deletes(stubbed_cli, cfn):
+    cfn.stubber.add_response("describe_stacks", stack("ROLLBACK_COMPLETE"), {"StackName": STACK})
+    cfn.stubber.add_response("list_stack_resources", resources(), {"StackName": STACK_ID})
+    result = stubbed_cli("plan")
+    assert result.exit_code == 1 and "plan never deletes" in result.output
+    # No DeleteStack was stubbed: had plan called it, the Stubber would have failed the command.
 
 
-def test_cli_refuses_database_replacement(stubbed_cli, cfn):
-    expect_cli_update(cfn, [DATABASE_REPLACED])
-    cfn.stubber.add_response("delete_change_set", {}, {"ChangeSetName": CHANGE_SET_ID})
-    result = stubbed_cli("deploy", "--yes")
+def test_cli_delete_failed_is_never_recreated(stubbed_cli, cfn):
+    cfn.stubber.add_response("describe_stacks", stack("DELETE_FAILED"), {"StackName": STACK})
+    result = stubbed_cli("deploy", "--yes", "--recreate-failed")
     assert result.exit_code == 1
-    assert "Error: This change would lose data; refusing without --allow-replace:" in result.output
-    assert "Database (AWS::RDS::DBInstance) would be replaced" in result.output
+    assert "a delete stopped at a resource" in result.output and "valohai-cfn delete again" in result.output
 
 
-def test_cli_failed_update_exits_1_with_root_cause(stubbed_cli, cfn):
-    expect_cli_update(cfn, [INSTANCE_MODIFIED])
+def test_cli_recreate_lists_what_is_kept_before_deleting(stubbed_cli, cfn, monkeypatch):
     s = cfn.stubber
-    s.add_response("execute_change_set", {}, {"ChangeSetName": CHANGE_SET_ID, "ClientRequestToken": ANY})
-    failed = [
+    s.add_response("describe_stacks", stack("ROLLBACK_COMPLETE"), {"StackName": STACK})
+    s.add_response("list_stack_resources", resources(), {"StackName": STACK_ID})
+    template = {"Resources": {"DataBucket": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain"}}}
+    s.add_response(
+        "get_template", {"TemplateBody": json.dumps(template)}, {"StackName": STACK, "TemplateStage": "Processed"}
+    )
+    s.add_response(
+        "list_stack_resources",
+        {
+            "StackResourceSummaries": [
+                {
+                    "LogicalResourceId": "DataBucket",
+                    "PhysicalResourceId": "valohai-data-111111111111-eu-west-1",
+                    "ResourceType": "AWS::S3::Bucket",
+                    "ResourceStatus": "DELETE_SKIPPED",
+                    "LastUpdatedTimestamp": T0,
+                }
+            ]
+        },
+        {"StackName": STACK},
+    )
+    monkeypatch.setattr(cli_common, "interactive", lambda: True)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "deploy",
+            "--stack-name",
+            STACK,
+            "--params",
+            str(REPO / "params" / "example.json"),
+            "--skip-preflight",
+            "--recreate-failed",
+        ],
+        input="n\n",
+    )
+    assert result.exit_code == 1, result.output
+    kept = result.output.index("kept: DataBucket (AWS::S3::Bucket) valohai-data-111111111111-eu-west-1")
+    assert kept < result.output.index("Delete stack valohai (ROLLBACK_COMPLETE) to create it again?")
+    assert "nothing deleted or created" in result.output
+
+
+def test_cli_status_of_a_rolled_back_stack_prints_the_root_cause(stubbed_cli, cfn):
+    s = cfn.stubber
+    s.add_response("describe_stacks", stack("UPDATE_ROLLBACK_COMPLETE"), {"StackName": STACK})
+    history = [
+        event(1, STACK, "UPDATE_COMPLETE"),
+        event(2, STACK, "UPDATE_IN_PROGRESS", "User Initiated"),
         event(
-            1,
+            3,
             "RoiInstance",
             "UPDATE_FAILED",
             "Instance type not supported in this zone",
             resource_type="AWS::EC2::Instance",
         ),
-        event(2, STACK, "UPDATE_ROLLBACK_COMPLETE"),
+        event(4, STACK, "UPDATE_ROLLBACK_COMPLETE"),
     ]
-    s.add_response("describe_stacks", stack("UPDATE_ROLLBACK_COMPLETE"), {"StackName": STACK_ID})
-    s.add_response("describe_stack_events", events(*failed), {"StackName": STACK_ID})
-    result = stubbed_cli("deploy", "--yes")
-    assert result.exit_code == 1
+    s.add_response("describe_stack_events", events(*history), {"StackName": STACK})
+    s.add_response("describe_stack_events", events(*history), {"StackName": STACK})
+    result = stubbed_cli("status", STACK, stack_options=False)
+    assert result.exit_code == 0, result.output
     assert "Root cause: RoiInstance (AWS::EC2::Instance) UPDATE_FAILED: Instance type not supported" in result.output
-    assert result.output.rstrip().endswith("Error: stack valohai ended in UPDATE_ROLLBACK_COMPLETE")
+    assert "last update failed and was rolled back" in result.output
 
 
-def test_cli_ctrl_c_exits_130_with_resume_hint(stubbed_cli, cfn, monkeypatch):
+def test_cli_status_watch_of_a_stack_under_review_stops_at_once(stubbed_cli, cfn):
+    s = cfn.stubber
+    s.add_response("describe_stacks", stack("REVIEW_IN_PROGRESS"), {"StackName": STACK})
+    s.add_response("describe_stack_events", events(event(1, STACK, "REVIEW_IN_PROGRESS")), {"StackName": STACK})
+    result = stubbed_cli("status", STACK, "--watch", stack_options=False)
+    assert result.exit_code == 0 and "waiting for a change set to be executed" in result.output.lower()
+
+
+def test_cli_status_watch_ctrl_c_exits_130_with_the_resume_hint(stubbed_cli, cfn, monkeypatch):
     s = cfn.stubber
     s.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK})
+    s.add_response("describe_stack_events", events(event(1, STACK, "UPDATE_IN_PROGRESS")), {"StackName": STACK})
     s.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK})
     s.add_response("describe_stack_events", events(event(1, STACK, "UPDATE_IN_PROGRESS")), {"StackName": STACK})
-
-    def interrupt(_seconds):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(deploy_module.time, "sleep", interrupt)
-    result = stubbed_cli("deploy", "--yes")
+    s.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK})
+    s.add_response("describe_stack_events", events(event(1, STACK, "UPDATE_IN_PROGRESS")), {"StackName": STACK})
+    interrupt_the_watch(monkeypatch)
+    result = stubbed_cli("status", STACK, "--watch", stack_options=False)
     assert result.exit_code == 130
     assert "Resume watching with: valohai-cfn status valohai --watch" in result.output
 
 
-def test_recreate_failed_deletes_then_creates(cfn):
-    s = cfn.stubber
-    s.add_response("describe_stacks", stack("ROLLBACK_COMPLETE"), {"StackName": STACK})
-    s.add_response("describe_stacks", stack("ROLLBACK_COMPLETE"), {"StackName": STACK})
-    s.add_response("delete_stack", {}, {"StackName": STACK_ID, "ClientRequestToken": ANY})
-    s.add_response("describe_stacks", stack("DELETE_COMPLETE"), {"StackName": STACK_ID})
-    s.add_response("describe_stack_events", events(event(1, STACK, "DELETE_COMPLETE")), {"StackName": STACK_ID})
+# -- drift ---------------------------------------------------------------------------------------
+
+
+def expect_drift(s, drifts: list[dict]) -> None:
+    s.add_response("detect_stack_drift", {"StackDriftDetectionId": "drift-1"}, {"StackName": STACK})
     s.add_response(
-        "create_change_set",
-        {"Id": CHANGE_SET_ID, "StackId": STACK_ID},
+        "describe_stack_drift_detection_status",
         {
-            "StackName": STACK,
-            "ChangeSetName": ANY,
-            "ChangeSetType": "CREATE",
-            "Capabilities": ["CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
-            "Parameters": [
-                {"ParameterKey": "Domain", "ParameterValue": "valohai.example.com"},
-                {"ParameterKey": "RoiInstanceType", "ParameterValue": "m5a.xlarge"},
-            ],
-            "Tags": [{"Key": "valohai", "Value": "1"}],
-            "Description": ANY,
-            "TemplateBody": "{}",
+            "StackId": STACK_ID,
+            "StackDriftDetectionId": "drift-1",
+            "DetectionStatus": "DETECTION_IN_PROGRESS",
+            "Timestamp": T0,
         },
+        {"StackDriftDetectionId": "drift-1"},
     )
-    added = [resource_change("Add", "Database", "AWS::RDS::DBInstance")]
-    s.add_response("describe_change_set", CREATING, {"ChangeSetName": CHANGE_SET_ID})
-    s.add_response("describe_change_set", change_set("CREATE_COMPLETE", added), {"ChangeSetName": CHANGE_SET_ID})
-    s.add_response("describe_change_set", change_set("CREATE_COMPLETE", added), {"ChangeSetName": CHANGE_SET_ID})
-    out: list[str] = []
-    assert deploy(cfn, request(recreate_failed=True), echo=out.append, confirm=None) == "planned"
-    assert any("deleting it to create it again" in line for line in out)
-    assert any("Stack valohai is deleted" in line for line in out)
-
-
-class LiveEcho:
-    """An echo with a redrawn status line, as the CLI's TerminalEcho has in a terminal."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.statuses: list[str] = []
-
-    def __call__(self, line: str) -> None:
-        self.lines.append(line)
-
-    def status(self, text: str) -> None:
-        self.statuses.append(text)
-
-
-def test_in_a_terminal_the_tally_is_redrawn_every_poll(cfn):
-    s = cfn.stubber
-    started = events(event(1, "RoiInstance", "UPDATE_IN_PROGRESS"))
-    s.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK_ID})
-    s.add_response("describe_stack_events", started, {"StackName": STACK_ID})
-    s.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK_ID})
-    s.add_response("describe_stack_events", started, {"StackName": STACK_ID})  # nothing new: redrawn all the same
-    s.add_response("describe_stacks", stack("UPDATE_COMPLETE"), {"StackName": STACK_ID})
-    done = events(event(1, "RoiInstance", "UPDATE_IN_PROGRESS"), event(2, "RoiInstance", "UPDATE_COMPLETE"))
-    s.add_response("describe_stack_events", done, {"StackName": STACK_ID})
-    echo = LiveEcho()
-    since = T0 - timedelta(seconds=1)
-    assert deploy_module.follow(cfn, STACK_ID, since=since, echo=echo) == "UPDATE_COMPLETE"
-    assert len(echo.statuses) == 2 and all("0 done, 1 in progress, 0 failed" in t for t in echo.statuses)
-    assert echo.lines[-1].endswith("1 done, 0 in progress, 0 failed; stack UPDATE_COMPLETE"), "the last tally stays"
-    assert sum("UPDATE_IN_PROGRESS" in line and "RoiInstance" in line for line in echo.lines) == 1
-
-
-def test_terminal_echo_clears_the_status_line_before_a_line(capsys):
-    from valohai_cfn.cli import TerminalEcho
-
-    echo = TerminalEcho()
-    echo.status("[00:01] 0 done")
-    echo.status("[00:02] 1 done")
-    echo("12:00:00  CREATE_COMPLETE  Database")
-    assert capsys.readouterr().out == (
-        "\r\033[K[00:01] 0 done\r\033[K[00:02] 1 done\r\033[K12:00:00  CREATE_COMPLETE  Database\n"
+    s.add_response(
+        "describe_stack_drift_detection_status",
+        {
+            "StackId": STACK_ID,
+            "StackDriftDetectionId": "drift-1",
+            "StackDriftStatus": "DRIFTED" if drifts else "IN_SYNC",
+            "DetectionStatus": "DETECTION_COMPLETE",
+            "DriftedStackResourceCount": len(drifts),
+            "Timestamp": T0,
+        },
+        {"StackDriftDetectionId": "drift-1"},
+    )
+    s.add_response(
+        "describe_stack_resource_drifts",
+        {"StackResourceDrifts": drifts},
+        {"StackName": STACK, "StackResourceDriftStatusFilters": ["MODIFIED", "DELETED"]},
     )
 
 
-@pytest.mark.parametrize(
-    ("reason", "shown"),
-    [
-        # SignalResource with the failed step as its unique id, as the app instance's boot sends it.
-        (
-            "Received FAILURE signal with UniqueId read /valohai/database-host",
-            "the app instance's boot stopped at: read /valohai/database-host",
-        ),
-        (
-            "Failed to receive 1 resource signal(s) within the specified duration",
-            "Failed to receive 1 resource signal(s) within the specified duration: the app instance's boot did not",
-        ),
+# A security group rule opened in the console: what DescribeStackResourceDrifts says about it.
+SSH_OPENED = {
+    "StackId": STACK_ID,
+    "LogicalResourceId": "MasterSecurityGroup",
+    "PhysicalResourceId": "sg-0123456789abcdef0",
+    "ResourceType": "AWS::EC2::SecurityGroup",
+    "StackResourceDriftStatus": "MODIFIED",
+    "Timestamp": T0,
+    "PropertyDifferences": [
+        {
+            "PropertyPath": "/SecurityGroupIngress/1",
+            "ExpectedValue": "null",
+            "ActualValue": '{"CidrIp":"0.0.0.0/0","FromPort":22,"IpProtocol":"tcp","ToPort":22}',
+            "DifferenceType": "ADD",
+        }
     ],
-)
-def test_a_failed_boot_is_the_root_cause_in_its_own_words(cfn, reason, shown):
-    """Events shaped like real CloudFormation's for a CreationPolicy that failed (the local AWS sends no signal)."""
-    expect_update_change_set(cfn, [INSTANCE_MODIFIED])
-    s = cfn.stubber
-    s.add_response("execute_change_set", {}, {"ChangeSetName": CHANGE_SET_ID, "ClientRequestToken": ANY})
-    failed = [
-        event(1, STACK, "UPDATE_IN_PROGRESS", "User Initiated"),
-        event(2, "RoiInstance", "UPDATE_FAILED", reason, resource_type="AWS::EC2::Instance"),
-        event(3, STACK, "UPDATE_ROLLBACK_COMPLETE"),
-    ]
-    s.add_response("describe_stacks", stack("UPDATE_ROLLBACK_COMPLETE"), {"StackName": STACK_ID})
-    s.add_response("describe_stack_events", events(*failed), {"StackName": STACK_ID})
-    lines: list[str] = []
-    with pytest.raises(DeployError):
-        deploy(cfn, request(), echo=lines.append, confirm=lambda _q: True)
-    (cause,) = [line for line in lines if line.startswith("Root cause:")]
-    assert cause.startswith("Root cause: RoiInstance (AWS::EC2::Instance) UPDATE_FAILED: " + shown)
-    assert "/var/log/cloud-init-output.log" in cause
+}
+
+
+def test_cli_drift_shows_expected_and_actual_and_exits_3(stubbed_cli, cfn):
+    expect_drift(cfn.stubber, [SSH_OPENED])
+    result = stubbed_cli("drift", STACK, stack_options=False)
+    assert result.exit_code == 3, result.output
+    assert "MasterSecurityGroup (AWS::EC2::SecurityGroup) MODIFIED" in result.output
+    assert '/SecurityGroupIngress/1 (ADD): null → {"CidrIp":"0.0.0.0/0","FromPort":22' in result.output
+
+
+def test_cli_drift_in_sync_exits_0_and_json_has_the_documented_keys(stubbed_cli, cfn):
+    expect_drift(cfn.stubber, [])
+    result = stubbed_cli("drift", STACK, "--output", "json", stack_options=False)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"stack": STACK, "drift_status": "IN_SYNC", "drifted": []}

@@ -3,6 +3,7 @@ change as a Modify, an event per resource in dependency order, Outputs and logic
 
 from __future__ import annotations
 
+import json
 import re
 
 from cfn import dependencies, resolve
@@ -52,8 +53,8 @@ def test_deploy_shows_every_resource_in_dependency_order_then_outputs(
 
     created = run(endpoint, "deploy", "--stack-name", "truth", "--params", str(demo_params), "--yes")
     assert created.exit_code == 0, created.output
-    tally = re.findall(r"(\d+) done, 0 in progress, 0 failed", created.output)
-    assert tally and int(tally[-1]) == len(expected["Resources"])
+    tally = re.findall(r"(\d+) of (\d+) done, 0 in progress, 0 failed", created.output)
+    assert tally and tally[-1] == (str(len(expected["Resources"])),) * 2
 
     events = cfn.get_paginator("describe_stack_events").paginate(StackName="truth").build_full_result()
     events = [e for e in reversed(events["StackEvents"]) if e["ResourceType"] != "AWS::CloudFormation::Stack"]
@@ -72,7 +73,9 @@ def test_deploy_shows_every_resource_in_dependency_order_then_outputs(
     assert status.exit_code == 0, status.output
     assert "(no outputs)" not in status.output
     for output in expected["Outputs"]:
-        assert re.search(rf"^\s+{output}\s+\S", status.output, re.MULTILINE), output
+        assert re.search(rf"^\s*{output}\s+\S", status.output, re.MULTILINE), output
+    as_json = run(endpoint, "status", "truth", "--output", "json")
+    assert set(json.loads(as_json.stdout)["outputs"]) == set(expected["Outputs"])
 
 
 def test_a_parameter_change_is_a_modify_of_what_uses_it(aws_env, local_session, demo_params, template_json):

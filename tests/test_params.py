@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from valohai_cfn import cli as cli_module
 from valohai_cfn.cli import cli
+from valohai_cfn.cli import common as cli_common
 from valohai_cfn.params import (
     ParamsError,
     check_parameters,
@@ -282,7 +282,7 @@ def test_init_refuses_unknown_keys(tmp_path):
 
 
 def test_init_prompts_in_a_terminal_with_label_and_description(tmp_path, monkeypatch):
-    monkeypatch.setattr(cli_module, "_interactive", lambda: True)
+    monkeypatch.setattr(cli_common, "interactive", lambda: True)
     given = {k: v for k, v in REQUIRED.items() if k != "VpcId"}
     answers = "vpc-nope\nvpc-0123456789abcdef0\n"  # a bad answer is asked again
     out = tmp_path / "prod.json"

@@ -99,7 +99,11 @@ def test_unknown_parameters_and_bad_stack_names_are_errors():
     for name in ("1valohai", "valohai_prod", "x" * 129, ""):
         with pytest.raises(PublishError, match="not a valid stack name"):
             quick_create_url(
-                region="us-east-1", template_url="u", stack_name=name or "-", parameters={}, template_parameters=SPECS
+                region="us-east-1",
+                template_url="https://bucket.s3.amazonaws.com/t.json",
+                stack_name=name or "-",
+                parameters={},
+                template_parameters=SPECS,
             )
 
 
@@ -189,4 +193,4 @@ def test_link_command_refuses_a_bad_stack_name():
     result = CliRunner().invoke(
         cli, ["link", "--template-url", "https://x/t.json", "--region", "eu-west-1", "--stack-name", "9lives"]
     )
-    assert result.exit_code == 1 and "not a valid stack name" in result.output
+    assert result.exit_code == 2 and "not a valid stack name" in result.output

@@ -1,79 +1,142 @@
-"""The change-set lifecycle: decide, create, show, guard, execute, follow — and status and delete.
+"""The change-set lifecycle as data: decide, create, describe, guard, protect, execute, follow — and status,
+drift and delete.
 
-Everything takes a boto3 CloudFormation client, so tests hand it one pointed at a local server or
-wrapped in botocore's Stubber. Failures, rollbacks and replacements are read from the shapes real
-CloudFormation returns, which the local AWS cannot produce.
+Nothing here prints. Functions return what happened, and a stack operation reports its events and running
+tally to a `Progress` while it is followed; valohai_cfn.console renders both, the command line (cli/)
+decides what to ask. Everything takes a boto3 CloudFormation client, so tests hand it one pointed at a
+local server or wrapped in botocore's Stubber. Failures, rollbacks and replacements are read from the
+shapes real CloudFormation returns, which the local AWS cannot produce.
 """
 
 from __future__ import annotations
 
 import contextlib
 import enum
+import json
 import re
+import signal
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 import cfn_flip
-from botocore.exceptions import ClientError, WaiterError
+from botocore.exceptions import ClientError, HTTPClientError, WaiterError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from valohai_cfn.publish import upload
 from valohai_cfn.render import TEMPLATE_BODY_LIMIT
-from valohai_cfn.stack.policy import PROTECTED_TYPES
-
-# Prints one line. An echo may also have `status(text)`, a line redrawn in place (see `follow`).
-Echo = Callable[[str], None]
+from valohai_cfn.review import PropertyChange, ResourceChange
+from valohai_cfn.stack.policy import DATA_RESOURCE_TYPES
 
 # Polling at 1 s: awscli sleeps 5 s between change-set checks and 30 s between stack checks.
 POLL_SECONDS = 1.0
-HEARTBEAT_SECONDS = 15.0
+THROTTLED_SECONDS_MAX = 30.0
 VALOHAI_TAG = ("valohai", "1")
 # Named IAM roles, and the AWS::LanguageExtensions transform (Fn::ForEach makes the worker groups).
 CAPABILITIES = ["CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
-# Resources whose removal or replacement loses data; the deploy refuses those without --allow-replace.
-# The stack policy's protected types plus the queue, whose in-flight jobs a replacement would drop.
-DATA_RESOURCE_TYPES = frozenset({*PROTECTED_TYPES, "AWS::ElastiCache::ReplicationGroup"})
 # The messages CloudFormation gives a change set with nothing in it (create-change-set and deploy).
 NO_CHANGES_REASONS = ("didn't contain changes", "No updates are to be performed")
 CANCELLED_REASONS = ("Resource creation cancelled", "Resource update cancelled", "Resource deletion cancelled")
-UPDATABLE_STATUSES = frozenset(
-    {
-        "CREATE_COMPLETE",
-        "UPDATE_COMPLETE",
-        "UPDATE_ROLLBACK_COMPLETE",
-        "IMPORT_COMPLETE",
-        "IMPORT_ROLLBACK_COMPLETE",
-    }
-)
-FAILED_CREATE_STATUSES = frozenset({"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED", "DELETE_FAILED"})
+THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"})
+# RequiresRecreation, weakest first ("" where CloudFormation gave none).
+RECREATION_ORDER = ("", "Never", "Conditionally", "Always")
+# A stack operation's first event: the stack's own *_IN_PROGRESS, "User Initiated".
+USER_INITIATED = "User Initiated"
 
 
 class DeployError(Exception):
     """A deploy that cannot go on; the message says why and what to do."""
 
 
+class StoppedWatching(DeployError):
+    """Following stopped (Ctrl-C, or AWS out of reach); the operation goes on in AWS."""
+
+
+def resume_hint(stack_name: str) -> str:
+    return f"The stack operation goes on in AWS. Resume watching with: valohai-cfn status {stack_name} --watch"
+
+
+# -- what a deploy does with a stack in each status ----------------------------------------------
+
+
 class Plan(enum.Enum):
     CREATE = "CREATE"
     UPDATE = "UPDATE"
-    RECREATE = "RECREATE"  # a failed first create: delete, then CREATE
+    RECREATE = "RECREATE"  # a first create that failed and left no data: delete (once approved), then CREATE
     WAIT = "WAIT"  # an operation is under way
-    REFUSE = "REFUSE"  # a state only an operator can resolve (UPDATE_ROLLBACK_FAILED, …)
+    REFUSE = "REFUSE"  # a state only an operator can resolve
 
 
-def plan_for(status: str | None) -> Plan:
-    """What a deploy does with a stack in this status (None: no such stack)."""
-    if status is None or status == "REVIEW_IN_PROGRESS":
-        return Plan.CREATE
-    if status in UPDATABLE_STATUSES:
-        return Plan.UPDATE
-    if status in FAILED_CREATE_STATUSES:
-        return Plan.RECREATE
-    if status.endswith("_IN_PROGRESS"):
-        return Plan.WAIT
-    return Plan.REFUSE
+# Each status a deploy can meet, what it means, and what to do with it. Statuses not listed that end in
+# _IN_PROGRESS are waited for.
+STATUSES: dict[str, tuple[Plan, str]] = {
+    "REVIEW_IN_PROGRESS": (Plan.CREATE, "made for a change set that was never executed; nothing exists yet"),
+    "CREATE_COMPLETE": (Plan.UPDATE, "created"),
+    "UPDATE_COMPLETE": (Plan.UPDATE, "updated"),
+    "UPDATE_ROLLBACK_COMPLETE": (Plan.UPDATE, "its last update failed and was rolled back; it is as before"),
+    "IMPORT_COMPLETE": (Plan.UPDATE, "resources were imported into it"),
+    "IMPORT_ROLLBACK_COMPLETE": (Plan.UPDATE, "an import failed and was rolled back"),
+    "CREATE_FAILED": (
+        Plan.UPDATE,
+        "its create failed with rollback disabled; what was made is kept. A deploy retries what failed; "
+        "or roll it back: aws cloudformation rollback-stack",
+    ),
+    "UPDATE_FAILED": (
+        Plan.UPDATE,
+        "its update failed with rollback disabled; a deploy retries what failed. Or roll it back to the last "
+        "working state: aws cloudformation rollback-stack",
+    ),
+    "ROLLBACK_COMPLETE": (
+        Plan.RECREATE,
+        "its first create failed and was rolled back: it can only be deleted, then created again "
+        "(deploy --recreate-failed)",
+    ),
+    "ROLLBACK_FAILED": (
+        Plan.RECREATE,
+        "its first create failed and so did the rollback: it can only be deleted, then created again "
+        "(deploy --recreate-failed)",
+    ),
+    "DELETE_FAILED": (
+        Plan.REFUSE,
+        "a delete stopped at a resource it could not delete (often the database, whose deletion protection "
+        "is on). Resolve that resource, then run valohai-cfn delete again; a stack being deleted is never "
+        "created again over its data",
+    ),
+    "UPDATE_ROLLBACK_FAILED": (
+        Plan.REFUSE,
+        "an update failed and so did its rollback. Fix what the events name, then "
+        "aws cloudformation continue-update-rollback, and deploy again",
+    ),
+    "IMPORT_ROLLBACK_FAILED": (
+        Plan.REFUSE,
+        "an import failed and so did its rollback. Fix what the events name, then deploy again",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class StackState:
+    name: str
+    stack: dict | None  # as DescribeStacks gives it; None: no such stack
+    plan: Plan
+    meaning: str
+
+    @property
+    def status(self) -> str | None:
+        return self.stack["StackStatus"] if self.stack else None
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        return {p["ParameterKey"]: p.get("ParameterValue", "") for p in (self.stack or {}).get("Parameters", [])}
+
+    @property
+    def made_by_this_tool(self) -> bool:
+        tags = {t["Key"]: t["Value"] for t in (self.stack or {}).get("Tags", [])}
+        return tags.get(VALOHAI_TAG[0]) == VALOHAI_TAG[1]
 
 
 def _described(cfn: Any, stack: str) -> dict | None:
@@ -87,26 +150,43 @@ def _described(cfn: Any, stack: str) -> dict | None:
     return described
 
 
-def stack_status(cfn: Any, stack: str) -> str | None:
-    described = _described(cfn, stack)
-    return described["StackStatus"] if described else None
+def describe(cfn: Any, stack_name: str) -> dict:
+    described = _described(cfn, stack_name)
+    if described is None:
+        raise DeployError(f"stack {stack_name} does not exist")
+    return described
+
+
+def data_resources_left(cfn: Any, stack: str) -> list[str]:
+    """The stack's data resources that still exist in it (a delete would remove them)."""
+    left = []
+    for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack):
+        for r in page["StackResourceSummaries"]:
+            gone = r["ResourceStatus"] in ("DELETE_COMPLETE", "DELETE_SKIPPED")
+            if r["ResourceType"] in DATA_RESOURCE_TYPES and not gone:
+                left.append(r["LogicalResourceId"])
+    return sorted(left)
+
+
+def stack_state(cfn: Any, name: str) -> StackState:
+    """The stack and what a deploy would do with it."""
+    stack = _described(cfn, name)
+    if stack is None:
+        return StackState(name, None, Plan.CREATE, "does not exist yet")
+    status = stack["StackStatus"]
+    plan, meaning = STATUSES.get(status, (Plan.REFUSE, f"{status} needs an operator: see the console"))
+    if status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
+        plan, meaning = Plan.WAIT, "an operation is under way"
+    if plan is Plan.RECREATE:
+        # Never delete what holds data to create it again: a failed rollback can leave the database behind.
+        holding = data_resources_left(cfn, stack["StackId"])
+        if holding:
+            plan = Plan.REFUSE
+            meaning += f"; but it still holds {', '.join(holding)}, so it is not deleted for you: delete it yourself"
+    return StackState(name, stack, plan, meaning)
 
 
 # -- the change set ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Change:
-    action: str
-    logical_id: str
-    resource_type: str
-    replacement: str  # "True", "False", "Conditional", or "" where CloudFormation gives none
-    forced_by: tuple[str, ...] = ()  # properties whose change requires recreation
-
-    @property
-    def loses_data(self) -> bool:
-        replaced = self.action == "Modify" and self.replacement in ("True", "Conditional")
-        return self.resource_type in DATA_RESOURCE_TYPES and (self.action == "Remove" or replaced)
 
 
 @dataclass
@@ -114,45 +194,89 @@ class ChangeSet:
     arn: str
     name: str
     stack_id: str
+    stack_name: str
     status: str
+    execution_status: str = ""
     reason: str = ""
-    changes: list[Change] = field(default_factory=list)
+    kind: str = ""  # CREATE or UPDATE (REVIEW_IN_PROGRESS stack: CREATE)
+    changes: list[ResourceChange] = field(default_factory=list)
+    parameters: dict[str, str] = field(default_factory=dict)  # the values the stack would have
 
     @property
     def is_empty(self) -> bool:
         return self.status == "FAILED" and any(r in self.reason for r in NO_CHANGES_REASONS)
 
+    @property
+    def data_loss(self) -> list[ResourceChange]:
+        return [c for c in self.changes if c.loses_data]
 
-def _change(entry: dict) -> Change:
+
+def _value(detail: dict, key: str) -> str | None:
+    value = detail.get(key)
+    return None if value is None else str(value)
+
+
+def _change(entry: dict) -> ResourceChange:
     rc = entry["ResourceChange"]
-    forced = tuple(
-        sorted(
-            {
-                d["Target"].get("Name") or d["Target"].get("Attribute", "")
-                for d in rc.get("Details", [])
-                if d.get("Target", {}).get("RequiresRecreation") in ("Always", "Conditionally")
-            }
+    properties = tuple(
+        PropertyChange(
+            path=target.get("Name") or target.get("Attribute", ""),
+            before=_value(target, "BeforeValue"),
+            after=_value(target, "AfterValue"),
+            requires_recreation=target.get("RequiresRecreation", ""),
         )
+        for target in (d.get("Target", {}) for d in rc.get("Details", []))
     )
-    return Change(
+    # One entry per property: CloudFormation lists a property once per cause (a parameter, a resource),
+    # the values and the strongest recreation with only some of them.
+    merged: dict[str, PropertyChange] = {}
+    for p in properties:
+        known = merged.get(p.path)
+        if known is None:
+            merged[p.path] = p
+            continue
+        merged[p.path] = PropertyChange(
+            p.path,
+            known.before if known.before is not None else p.before,
+            known.after if known.after is not None else p.after,
+            max(known.requires_recreation, p.requires_recreation, key=RECREATION_ORDER.index),
+        )
+    unique = tuple(merged.values())
+    return ResourceChange(
         action=rc["Action"],
         logical_id=rc["LogicalResourceId"],
         resource_type=rc["ResourceType"],
         replacement=rc.get("Replacement", ""),
-        forced_by=forced,
+        properties=unique,
     )
 
 
-def describe_change_set(cfn: Any, change_set_arn: str) -> ChangeSet:
-    pages = list(cfn.get_paginator("describe_change_set").paginate(ChangeSetName=change_set_arn))
+def describe_change_set(cfn: Any, change_set: str, stack_name: str | None = None) -> ChangeSet:
+    """The change set (by ARN, or by name with its stack), with property values where CloudFormation
+    gives them (IncludePropertyValues)."""
+    named = {"StackName": stack_name} if stack_name else {}
+    try:
+        pages = list(
+            cfn.get_paginator("describe_change_set").paginate(
+                ChangeSetName=change_set, IncludePropertyValues=True, **named
+            )
+        )
+    except ClientError as e:
+        if e.response["Error"]["Code"] == "ChangeSetNotFound":
+            where = f" for stack {stack_name}" if stack_name else ""
+            raise DeployError(f"change set {change_set} does not exist{where}") from None
+        raise
     first = pages[0]
     return ChangeSet(
         arn=first["ChangeSetId"],
         name=first["ChangeSetName"],
         stack_id=first["StackId"],
+        stack_name=first.get("StackName", stack_name or ""),
         status=first["Status"],
+        execution_status=first.get("ExecutionStatus", ""),
         reason=first.get("StatusReason", ""),
         changes=[_change(c) for page in pages for c in page.get("Changes", []) if c.get("Type") == "Resource"],
+        parameters={p["ParameterKey"]: p.get("ParameterValue", "") for p in first.get("Parameters", [])},
     )
 
 
@@ -174,6 +298,32 @@ def parameters_for(
     return entries
 
 
+def effective_parameters(entries: list[dict], previous: dict[str, str]) -> dict[str, str]:
+    """The values a change set's parameter entries give the stack (UsePreviousValue: the stack's own)."""
+    return {
+        e["ParameterKey"]: previous.get(e["ParameterKey"], "") if e.get("UsePreviousValue") else e["ParameterValue"]
+        for e in entries
+    }
+
+
+# Parameters a deployed stack cannot change: every resource lives in the VPC (a database cannot move to
+# another VPC without being replaced), and every name derives from the prefix (the bucket, the secrets and
+# the database would all be replaced under new names). Refused before any change set.
+FIXED_PARAMETERS = {
+    "VpcId": "the database, queue, instances and security groups live in that VPC; make a new stack for another",
+    "ResourcePrefix": "every name (bucket, database, secrets, roles) derives from it; make a new stack instead",
+}
+
+
+def fixed_parameter_changes(previous: dict[str, str], effective: dict[str, str]) -> list[str]:
+    """One line per FIXED_PARAMETERS value the update would change."""
+    return [
+        f"{name} cannot change on a deployed stack ({previous[name]} → {effective[name]}): {why}"
+        for name, why in FIXED_PARAMETERS.items()
+        if name in previous and name in effective and previous[name] != effective[name]
+    ]
+
+
 def template_location(template_body: str, s3: Any | None, bucket: str | None, prefix: str = "valohai-cfn") -> dict:
     """TemplateBody when it fits, else an upload to S3 under a content-addressed key."""
     if len(template_body.encode()) <= TEMPLATE_BODY_LIMIT:
@@ -188,58 +338,137 @@ def template_location(template_body: str, s3: Any | None, bucket: str | None, pr
     return {"TemplateURL": url}
 
 
-def create_change_set(
-    cfn: Any, *, stack_name: str, plan: Plan, template: dict, parameters: list[dict], tags: dict[str, str], echo: Echo
-) -> ChangeSet:
+@dataclass(frozen=True)
+class ChangeSetRequest:
+    stack_name: str
+    plan: Plan  # CREATE or UPDATE
+    template: dict[str, str]  # TemplateBody or TemplateURL
+    parameters: list[dict]
+    tags: dict[str, str]
+    role_arn: str | None = None
+
+
+def new_change_set_name() -> str:
     # Unique per stack: a planned change set that was never executed keeps its name.
-    name = f"valohai-cfn-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    return f"valohai-cfn-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def create_change_set(cfn: Any, request: ChangeSetRequest, name: str) -> ChangeSet:
+    """Create the change set and wait until CloudFormation has computed it (or found nothing to change)."""
+    role = {"RoleARN": request.role_arn} if request.role_arn else {}
     response = cfn.create_change_set(
-        StackName=stack_name,
+        StackName=request.stack_name,
         ChangeSetName=name,
-        ChangeSetType="CREATE" if plan is Plan.CREATE else "UPDATE",
-        Parameters=parameters,
+        ChangeSetType=request.plan.value,
+        Parameters=request.parameters,
         Capabilities=CAPABILITIES,
-        Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+        Tags=[{"Key": k, "Value": v} for k, v in sorted({**request.tags, VALOHAI_TAG[0]: VALOHAI_TAG[1]}.items())],
         Description="valohai-cfn deploy",
-        **template,
+        **role,
+        **request.template,
     )
-    echo(f"Creating change set {name} ({plan.value}) for stack {stack_name}…")
     change_set = describe_change_set(cfn, response["Id"])
-    if change_set.status in ("CREATE_COMPLETE", "FAILED"):
-        return change_set
-    # A FAILED change set ends the waiter too; it is described below with its reason ("no changes" among them).
-    with contextlib.suppress(WaiterError):
-        cfn.get_waiter("change_set_create_complete").wait(
-            ChangeSetName=response["Id"], WaiterConfig={"Delay": POLL_SECONDS, "MaxAttempts": 900}
-        )
-    return describe_change_set(cfn, response["Id"])
+    if change_set.status not in ("CREATE_COMPLETE", "FAILED"):
+        # A FAILED change set ends the waiter too; it is described below with its reason ("no changes" among them).
+        with contextlib.suppress(WaiterError):
+            cfn.get_waiter("change_set_create_complete").wait(
+                ChangeSetName=response["Id"], WaiterConfig={"Delay": POLL_SECONDS, "MaxAttempts": 900}
+            )
+        change_set = describe_change_set(cfn, response["Id"])
+    change_set.kind = request.plan.value
+    return change_set
 
 
-def change_table(changes: list[Change]) -> str:
-    if not changes:
-        return "No resource changes: only parameter values or stack tags change."
-    rows = [("Action", "Logical ID", "Resource type", "Replacement")]
-    rows += [(c.action, c.logical_id, c.resource_type, c.replacement or "-") for c in changes]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+def discard(cfn: Any, change_set: ChangeSet) -> bool:
+    """Delete a change set that will not be executed, and the stack it made when it was a new stack's
+    (REVIEW_IN_PROGRESS: nothing exists in it). True when the stack went too."""
+    cfn.delete_change_set(ChangeSetName=change_set.arn)
+    stack = _described(cfn, change_set.stack_id)
+    if stack and stack["StackStatus"] == "REVIEW_IN_PROGRESS":
+        left = cfn.list_change_sets(StackName=change_set.stack_id).get("Summaries", [])
+        if not left:  # another plan's change set still waits for review: keep the stack for it
+            cfn.delete_stack(StackName=change_set.stack_id)
+            return True
+    return False
 
 
-def data_loss_refusal(changes: list[Change]) -> str | None:
-    """The message refusing a change that removes or replaces a data resource, or None."""
-    risky = [c for c in changes if c.loses_data]
-    if not risky:
-        return None
-    lines = ["This change would lose data; refusing without --allow-replace:"]
-    for c in risky:
-        what = "removed" if c.action == "Remove" else f"replaced (Replacement: {c.replacement})"
-        why = f", forced by {', '.join(c.forced_by)}" if c.forced_by else ""
-        lines.append(f"  {c.logical_id} ({c.resource_type}) would be {what}{why}")
-    return "\n".join(lines)
+def template_of(cfn: Any, **which: str) -> dict[str, Any]:
+    """A deployed template (StackName=…) or a change set's (ChangeSetName=…), as CloudFormation stores it
+    (the original, loops and all), as a document."""
+    body = cfn.get_template(TemplateStage="Original", **which)["TemplateBody"]
+    # botocore parses a JSON body into a dict; a YAML body (short-form tags included) goes through cfn_flip.
+    return body if isinstance(body, dict) else cfn_flip.load(body)[0]
+
+
+# -- protections ---------------------------------------------------------------------------------
+
+
+class Protection(enum.Enum):
+    TERMINATION = "termination protection"
+    STACK_POLICY = "stack policy"
+
+
+@dataclass(frozen=True)
+class Protections:
+    """What every stack this tool makes carries: termination protection (unless declined) and the stack
+    policy that stops an update from replacing or deleting what holds data."""
+
+    termination: bool
+    stack_policy: str | None
+
+
+def ensure_protections(cfn: Any, stack: str, protections: Protections) -> list[Protection]:
+    """Apply what is missing or was changed; returns what had to be (re)applied. Idempotent, so it runs as
+    soon as a stack exists and again on every deploy: a deploy interrupted before it could apply them, or a
+    policy edited by hand, is mended by the next one."""
+    applied = []
+    if protections.termination and not describe(cfn, stack).get("EnableTerminationProtection"):
+        cfn.update_termination_protection(EnableTerminationProtection=True, StackName=stack)
+        applied.append(Protection.TERMINATION)
+    if protections.stack_policy:
+        current = cfn.get_stack_policy(StackName=stack).get("StackPolicyBody")
+        if not current or json.loads(current) != json.loads(protections.stack_policy):
+            cfn.set_stack_policy(StackName=stack, StackPolicyBody=protections.stack_policy)
+            applied.append(Protection.STACK_POLICY)
+    return applied
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C waits until the block is done, then takes effect: the calls inside (execute, then protect)
+    happen together or not at all. Only the main thread receives signals; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 # -- following a stack operation -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tally:
+    done: int
+    in_progress: int
+    failed: int
+    total: int | None  # resources the operation touches, when known (the change set's changes)
+    elapsed: float
+    stack_status: str | None
+
+
+class Progress(Protocol):
+    """Where a followed operation reports: new events (oldest first), and the tally after every poll."""
+
+    def events(self, events: list[dict]) -> None: ...
+
+    def tally(self, tally: Tally) -> None: ...
 
 
 def _is_failure(status: str) -> bool:
@@ -248,91 +477,136 @@ def _is_failure(status: str) -> bool:
 
 def _is_stack_event(event: dict) -> bool:
     """An event of the stack itself, not of one of its resources."""
-    return event.get("PhysicalResourceId") == event["StackId"]
+    return event.get("PhysicalResourceId") == event["StackId"] or event.get("ResourceType") == (
+        "AWS::CloudFormation::Stack"
+    )
+
+
+def newest_event_id(cfn: Any, stack: str) -> str | None:
+    """The stack's newest event now: what is newer belongs to the operation about to start."""
+    if _described(cfn, stack) is None:
+        return None
+    page = cfn.describe_stack_events(StackName=stack)["StackEvents"]
+    return page[0]["EventId"] if page else None
 
 
 @dataclass
 class EventFollower:
-    """Prints each event of one stack operation once, with a running tally, until the stack settles."""
+    """The events of one stack operation, each once: those newer than `after` (the newest event before the
+    operation started) and, when the operation's ClientRequestToken is known, carrying it. No clock is
+    compared: a machine whose clock is off sees the same events."""
 
     cfn: Any
     stack: str  # name or id
-    echo: Echo
-    since: datetime
-    client_request_token: str | None = None
+    after: str | None
+    token: str | None = None
     seen: set[str] = field(default_factory=set)
     states: dict[str, str] = field(default_factory=dict)
     events: list[dict] = field(default_factory=list)
 
-    def _new_events(self) -> list[dict]:
-        fresh = []
+    def _is_ours(self, event: dict) -> bool:
+        token = event.get("ClientRequestToken")
+        return not (self.token and token and token != self.token)
+
+    def poll(self) -> list[dict]:
+        """The new events, oldest first; paging stops at the first event already seen."""
+        fresh: list[dict] = []
         for page in self.cfn.get_paginator("describe_stack_events").paginate(StackName=self.stack):
             for event in page["StackEvents"]:  # newest first
-                if event["Timestamp"] < self.since:
-                    return list(reversed(fresh))
-                token = event.get("ClientRequestToken")
-                if self.client_request_token and token and token != self.client_request_token:
-                    continue
-                if event["EventId"] not in self.seen:
+                if event["EventId"] in self.seen or event["EventId"] == self.after:
+                    break
+                if self._is_ours(event):
                     fresh.append(event)
-        return list(reversed(fresh))
-
-    def poll(self) -> int:
-        fresh = self._new_events()
+            else:
+                continue
+            break
+        fresh.reverse()
         for event in fresh:
             self.seen.add(event["EventId"])
             self.events.append(event)
             if not _is_stack_event(event):
                 self.states[event["LogicalResourceId"]] = event["ResourceStatus"]
-            reason = f"  {event['ResourceStatusReason']}" if event.get("ResourceStatusReason") else ""
-            self.echo(
-                f"{event['Timestamp']:%H:%M:%S}  {event['ResourceStatus']:<28} {event['LogicalResourceId']} "
-                f"({event['ResourceType']}){reason}"
-            )
-        return len(fresh)
+        return fresh
 
-    def tally(self, elapsed: float) -> str:
-        done = sum(s.endswith("_COMPLETE") for s in self.states.values())
-        running = sum(s.endswith("_IN_PROGRESS") for s in self.states.values())
-        failed = sum(_is_failure(s) for s in self.states.values())
-        return f"[{int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}] {done} done, {running} in progress, {failed} failed"
+    def tally(self, total: int | None, elapsed: float, stack_status: str | None) -> Tally:
+        states = self.states.values()
+        return Tally(
+            done=sum(s.endswith(("_COMPLETE", "_SKIPPED")) for s in states),
+            in_progress=sum(s.endswith("_IN_PROGRESS") for s in states),
+            failed=sum(_is_failure(s) for s in states),
+            total=total,
+            elapsed=elapsed,
+            stack_status=stack_status,
+        )
 
+
+def root_cause(events: list[dict]) -> dict | None:
+    """The first failure in time that is not just a cancellation caused by another; the stack's own failure
+    when no resource failed (a template the operation refused as a whole)."""
+    failures = [e for e in events if _is_failure(e["ResourceStatus"]) and not _is_stack_event(e)]
+    for event in failures:
+        if not any(c in event.get("ResourceStatusReason", "") for c in CANCELLED_REASONS):
+            return event
+    if failures:
+        return failures[0]
+    stack_failures = [e for e in events if _is_failure(e["ResourceStatus"]) and e.get("ResourceStatusReason")]
+    return stack_failures[0] if stack_failures else None
+
+
+@dataclass
+class Outcome:
+    """How a followed operation ended."""
+
+    status: str | None  # None: the stack is gone
+    events: list[dict] = field(default_factory=list)
+    protections: list[Protection] = field(default_factory=list)
+
+    @property
     def root_cause(self) -> dict | None:
-        """The first failure in time that is not just a cancellation caused by another."""
-        failures = [e for e in self.events if _is_failure(e["ResourceStatus"]) and not _is_stack_event(e)]
-        for event in failures:
-            if not any(c in event.get("ResourceStatusReason", "") for c in CANCELLED_REASONS):
-                return event
-        return failures[0] if failures else None
+        return root_cause(self.events)
 
 
-def follow(cfn: Any, stack: str, *, since: datetime, echo: Echo, client_request_token: str | None = None) -> str | None:
-    """Follow the stack (name or id) until no operation is in progress; the final status (None: gone).
+def _throttled(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") in THROTTLING_CODES
 
-    Polls every POLL_SECONDS and prints each new event once. The tally (done, in progress, failed,
-    elapsed) goes to `echo.status` where the echo has one (a terminal: one line redrawn every poll);
-    otherwise it is printed as a line whenever events came, or every HEARTBEAT_SECONDS when none did."""
+
+def follow(
+    cfn: Any,
+    stack: str,
+    *,
+    progress: Progress,
+    after: str | None,
+    token: str | None = None,
+    total: int | None = None,
+    stack_name: str | None = None,
+) -> Outcome:
+    """Follow the stack (name or id) until no operation is in progress. Polls every POLL_SECONDS; a
+    throttled poll waits longer and tries again; AWS out of reach stops watching (StoppedWatching), the
+    operation going on in AWS."""
     clock = time.monotonic
-    status_line = getattr(echo, "status", None)
-    follower = EventFollower(cfn, stack, echo, since, client_request_token)
-    start = last_print = clock()
+    follower = EventFollower(cfn, stack, after, token)
+    start = clock()
+    wait = POLL_SECONDS
     while True:
-        status = stack_status(cfn, stack)
-        if status is None:
-            echo(f"{follower.tally(clock() - start)}; the stack is gone")
-            return None
-        fresh = follower.poll()
-        tally = follower.tally(clock() - start) + f"; stack {status}"
-        settled = not status.endswith("_IN_PROGRESS")
-        if status_line and not settled:
-            status_line(tally)
-        elif fresh or settled or clock() - last_print >= HEARTBEAT_SECONDS:
-            echo(tally)
-            last_print = clock()
-        if settled:
+        try:
+            described = _described(cfn, stack)
+            status = described["StackStatus"] if described else None
+            fresh = follower.poll() if status else []
+        except ClientError as e:
+            if not _throttled(e):
+                raise
+            wait = min(wait * 2, THROTTLED_SECONDS_MAX)
+            time.sleep(wait)
+            continue
+        except (BotocoreConnectionError, HTTPClientError) as e:
+            raise StoppedWatching(f"lost the connection to AWS ({e}). {resume_hint(stack_name or stack)}") from None
+        wait = POLL_SECONDS
+        if fresh:
+            progress.events(fresh)
+        progress.tally(follower.tally(total, clock() - start, status))
+        if status is None or not status.endswith("_IN_PROGRESS"):
             # The events were read after this status, so they already include the operation's last ones.
-            _report_outcome(follower, status, echo)
-            return status
+            return Outcome(status, follower.events)
         time.sleep(POLL_SECONDS)
 
 
@@ -356,51 +630,102 @@ def cause_text(event: dict) -> str:
     return reason
 
 
-def _report_outcome(follower: EventFollower, status: str, echo: Echo) -> None:
-    if _is_failure(status) or "ROLLBACK" in status:
-        cause = follower.root_cause()
-        if cause:
-            echo(
-                f"Root cause: {cause['LogicalResourceId']} ({cause['ResourceType']}) {cause['ResourceStatus']}: "
-                f"{cause_text(cause)}"
-            )
-
-
 def is_success(status: str | None, action: str) -> bool:
     if action == "DELETE":
         return status in (None, "DELETE_COMPLETE")
     return status in ("CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE")
 
 
-def wait_until_settled(cfn: Any, stack_name: str, echo: Echo) -> str | None:
-    echo(f"Stack {stack_name} has an operation in progress; waiting for it to settle (Ctrl-C to stop waiting)…")
-    return follow(cfn, stack_name, since=datetime.now(timezone.utc), echo=echo)
-
-
-def execute(cfn: Any, change_set: ChangeSet, echo: Echo) -> str | None:
-    token = f"valohai-cfn-{uuid.uuid4()}"
-    since = datetime.now(timezone.utc)
-    echo(f"Executing change set {change_set.name}…")
+@contextlib.contextmanager
+def stopped_watching_on_ctrl_c(stack_name: str) -> Iterator[None]:
+    """Ctrl-C while following leaves the stack's operation alone and says how to resume watching."""
     try:
-        cfn.execute_change_set(ChangeSetName=change_set.arn, ClientRequestToken=token)
+        yield
+    except KeyboardInterrupt:
+        raise StoppedWatching(resume_hint(stack_name)) from None
+
+
+def wait_until_settled(cfn: Any, stack_name: str, progress: Progress) -> StackState:
+    """Follow another operation (not ours: no token) to its end; the stack's state afterwards."""
+    with stopped_watching_on_ctrl_c(stack_name):
+        follow(cfn, stack_name, progress=progress, after=newest_event_id(cfn, stack_name), stack_name=stack_name)
+    return stack_state(cfn, stack_name)
+
+
+def execute(
+    cfn: Any,
+    change_set: ChangeSet,
+    *,
+    progress: Progress,
+    protections: Protections,
+    temporary_policy: str | None = None,
+    disable_rollback: bool = False,
+) -> Outcome:
+    """Execute the change set and follow it to the end.
+
+    The stack's protections are applied the moment it exists, before any watching, with Ctrl-C held back
+    until they are: an interrupted watch, a throttled or dropped connection later cannot leave a stack
+    without them. `temporary_policy` (an approved --allow-replace) replaces the stack policy for this one
+    update and the protections' policy is put back afterwards, whatever happens (failure, Ctrl-C).
+    """
+    after = newest_event_id(cfn, change_set.stack_id)
+    token = f"valohai-cfn-{uuid.uuid4()}"
+    during = Protections(protections.termination, None if temporary_policy else protections.stack_policy)
+    applied: list[Protection] = []
+    with interrupts_deferred():
+        if temporary_policy:
+            cfn.set_stack_policy(StackName=change_set.stack_id, StackPolicyBody=temporary_policy)
+        try:
+            cfn.execute_change_set(
+                ChangeSetName=change_set.arn, ClientRequestToken=token, DisableRollback=disable_rollback
+            )
+        except ClientError as e:
+            if temporary_policy:
+                _restore_policy(cfn, change_set, protections)
+            raise DeployError(f"executing the change set failed: {e.response['Error'].get('Message', e)}") from e
+        applied += _protect_now(cfn, change_set.stack_id, during)
+    try:
+        with stopped_watching_on_ctrl_c(change_set.stack_name):
+            outcome = follow(
+                cfn,
+                change_set.stack_id,  # by id: a name can come to mean another stack, an id cannot
+                progress=progress,
+                after=after,
+                token=token,
+                total=len(change_set.changes),
+                stack_name=change_set.stack_name,
+            )
+    finally:
+        if temporary_policy:
+            with interrupts_deferred():
+                _restore_policy(cfn, change_set, protections)
+    if outcome.status is not None:
+        # Once more after the operation: a policy CloudFormation would not take mid-create is applied now.
+        applied += [p for p in ensure_protections(cfn, change_set.stack_id, during) if p not in applied]
+    outcome.protections = applied
+    return outcome
+
+
+def _protect_now(cfn: Any, stack: str, protections: Protections) -> list[Protection]:
+    try:
+        return ensure_protections(cfn, stack, protections)
     except ClientError as e:
-        raise DeployError(f"executing the change set failed: {e.response['Error'].get('Message', e)}") from e
-    # Followed by id: a name can come to mean another stack (deleted and made again), an id cannot.
-    return follow(cfn, change_set.stack_id, since=since, echo=echo, client_request_token=token)
+        if _throttled(e):
+            raise
+        return []  # a state that takes no change yet: applied again when the operation ends, and by every deploy
 
 
-def resume_hint(stack_name: str) -> str:
-    return f"The stack operation goes on in AWS. Resume watching with: valohai-cfn status {stack_name} --watch"
+def _restore_policy(cfn: Any, change_set: ChangeSet, protections: Protections) -> None:
+    try:
+        cfn.set_stack_policy(StackName=change_set.stack_id, StackPolicyBody=protections.stack_policy)
+    except Exception as e:
+        raise DeployError(
+            f"the stack policy of {change_set.stack_name} still allows this update's replacements ({e}): "
+            "deploy again (every deploy re-applies the policy)"
+        ) from e
 
 
-# -- status and delete ---------------------------------------------------------------------------
-
-
-def describe(cfn: Any, stack_name: str) -> dict:
-    described = _described(cfn, stack_name)
-    if described is None:
-        raise DeployError(f"stack {stack_name} does not exist")
-    return described
+# -- status, outputs, drift and delete -----------------------------------------------------------
 
 
 def last_events(cfn: Any, stack_name: str, count: int = 10) -> list[dict]:
@@ -410,6 +735,78 @@ def last_events(cfn: Any, stack_name: str, count: int = 10) -> list[dict]:
         if len(events) >= count:
             break
     return list(reversed(events[:count]))
+
+
+def last_operation_events(cfn: Any, stack: str, limit: int = 2000) -> list[dict]:
+    """The events of the stack's latest operation, oldest first: back to its User Initiated start."""
+    events: list[dict] = []
+    for page in cfn.get_paginator("describe_stack_events").paginate(StackName=stack):
+        for event in page["StackEvents"]:
+            events.append(event)
+            started = event["ResourceStatus"].endswith("_IN_PROGRESS") and USER_INITIATED in event.get(
+                "ResourceStatusReason", ""
+            )
+            if (_is_stack_event(event) and started) or len(events) >= limit:
+                return list(reversed(events))
+    return list(reversed(events))
+
+
+def has_failed(status: str) -> bool:
+    return _is_failure(status) or "ROLLBACK" in status
+
+
+def outputs(stack: dict) -> dict[str, str]:
+    return {o["OutputKey"]: o["OutputValue"] for o in sorted(stack.get("Outputs", []), key=lambda o: o["OutputKey"])}
+
+
+def _resource_drifts(cfn: Any, stack: str) -> Iterator[dict]:
+    """The drifted resources, every page (boto3 has no paginator for this call)."""
+    token: dict[str, str] = {}
+    while True:
+        page = cfn.describe_stack_resource_drifts(
+            StackName=stack, StackResourceDriftStatusFilters=["MODIFIED", "DELETED"], **token
+        )
+        yield from page["StackResourceDrifts"]
+        if not page.get("NextToken"):
+            return
+        token = {"NextToken": page["NextToken"]}
+
+
+@dataclass(frozen=True)
+class Drift:
+    logical_id: str
+    resource_type: str
+    status: str  # MODIFIED, DELETED
+    differences: tuple[tuple[str, str, str, str], ...]  # (property path, expected, actual, ADD/REMOVE/NOT_EQUAL)
+
+
+def detect_drift(cfn: Any, stack: str, on_wait: Any = None) -> tuple[str, list[Drift]]:
+    """Run drift detection and wait for it; the stack's drift status and each drifted resource.
+    CloudFormation has no waiter for drift detection, so it is polled; `on_wait(elapsed)` sees each poll."""
+    detection = cfn.detect_stack_drift(StackName=stack)["StackDriftDetectionId"]
+    start = time.monotonic()
+    while True:
+        status = cfn.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
+        if status["DetectionStatus"] != "DETECTION_IN_PROGRESS":
+            break
+        if on_wait:
+            on_wait(time.monotonic() - start)
+        time.sleep(POLL_SECONDS)
+    if status["DetectionStatus"] == "DETECTION_FAILED" and "StackDriftStatus" not in status:
+        raise DeployError(f"drift detection failed: {status.get('DetectionStatusReason', 'no reason given')}")
+    drifted = [
+        Drift(
+            d["LogicalResourceId"],
+            d["ResourceType"],
+            d["StackResourceDriftStatus"],
+            tuple(
+                (p["PropertyPath"], p.get("ExpectedValue", ""), p.get("ActualValue", ""), p["DifferenceType"])
+                for p in d.get("PropertyDifferences", [])
+            ),
+        )
+        for d in _resource_drifts(cfn, stack)
+    ]
+    return status.get("StackDriftStatus", "UNKNOWN"), sorted(drifted, key=lambda d: d.logical_id)
 
 
 @dataclass(frozen=True)
@@ -424,7 +821,6 @@ def kept_on_delete(cfn: Any, stack_name: str) -> list[Kept]:
     """Resources that outlive the stack: DeletionPolicy Retain, or Snapshot (a final snapshot stays)."""
     # Processed: after the transform, with the loops' resources as they were made (the original has the loops).
     body = cfn.get_template(StackName=stack_name, TemplateStage="Processed")["TemplateBody"]
-    # botocore parses a JSON body into a dict; a YAML body (short-form tags included) goes through cfn_flip.
     template = body if isinstance(body, dict) else cfn_flip.load(body)[0]
     policies = {
         name: r["DeletionPolicy"]
@@ -434,7 +830,7 @@ def kept_on_delete(cfn: Any, stack_name: str) -> list[Kept]:
     kept = []
     for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack_name):
         for r in page["StackResourceSummaries"]:
-            if r["LogicalResourceId"] in policies:
+            if r["LogicalResourceId"] in policies and r["ResourceStatus"] != "DELETE_COMPLETE":
                 kept.append(
                     Kept(
                         r["LogicalResourceId"],
@@ -446,137 +842,33 @@ def kept_on_delete(cfn: Any, stack_name: str) -> list[Kept]:
     return sorted(kept, key=lambda k: k.logical_id)
 
 
-# -- the whole deploy ----------------------------------------------------------------------------
-
-
-class StoppedWatching(DeployError):
-    """Ctrl-C while following: the operation goes on in AWS."""
-
-
-@dataclass(frozen=True)
-class DeployRequest:
-    stack_name: str
-    template_body: str
-    template_defaults: dict[str, str | None]  # every template parameter, with its Default (None: required)
-    parameters: dict[str, str]
-    tags: dict[str, str] = field(default_factory=dict)
-    bucket: str | None = None
-    allow_replace: bool = False
-    recreate_failed: bool = False
-    termination_protection: bool = True
-    execute: bool = True  # False: create the change set, show it and stop (`valohai-cfn plan`)
-    stack_policy: str | None = None
-
-
-@contextlib.contextmanager
-def _ctrl_c_stops_watching(stack_name: str) -> Iterator[None]:
-    """Ctrl-C while following leaves the stack's operation alone and says how to resume watching."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        raise StoppedWatching(resume_hint(stack_name)) from None
-
-
-def _settle(cfn: Any, request: DeployRequest, echo: Echo) -> tuple[Plan, dict | None]:
-    """What to do with the stack, and the stack as last described (None when it is to be created)."""
-    stack = _described(cfn, request.stack_name)
-    plan = plan_for(stack["StackStatus"] if stack else None)
-    if plan is Plan.WAIT:
-        with _ctrl_c_stops_watching(request.stack_name):
-            wait_until_settled(cfn, request.stack_name, echo)
-        stack = _described(cfn, request.stack_name)
-        plan = plan_for(stack["StackStatus"] if stack else None)
-    status = stack["StackStatus"] if stack else None
-    if plan is Plan.RECREATE:
-        if not request.recreate_failed:
-            raise DeployError(
-                f"stack {request.stack_name} is {status}: a stack whose first create failed cannot be updated. "
-                f"Delete it (valohai-cfn delete {request.stack_name}) or deploy with --recreate-failed"
-            )
-        echo(f"Stack {request.stack_name} is {status}; deleting it to create it again (--recreate-failed)…")
-        delete_stack(cfn, request.stack_name, echo=echo)
-        return Plan.CREATE, None
-    if plan is Plan.REFUSE:
-        raise DeployError(
-            f"stack {request.stack_name} is {status}, which needs an operator: resolve it in the console "
-            "(for UPDATE_ROLLBACK_FAILED, `aws cloudformation continue-update-rollback`) and deploy again"
-        )
-    return plan, stack
-
-
-def _finish_create(cfn: Any, request: DeployRequest, echo: Echo) -> None:
-    if request.termination_protection:
-        cfn.update_termination_protection(EnableTerminationProtection=True, StackName=request.stack_name)
-        echo("Termination protection is on (valohai-cfn delete --force lifts it).")
-    if request.stack_policy:
-        cfn.set_stack_policy(StackName=request.stack_name, StackPolicyBody=request.stack_policy)
-        echo("Stack policy applied: the database, bucket and secrets cannot be replaced or deleted by an update.")
-
-
-def deploy(
-    cfn: Any, request: DeployRequest, *, echo: Echo, confirm: Callable[[str], bool] | None, s3: Any | None = None
-) -> str:
-    """Create or update the stack through a change set. Returns "up-to-date", "planned", "created" or
-    "updated"; raises DeployError (StoppedWatching on Ctrl-C) when it cannot finish.
-
-    `confirm` asks the user; None means nobody can be asked (no terminal and no --yes).
-    """
-    plan, stack = _settle(cfn, request, echo)
-    stack_parameters = [p["ParameterKey"] for p in stack.get("Parameters", [])] if plan is Plan.UPDATE else []
-    change_set = create_change_set(
-        cfn,
-        stack_name=request.stack_name,
-        plan=plan,
-        template=template_location(request.template_body, s3, request.bucket),
-        parameters=parameters_for(plan, request.parameters, request.template_defaults, stack_parameters),
-        tags={**request.tags, VALOHAI_TAG[0]: VALOHAI_TAG[1]},
-        echo=echo,
-    )
-    if change_set.is_empty:
-        cfn.delete_change_set(ChangeSetName=change_set.arn)
-        echo(f"Stack {request.stack_name} is up to date: no changes.")
-        return "up-to-date"
-    if change_set.status != "CREATE_COMPLETE":
-        raise DeployError(f"change set {change_set.name} is {change_set.status}: {change_set.reason}")
-    echo(change_table(change_set.changes))
-    refusal = data_loss_refusal(change_set.changes)
-    if refusal and not request.allow_replace:
-        cfn.delete_change_set(ChangeSetName=change_set.arn)
-        raise DeployError(refusal + "\nNothing was changed.")
-    if not request.execute or confirm is None or not confirm(f"Execute change set {change_set.name}?"):
-        echo(
-            f"Change set {change_set.name} is ready and was not executed. Execute it with "
-            f"`valohai-cfn deploy ... --yes`, or in the console."
-        )
-        return "planned"
-    with _ctrl_c_stops_watching(request.stack_name):
-        final = execute(cfn, change_set, echo)
-    if not is_success(final, plan.value):
-        raise DeployError(f"stack {request.stack_name} ended in {final}")
-    if plan is Plan.CREATE:
-        _finish_create(cfn, request, echo)
-    echo(f"Stack {request.stack_name} is {final}.")
-    return "created" if plan is Plan.CREATE else "updated"
-
-
-def delete_stack(cfn: Any, stack_name: str, *, echo: Echo, lift_protection: bool = False) -> None:
-    stack_id = describe(cfn, stack_name)["StackId"]
-    if lift_protection:
-        cfn.update_termination_protection(EnableTerminationProtection=False, StackName=stack_name)
-        echo("Termination protection lifted (--force).")
-    token = f"valohai-cfn-{uuid.uuid4()}"
-    since = datetime.now(timezone.utc)
-    cfn.delete_stack(StackName=stack_id, ClientRequestToken=token)
-    with _ctrl_c_stops_watching(stack_name):
-        final = follow(cfn, stack_id, since=since, echo=echo, client_request_token=token)
-    if not is_success(final, "DELETE"):
-        raise DeployError(f"deleting stack {stack_name} ended in {final}")
-    echo(f"Stack {stack_name} is deleted.")
-
-
 def prepare_delete(cfn: Any, stack_name: str, *, force: bool) -> tuple[list[Kept], bool]:
     """What deleting would keep, and whether termination protection must be lifted (refused without force)."""
     protected = bool(describe(cfn, stack_name).get("EnableTerminationProtection"))
     if protected and not force:
         raise DeployError(f"stack {stack_name} has termination protection on; add --force to lift it and delete")
     return kept_on_delete(cfn, stack_name), protected
+
+
+def delete_stack(
+    cfn: Any, stack_name: str, *, progress: Progress, lift_protection: bool = False, role_arn: str | None = None
+) -> Outcome:
+    """Delete the stack (after whoever decides has approved) and follow the delete to its end."""
+    stack = describe(cfn, stack_name)
+    stack_id = stack["StackId"]
+    total = sum(
+        len(p["StackResourceSummaries"]) for p in cfn.get_paginator("list_stack_resources").paginate(StackName=stack_id)
+    )
+    if lift_protection:
+        cfn.update_termination_protection(EnableTerminationProtection=False, StackName=stack_id)
+    after = newest_event_id(cfn, stack_id)
+    token = f"valohai-cfn-{uuid.uuid4()}"
+    role = {"RoleARN": role_arn} if role_arn else {}
+    cfn.delete_stack(StackName=stack_id, ClientRequestToken=token, **role)
+    with stopped_watching_on_ctrl_c(stack_name):
+        outcome = follow(cfn, stack_id, progress=progress, after=after, token=token, total=total, stack_name=stack_name)
+    if not is_success(outcome.status, "DELETE"):
+        cause = outcome.root_cause
+        why = f": {cause['LogicalResourceId']} {cause_text(cause)}" if cause else ""
+        raise DeployError(f"deleting stack {stack_name} ended in {outcome.status}{why}")
+    return outcome

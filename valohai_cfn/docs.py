@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from valohai_cfn import diagram
+from valohai_cfn.files import write_atomically
 
 
 def parameter_table(template: dict) -> str:
@@ -63,7 +64,7 @@ def update_readme(path: Path, template: dict) -> bool:
     old = path.read_text(encoding="utf-8")
     new = render_readme(old, template)
     if new != old:
-        path.write_text(new, encoding="utf-8")
+        write_atomically(path, new)
     return new != old
 
 

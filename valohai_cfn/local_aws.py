@@ -21,8 +21,13 @@ change set leaves out what a false condition excludes (moto lists every resource
 change is a Modify of the resources that use it (moto says "no resource changes"); an execute or a delete
 emits an event per resource in dependency order, each with the request's ClientRequestToken (moto emits
 only the stack's own); a change-set stack gets its Outputs; ListStackResources omits what moto did not
-model instead of listing it with no logical id. All of it is set on moto's classes in `_register_models`,
-the one place this module changes moto.
+model instead of listing it with no logical id; DescribeStacks gives a list parameter's value as it was
+given, not as a Python list; a resource moto cannot update is kept, not dropped from the stack; an
+execute moto cannot complete fails the operation (the stack *_FAILED, the reason in its event) instead of
+failing the call; an executed change set's parameters become the stack's (moto keeps the old ones, so the
+next deploy is never "no changes"); ListChangeSets lists the stack's own change sets (moto lists every
+stack's), and executing one removes the stack's others, as CloudFormation does. All of it is set on moto's
+classes in `_register_models`, the one place this module changes moto.
 
 Two more models replace moto's own: AWS::SSM::Parameter, whose Tags CloudFormation gives as a map where
 moto expects a list (moto fails the create with a TypeError) and whose Value attribute moto cannot give
@@ -563,6 +568,17 @@ def _update_termination_protection(self: CloudFormationResponse) -> ActionResult
     return ActionResult({"StackId": stack.stack_id})
 
 
+_moto_parse_and_update_resource = cfn_parsing.parse_and_update_resource
+
+
+def _parse_and_update_resource(logical_id: str, resource_json: dict[str, Any], resources_map: Any, **kwargs: Any):
+    """moto's update of one resource; a type moto cannot update (no update_from_cloudformation_json: an EC2
+    instance, a launch template, an ingress rule) is kept as it is, where moto would drop it from the stack
+    (its Ref, its outputs and its listing gone). CloudFormation updates those in place."""
+    updated = _moto_parse_and_update_resource(logical_id, resource_json, resources_map, **kwargs)
+    return resources_map[logical_id] if updated is None else updated
+
+
 def _as_given(value: Any) -> str:
     """A parameter value as a caller gives it: lists comma-joined, numbers as text."""
     return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
@@ -730,7 +746,17 @@ def _execute_change_set(
         _resource_event(
             stack, change.logical_resource_id, change.resource_type, "DELETE_IN_PROGRESS", client_request_token
         )
-    change_set.apply()
+    try:
+        change_set.apply()
+    except Exception as e:  # whatever moto raised is what made the operation fail
+        # CloudFormation accepts the execute and fails the operation afterwards, in the events; moto raises
+        # from the call and rolls nothing back, so the stack is left as a failed one with rollback disabled
+        # would be: what was made stays, and the status and reason say so.
+        reason = f"{type(e).__name__}: {e}"
+        _stack_event(stack, f"{operation}_FAILED", client_request_token, reason)
+        change_set.execution_status = "EXECUTE_FAILED"
+        stack.status = f"{operation}_FAILED"
+        return
     for change in [c for c in changes if c.action != "Remove"]:
         status = "CREATE" if change.action == "Add" else "UPDATE"
         for step in ("IN_PROGRESS", "COMPLETE"):
@@ -744,9 +770,21 @@ def _execute_change_set(
     _stack_event(stack, f"{operation}_COMPLETE", client_request_token)
     change_set.execution_status = "EXECUTE_COMPLETE"
     stack.status = f"{operation}_COMPLETE"
+    stack.parameters = change_set.parameters  # moto keeps the old ones, so the next "no changes" is missed
+    # CloudFormation removes a stack's change sets once one of them is executed.
+    for arn, other in list(self.change_sets.items()):
+        if other.stack_id == stack.stack_id:
+            del self.change_sets[arn]
     stack.template = change_set.template
     stack._parse_template()
     stack.output_map = stack._create_output_map()
+
+
+def _list_change_sets_response(self: CloudFormationResponse) -> ActionResult:
+    """The stack's change sets (moto lists every stack's)."""
+    stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+    change_sets = [c for c in self.cloudformation_backend.list_change_sets() if c.stack_id == stack.stack_id]
+    return ActionResult({"Summaries": change_sets})
 
 
 def _execute_change_set_response(self: CloudFormationResponse) -> ActionResult:
@@ -786,6 +824,16 @@ def _delete_stack(self: Stack) -> None:
     self.status = "DELETE_COMPLETE"
 
 
+def _parameter_list(self: Stack) -> list[dict[str, Any]]:
+    """The parameters as DescribeStacks gives them: each value as it was given (moto gives a list parameter
+    as Python's repr of a list), a NoEcho one as ****."""
+    hidden = self.resource_map.no_echo_parameter_keys
+    return [
+        {"ParameterKey": k, "ParameterValue": "****" if k in hidden else _as_given(v)}
+        for k, v in self.resource_map.resolved_parameters.items()
+    ]
+
+
 def _stack_resources(self: Stack) -> list[Any]:
     """The resources made: none for a resource moto has no model of (CloudFormation would list it)."""
     return [r for r in self.resource_map.values() if r is not None and not isinstance(r, str)]
@@ -796,11 +844,14 @@ def _register_models() -> None:
     CloudFormationBackend.execute_change_set = _execute_change_set  # type: ignore[method-assign]
     CloudFormationResponse.update_termination_protection = _update_termination_protection  # type: ignore[attr-defined]
     CloudFormationResponse.execute_change_set = _execute_change_set_response  # type: ignore[method-assign]
+    CloudFormationResponse.list_change_sets = _list_change_sets_response  # type: ignore[method-assign]
     CloudFormationResponse.delete_stack = _delete_stack_response  # type: ignore[method-assign]
     ChangeSet.diff = _change_set_changes  # type: ignore[method-assign]
+    cfn_parsing.parse_and_update_resource = _parse_and_update_resource
     Stack.has_parameters = _has_parameters  # type: ignore[method-assign]
     Stack.delete = _delete_stack  # type: ignore[method-assign]
     Stack.stack_resources = property(_stack_resources)  # type: ignore[assignment]
+    Stack.parameter_list = property(_parameter_list)  # type: ignore[assignment]
     # moto caches its model map on first use; clear it so these classes are in it whatever ran before.
     for cached in (cfn_parsing.get_model_list, cfn_parsing.get_model_map, cfn_parsing.get_name_type_map):
         cached.cache_clear()

@@ -6,12 +6,14 @@ template gets a new key and old links keep opening the old bytes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from botocore.exceptions import ClientError
+from botocore.loaders import create_loader
 
 from valohai_cfn.render import TEMPLATE_NAME
 
@@ -19,8 +21,53 @@ STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 LAUNCH_BUTTON = "https://s3.amazonaws.com/cloudformation-examples/cloudformation-launch-stack.png"
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# The console of each partition that has one on the internet (botocore's partition data has no console hosts).
+CONSOLE_HOSTS = {
+    "aws": "{region}.console.aws.amazon.com",
+    "aws-cn": "console.amazonaws.cn",
+    "aws-us-gov": "console.amazonaws-us-gov.com",
+}
+
+
 class PublishError(Exception):
     """A link or upload that cannot be made; the message says why."""
+
+
+@functools.cache
+def _partitions() -> list[dict]:
+    return create_loader().load_data("endpoints")["partitions"]
+
+
+def partition(region: str) -> dict:
+    """The partition (aws, aws-cn, aws-us-gov, …) a region belongs to, from botocore's own data: a region
+    it lists, or one its pattern admits (a region newer than botocore). PublishError for one that is not."""
+    for p in _partitions():
+        if region in p["regions"]:
+            return p
+    # The commercial partition's pattern is the loosest; the others' are tried first.
+    for p in sorted(_partitions(), key=lambda p: p["partition"] == "aws"):
+        if re.match(p["regionRegex"], region):
+            return p
+    raise PublishError(f"{region!r} is not an AWS region (for example us-east-1, eu-west-1, cn-north-1)")
+
+
+def check_region(region: str) -> str:
+    partition(region)
+    return region
+
+
+def console_url(region: str, path: str) -> str:
+    """A CloudFormation console page (`path` after /cloudformation/home) in the region's partition."""
+    host = CONSOLE_HOSTS.get(partition(region)["partition"])
+    if host is None:
+        raise PublishError(f"{region} is in a partition without a public console")
+    return f"https://{host.format(region=region)}/cloudformation/home?region={quote(region)}{path}"
+
+
+def change_set_url(region: str, stack_id: str, change_set_id: str) -> str:
+    query = urlencode({"stackId": stack_id, "changeSetId": change_set_id}, quote_via=quote, safe="")
+    return console_url(region, f"#/stacks/changesets/changes?{query}")
 
 
 def template_key(body: bytes, prefix: str = "") -> str:
@@ -45,13 +92,14 @@ def object_url(s3: Any, bucket: str, key: str, region: str, endpoint_url: str | 
     """The object's HTTPS URL, as CloudFormation's TemplateURL takes it."""
     if endpoint_url:
         return f"{endpoint_url.rstrip('/')}/{bucket}/{quote(key)}"
-    return f"https://{bucket}.s3.{region}.amazonaws.com/{quote(key)}"
+    return f"https://{bucket}.s3.{region}.{partition(region)['dnsSuffix']}/{quote(key)}"
 
 
 def check_stack_name(name: str) -> None:
     if not STACK_NAME.match(name):
+        shown = name if len(name) <= 40 else name[:40] + "…"
         raise PublishError(
-            f"{name!r} is not a valid stack name: a letter first, then letters, digits and hyphens, 128 at most"
+            f"{shown!r} is not a valid stack name: a letter first, then letters, digits and hyphens, 128 at most"
         )
 
 
@@ -67,6 +115,10 @@ def quick_create_url(
     unknown = sorted(set(parameters) - set(template_parameters))
     if unknown:
         raise PublishError(f"not parameters of the template: {', '.join(unknown)}")
+    parsed = urlsplit(template_url)
+    local = parsed.scheme == "http" and parsed.hostname in LOOPBACK  # the local AWS serves plain HTTP
+    if (parsed.scheme != "https" and not local) or not parsed.hostname:
+        raise PublishError(f"{template_url!r} is not an https:// URL: the console opens templates from S3 over HTTPS")
     query: list[tuple[str, str]] = [("templateURL", template_url)]
     if stack_name:
         check_stack_name(stack_name)
@@ -76,10 +128,7 @@ def quick_create_url(
             query.append((f"param_{name}", parameters[name]))
     # quote, not quote_plus: the console reads the fragment's query with decodeURIComponent, where + stays +.
     encoded = urlencode(query, quote_via=quote, safe="")
-    return (
-        f"https://{region}.console.aws.amazon.com/cloudformation/home?region={quote(region)}"
-        f"#/stacks/create/review?{encoded}"
-    )
+    return console_url(region, f"#/stacks/create/review?{encoded}")
 
 
 def launch_button(url: str) -> str:

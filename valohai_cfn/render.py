@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from troposphere import Template
 
+from valohai_cfn.files import write_atomically
 from valohai_cfn.language_extensions import expand
 from valohai_cfn.stack.policy import stack_policy
 
@@ -104,14 +105,13 @@ def write_templates(
 ) -> list[Path]:
     """Write the template in each format, and its stack policy; returns the paths written. With
     `processed_for`, also the template as processed for those parameter values."""
-    output_dir.mkdir(parents=True, exist_ok=True)
     files = {f"{TEMPLATE_NAME}.{fmt}": RENDERERS[fmt](t) for fmt in formats}
-    files[STACK_POLICY_NAME] = stack_policy(t)
+    files[STACK_POLICY_NAME] = stack_policy(t.to_dict())
     if processed_for is not None:
         files[f"{TEMPLATE_NAME}.processed.json"] = render_processed(t, processed_for)
     written = []
     for name, text in files.items():
         path = output_dir / name
-        path.write_text(text, encoding="utf-8")
+        write_atomically(path, text)
         written.append(path)
     return written

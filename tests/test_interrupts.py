@@ -1,0 +1,42 @@
+"""Ctrl-C sent to a real `valohai-cfn deploy` process against the local AWS, at moments around "Executing
+change set": whatever the moment, a stack that was executed has its termination protection and its stack
+policy, and the command says how to resume when it stopped watching."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3, 0.8])
+def test_ctrl_c_around_the_execute_never_leaves_an_unprotected_stack(aws_env, local_session, demo_params, delay):
+    name = f"interrupted-{int(delay * 10)}"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "valohai_cfn", "deploy", "--stack-name", name, "--params", str(demo_params)]
+    command += ["--yes", "--skip-preflight", "--endpoint-url", aws_env.endpoint_url, "--region", "us-east-1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith("Executing change set"):
+            time.sleep(delay)
+            process.send_signal(signal.SIGINT)
+            break
+    rest, _ = process.communicate(timeout=120)
+    output = "".join(seen) + rest
+    assert process.returncode in (0, 130), output
+    if process.returncode == 130:
+        assert "Traceback" not in output
+    cfn = local_session.client("cloudformation", endpoint_url=aws_env.endpoint_url)
+    (stack,) = cfn.describe_stacks(StackName=name)["Stacks"]
+    if stack["StackStatus"] == "REVIEW_IN_PROGRESS":
+        return  # interrupted before the execute: nothing was made
+    assert stack["EnableTerminationProtection"] is True, output
+    policy = json.loads(cfn.get_stack_policy(StackName=name)["StackPolicyBody"])
+    assert any("LogicalResourceId/Database" in s.get("Resource", []) for s in policy["Statement"]), output

@@ -1,0 +1,32 @@
+"""The `valohai-cfn` command line: one module per group of commands, each parsing options and calling the
+library (template: build, lint, diagram; params; stack: preflight, deploy, plan, execute, diff, status,
+outputs, drift, delete; publish: publish, link; local: local-aws). What is shown is console.py's."""
+
+from __future__ import annotations
+
+import click
+
+from valohai_cfn.cli import local, params, publish, stack, template
+from valohai_cfn.cli.common import ValohaiCfnGroup
+
+
+@click.group(cls=ValohaiCfnGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="valohai-cfn")
+def cli() -> None:
+    """Build, check and deploy a self-hosted Valohai installation as one CloudFormation template.
+
+    Start with `valohai-cfn build` (writes templates/) and `valohai-cfn lint`; `valohai-cfn params init`
+    writes a parameter file; `valohai-cfn deploy` makes the installation.
+
+    Exit codes: 0 success, 1 failed or refused, 2 bad input (nothing was called or changed), 3 changes
+    found (plan/diff --exit-code) or drift found, 130 interrupted (a stack operation goes on in AWS).
+    """
+
+
+for module in (template, params, stack, publish, local):
+    for command in module.COMMANDS:
+        cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="valohai-cfn")

@@ -1,0 +1,302 @@
+"""What the command modules share: the group's error handling and exit codes, the options every AWS
+command takes, the template (a fresh build or a reviewed file) and the parameter file it is deployed with.
+
+Heavy imports (cfn-lint, boto3, rich) happen inside the functions that need them, so `build` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+# Exit codes, the same in every command.
+EXIT_OK = 0
+EXIT_FAILED = 1  # the operation failed or was refused; the message says why
+EXIT_BAD_INPUT = 2  # an option, argument or file is not valid; nothing was called or changed
+EXIT_CHANGES = 3  # plan/diff --exit-code: there are changes; drift: something drifted
+EXIT_INTERRUPTED = 130  # Ctrl-C; a stack operation goes on in AWS
+
+T = TypeVar("T")
+
+
+class BadInput(click.ClickException):
+    """An input that is not valid (a file, a value); exit 2, one line, before any AWS call."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class ProblemsFound(BadInput):
+    """Problems were printed one per line already; exit 2 with a summary."""
+
+
+class Interrupted(click.ClickException):
+    """Ctrl-C: exit 130 with what goes on and how to resume."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
+class ValohaiCfnGroup(click.Group):
+    """A click group whose errors are one line on stderr and an exit code, never a traceback or usage dump."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as e:
+            hint = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
+            click.echo(f"Error: {one_line(e.format_message())}{hint}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except Interrupted as e:
+            click.echo(f"\nStopped watching. {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            click.echo(f"Error: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("\nInterrupted.", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        sys.exit(result if isinstance(result, int) else EXIT_OK)
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def guarded(run: Callable[[], T]) -> T:
+    """Run a command body, turning AWS, deploy, publish and parameter-file errors into one-line errors."""
+    from valohai_cfn.aws import AwsError, aws_errors
+    from valohai_cfn.deploy import DeployError, StoppedWatching
+    from valohai_cfn.params import ParamsError
+    from valohai_cfn.publish import PublishError
+
+    try:
+        with aws_errors():
+            return run()
+    except StoppedWatching as e:
+        raise Interrupted(str(e)) from None
+    except (ParamsError, PublishError) as e:
+        raise BadInput(str(e)) from None
+    except (AwsError, DeployError) as e:
+        raise click.ClickException(str(e)) from None
+
+
+def interactive() -> bool:
+    """Whether a person can answer: standard input is a terminal."""
+    return sys.stdin.isatty()
+
+
+def approver(assume_yes: bool) -> Callable[[str], bool] | None:
+    """Who approves a change: --yes, a person at a terminal, or nobody (None)."""
+    if assume_yes:
+        return lambda _question: True
+    if interactive():
+        return lambda question: click.confirm(question, default=False)
+    return None
+
+
+# -- options -------------------------------------------------------------------------------------
+
+
+def _stack_name(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    from valohai_cfn.publish import PublishError, check_stack_name
+
+    if value is None:
+        return None
+    try:
+        check_stack_name(value)
+    except PublishError as e:
+        raise click.BadParameter(str(e)) from None
+    return value
+
+
+def stack_name_option(*, required: bool = True):
+    return click.option(
+        "--stack-name", required=required, callback=_stack_name, help="Name of the CloudFormation stack."
+    )
+
+
+def stack_name_argument():
+    return click.argument("stack_name", callback=_stack_name)
+
+
+def region_callback(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    from valohai_cfn.publish import PublishError, check_region
+
+    if value is None:
+        return None
+    try:
+        return check_region(value)
+    except PublishError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def region_option(**kwargs: Any):
+    return click.option("--region", callback=region_callback, **kwargs)
+
+
+def _endpoint(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    from urllib.parse import urlsplit
+
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError as e:
+        raise click.BadParameter(f"{value!r} is not a URL: {e}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter(f"{value!r} is not an http(s) URL, like http://127.0.0.1:5055")
+    return value
+
+
+def aws_options(command):
+    """--region, --profile and --endpoint-url, shared by every command that talks to AWS."""
+    command = click.option(
+        "--endpoint-url", callback=_endpoint, help="AWS endpoint to talk to instead (e.g. valohai-cfn local-aws)."
+    )(command)
+    command = click.option("--profile", help="AWS profile to use (default: the environment's).")(command)
+    return region_option(
+        envvar="AWS_REGION",
+        show_envvar=True,
+        help="AWS region (default: AWS_REGION, then AWS_DEFAULT_REGION or the profile's).",
+    )(command)
+
+
+def output_option(*choices: str):
+    return click.option(
+        "--output",
+        "output_format",
+        type=click.Choice(["text", "json", *choices]),
+        default="text",
+        show_default=True,
+        help="text for a person; json for a script (the JSON is then the only thing on stdout).",
+    )
+
+
+def aws_clients(region: str | None, profile: str | None, endpoint_url: str | None):
+    from valohai_cfn.aws import Clients
+
+    return Clients(profile, region, endpoint_url)
+
+
+def key_values(values: tuple[str, ...], option: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, item = value.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint=option)
+        pairs[key.strip()] = item
+    return pairs
+
+
+# -- the template ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    """The template a command works with: what is sent to CloudFormation, and the same as a document."""
+
+    body: str
+    document: dict[str, Any]
+    label: str  # for messages: the file, or "the built template"
+
+    @property
+    def specs(self) -> dict[str, dict]:
+        return self.document.get("Parameters", {})
+
+    @property
+    def defaults(self) -> dict[str, str | None]:
+        return {name: (None if "Default" not in p else str(p["Default"])) for name, p in self.specs.items()}
+
+
+@functools.cache
+def built() -> Any:
+    """The built troposphere Template, built once per command (the build is deterministic)."""
+    from valohai_cfn.template import build_template
+
+    return build_template()
+
+
+def built_source() -> TemplateSource:
+    from valohai_cfn.render import render_json
+
+    body = render_json(built())
+    return TemplateSource(body, json.loads(body), "the built template")
+
+
+def file_source(path: Path, region: str | None) -> TemplateSource:
+    """A template file (JSON or YAML), checked with the same cfn-lint a build is: a reviewed, pinned file
+    deploys only if it is one the build could have made."""
+    import cfn_flip
+
+    from valohai_cfn.lint import DEFAULT_REGIONS, format_matches, lint_text
+    from valohai_cfn.params import read_text
+
+    text = guarded(lambda: read_text(path))
+    try:
+        document = cfn_flip.load(text)[0]
+    except Exception as e:  # cfn_flip raises JSON's or YAML's own errors
+        raise BadInput(f"{path}: not a JSON or YAML template: {one_line(str(e))[:200]}") from None
+    if not isinstance(document, dict) or "Resources" not in document:
+        raise BadInput(f"{path}: not a CloudFormation template (no Resources)")
+    matches = lint_text(text, (region,) if region else DEFAULT_REGIONS, filename=str(path))
+    if matches:
+        click.echo(format_matches(matches), err=True)
+        raise click.ClickException(f"{path}: cfn-lint: {len(matches)} finding(s); not deploying it")
+    return TemplateSource(text, document, str(path))
+
+
+def template_source(path: Path | None, region: str | None = None) -> TemplateSource:
+    return file_source(path, region) if path else built_source()
+
+
+def template_option(command):
+    return click.option(
+        "--template",
+        "template_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Use this template file (e.g. a reviewed, pinned one) instead of a fresh build; cfn-lint checks it.",
+    )(command)
+
+
+# -- parameter files ------------------------------------------------------------------------------
+
+
+def stop_on_problems(label: str, problems: list) -> None:
+    """Print each problem on a line of its own; any problem ends the command with exit 2."""
+    for problem in problems:
+        click.echo(f"{label}: {problem}", err=True)
+    if problems:
+        raise ProblemsFound(f"{label}: {len(problems)} problem(s)")
+
+
+def checked_parameters(params_file: Path, specs: dict[str, dict], overrides: dict[str, str] | None = None) -> dict:
+    """The file's parameters with --set overrides on top, checked against the template offline."""
+    from valohai_cfn.params import check_parameters, load_parameters
+
+    given = {**guarded(lambda: load_parameters(params_file)), **(overrides or {})}
+    stop_on_problems(str(params_file), check_parameters(specs, given))
+    return given
+
+
+def set_option(command):
+    return click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="A parameter value on top of the params file; repeat for several.",
+    )(command)
+
+
+def default_region() -> str | None:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")

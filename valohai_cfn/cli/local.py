@@ -1,0 +1,74 @@
+"""local-aws: a local AWS on 127.0.0.1 to deploy the template to, no account needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from valohai_cfn.cli import common
+
+
+def _parent_exists(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
+    if value is not None and not value.parent.is_dir():
+        raise click.BadParameter(f"{value}: directory {value.parent} does not exist")
+    return value
+
+
+@click.command("local-aws")
+@click.option(
+    "--port",
+    default=5055,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port on 127.0.0.1 (0 picks a free one).",
+)
+@click.option(
+    "--demo-params",
+    type=click.Path(dir_okay=False, path_type=Path),
+    callback=_parent_exists,
+    help="Also create a demo VPC, subnets and image, and write their parameters to this file.",
+)
+@common.region_option(default="us-east-1", show_default=True, help="Region of the demo network.")
+def local_aws_command(port: int, demo_params: Path | None, region: str) -> None:
+    """Serve a local AWS, able to deploy this template, on 127.0.0.1 until Ctrl-C.
+
+    Needs the `local` extra: pip install 'valohai-cfn[local]'.
+    """
+    import threading
+
+    try:
+        from valohai_cfn.local_aws import LocalAws, create_demo_network
+    except ImportError as e:
+        raise click.ClickException(f"local-aws needs the local extra (pip install 'valohai-cfn[local]'): {e}") from e
+    from valohai_cfn.files import write_atomically
+    from valohai_cfn.params import dump_parameters
+
+    server = LocalAws(port)
+    try:
+        endpoint = server.start()
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {e.strerror or e}") from None
+    click.echo(f"Local AWS at {endpoint} (use --endpoint-url {endpoint}; any access key works). Ctrl-C stops it.")
+    try:
+        if demo_params:
+            import boto3
+
+            ec2 = boto3.client(
+                "ec2",
+                endpoint_url=endpoint,
+                region_name=region,
+                aws_access_key_id="local",
+                aws_secret_access_key="local",
+            )
+            # Written whole: whoever waits for the file never reads half of it.
+            write_atomically(demo_params, dump_parameters(create_demo_network(ec2, region)))
+            click.echo(f"Wrote {demo_params}")
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        click.echo("Stopping.")
+    finally:
+        server.stop()
+
+
+COMMANDS = (local_aws_command,)

@@ -1,0 +1,125 @@
+"""params check, import and init: parameter files, offline (no AWS call)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from valohai_cfn.cli import common
+
+
+def _specs() -> dict[str, dict]:
+    return common.built().to_dict()["Parameters"]
+
+
+def _write_new(path: Path, text: str, *, force: bool, inputs: tuple[Path, ...] = ()) -> None:
+    """Write the file whole; never over an existing file without --force, and never over an input."""
+    if any(path.resolve() == i.resolve() for i in inputs):
+        raise common.BadInput(f"{path}: is the file being read; write to another file")
+    if path.exists() and not force:
+        raise common.BadInput(f"{path}: exists; give --force to overwrite it")
+    from valohai_cfn.files import write_atomically
+
+    try:
+        write_atomically(path, text)
+    except OSError as e:
+        raise click.ClickException(f"cannot write {path}: {e.strerror or e}") from None
+
+
+force_option = click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
+
+
+@click.group("params")
+def params_group() -> None:
+    """Write, import and check parameter files (offline: no AWS call)."""
+
+
+@params_group.command("check")
+@click.argument("params_file", type=click.Path(path_type=Path))
+def params_check(params_file: Path) -> None:
+    """Check a parameter file against the template: every problem, one line each; exit 2 on any."""
+    given = common.checked_parameters(params_file, _specs())
+    click.echo(f"{params_file}: {len(given)} parameters, all valid")
+
+
+@params_group.command("import")
+@click.argument("config_file", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Parameter file to write (CloudFormation list format).",
+)
+@force_option
+def params_import(config_file: Path, output: Path, force: bool) -> None:
+    """Import the original CDK app's config.yaml (valohai-cdk-self-hosted) as a parameter file."""
+    from valohai_cfn.params import dump_parameters, import_cdk_config
+
+    parameters = common.guarded(lambda: import_cdk_config(config_file))
+    _write_new(output, dump_parameters(parameters), force=force, inputs=(config_file,))
+    missing = [n for n, spec in _specs().items() if "Default" not in spec and n not in parameters]
+    click.echo(f"wrote {output} ({len(parameters)} parameters)")
+    if missing:
+        click.echo(f"still required before deploying: {', '.join(missing)} (add them, then `valohai-cfn params check`)")
+
+
+def _prompt_value(name: str, spec: dict, label: str) -> str:
+    from valohai_cfn.params import check_value
+
+    click.echo(f"\n{label} ({name}): {spec['Description']}")
+    while True:
+        value = click.prompt(name, default=spec.get("Default"), show_default=True)
+        problems = check_value(name, value, spec)
+        if not problems:
+            return value
+        for problem in problems:
+            click.echo(f"  {problem}")
+
+
+@params_group.command("init")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Parameter file to write, e.g. params/prod.json.",
+)
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="A parameter value; repeat for several.")
+@force_option
+def params_init(output: Path, settings: tuple[str, ...], force: bool) -> None:
+    """Write a parameter file with every template parameter.
+
+    In a terminal it asks for each required parameter not given with --set, showing its label and
+    description; otherwise every required parameter must come with --set.
+    """
+    from valohai_cfn.params import check_parameters, dump_parameters
+
+    template = common.built().to_dict()
+    specs = template["Parameters"]
+    labels = template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterLabels"]
+    given = common.key_values(settings, "--set")
+    unknown = [p for p in check_parameters(specs, given) if p.parameter not in specs]
+    if unknown:
+        raise click.BadParameter("; ".join(str(p) for p in unknown), param_hint="--set")
+    if output.exists() and not force:  # before any question is asked
+        raise common.BadInput(f"{output}: exists; give --force to overwrite it")
+    values = {}
+    for name, spec in specs.items():
+        if name in given:
+            values[name] = given[name]
+        elif "Default" in spec:
+            values[name] = spec["Default"]
+        elif common.interactive():
+            values[name] = _prompt_value(name, spec, labels[name]["default"])
+    problems = check_parameters(specs, values)
+    for problem in problems:
+        click.echo(f"{problem}", err=True)
+    if problems:
+        raise common.ProblemsFound(f"not written: {len(problems)} problem(s); give values with --set KEY=VALUE")
+    _write_new(output, dump_parameters(values), force=force)
+    click.echo(f"wrote {output} ({len(values)} parameters)")
+
+
+COMMANDS = (params_group,)

@@ -1,0 +1,90 @@
+"""publish and link: the template in S3 and the console's quick-create link."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from valohai_cfn.cli import common
+
+
+def _link_parameters(params_file: Path | None, specs: dict[str, dict]) -> dict[str, str]:
+    """The values to prefill: checked against the template, though required ones may be left to the user."""
+    from valohai_cfn.params import check_parameters, load_parameters
+
+    if params_file is None:
+        return {}
+    given = common.guarded(lambda: load_parameters(params_file))
+    common.stop_on_problems(str(params_file), [p for p in check_parameters(specs, given) if p.parameter in given])
+    return given
+
+
+def _print_link(url: str) -> None:
+    from valohai_cfn.publish import launch_button
+
+    click.echo(f"Quick-create link:\n{url}\n")
+    click.echo(f"Markdown for a README:\n{launch_button(url)}")
+
+
+def link_options(command):
+    command = common.stack_name_option(required=False)(command)
+    return click.option("--params", "params_file", type=click.Path(path_type=Path), help="Values to prefill.")(command)
+
+
+@click.command("publish")
+@click.option("--bucket", required=True, help="S3 bucket to upload the template to.")
+@click.option("--prefix", default="", help="Key prefix in the bucket.")
+@link_options
+@common.template_option
+@common.aws_options
+def publish_command(bucket, prefix, params_file, stack_name, template_path, region, profile, endpoint_url) -> None:
+    """Upload the template (a fresh build, or --template) under a content-addressed key and print its
+    quick-create link."""
+    from valohai_cfn.publish import object_url, quick_create_url, upload
+
+    source = common.template_source(template_path, region)
+    parameters = _link_parameters(params_file, source.specs)
+
+    def run():
+        s3 = common.aws_clients(region, profile, endpoint_url)("s3")
+        key = upload(s3, bucket, source.body.encode(), prefix)
+        url = object_url(s3, bucket, key, s3.meta.region_name, endpoint_url)
+        click.echo(f"Uploaded s3://{bucket}/{key}")
+        _print_link(
+            quick_create_url(
+                region=s3.meta.region_name,
+                template_url=url,
+                stack_name=stack_name,
+                parameters=parameters,
+                template_parameters=source.specs,
+            )
+        )
+
+    common.guarded(run)
+
+
+@click.command("link")
+@click.option("--template-url", required=True, help="HTTPS URL of the template in S3.")
+@link_options
+@common.region_option(required=True, help="Region whose console the link opens.")
+def link_command(template_url, params_file, stack_name, region) -> None:
+    """Print the quick-create link for an uploaded template (no upload, no AWS call)."""
+    from valohai_cfn.publish import quick_create_url
+
+    specs = common.built_source().specs
+    parameters = _link_parameters(params_file, specs)
+    common.guarded(
+        lambda: _print_link(
+            quick_create_url(
+                region=region,
+                template_url=template_url,
+                stack_name=stack_name,
+                parameters=parameters,
+                template_parameters=specs,
+            )
+        )
+    )
+
+
+COMMANDS = (publish_command, link_command)

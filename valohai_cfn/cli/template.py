@@ -1,0 +1,141 @@
+"""build, lint and diagram: the template itself, offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from valohai_cfn.cli import common
+from valohai_cfn.render import FORMATS, TEMPLATE_NAME
+
+DEFAULT_TEMPLATE_DIR = Path("templates")
+# What a fresh build's findings are labelled with: it is not a file (yet).
+BUILT_LABEL = f"{TEMPLATE_NAME}.json (fresh build, not a file)"
+
+
+@click.command()
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_TEMPLATE_DIR,
+    show_default=True,
+    help="Directory to write the template files to (made if missing), relative to where you run the command.",
+)
+@click.option(
+    "-f",
+    "--format",
+    "formats",
+    type=click.Choice([*FORMATS, "all"]),
+    default="all",
+    show_default=True,
+    help="Which rendering to write.",
+)
+@click.option(
+    "--processed-for",
+    "processed_for",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PARAMS",
+    help="Also write the template as CloudFormation processes it for this parameter file (its loops expanded: "
+    "one worker group per type), for scanners and reviews.",
+)
+def build(output_dir: Path, formats: str, processed_for: Path | None) -> None:
+    """Build the template and write it as JSON and YAML, with its stack policy (no AWS call).
+
+    Each file is written whole (a temporary file renamed over it); the paths written are printed.
+    """
+    from valohai_cfn.render import write_templates
+
+    chosen = FORMATS if formats == "all" else (formats,)
+    template = common.built()
+    parameters = common.checked_parameters(processed_for, template.to_dict()["Parameters"]) if processed_for else None
+    try:
+        written = write_templates(template, output_dir, chosen, parameters)
+    except OSError as e:
+        raise click.ClickException(f"cannot write to {output_dir}: {e.strerror or e}") from e
+    for path in written:
+        click.echo(f"wrote {path.resolve()} ({path.stat().st_size:,} bytes)")
+
+
+@click.command()
+@click.option(
+    "-r",
+    "--region",
+    "regions",
+    multiple=True,
+    default=("us-east-1", "eu-west-1", "ap-southeast-2"),
+    show_default=True,
+    callback=lambda ctx, param, values: tuple(common.region_callback(ctx, param, v) for v in values),
+    help="Region to check against; repeat for several.",
+)
+@click.option(
+    "-t",
+    "--template",
+    "template_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Lint this file instead of a fresh build.",
+)
+def lint(regions: tuple[str, ...], template_path: Path | None) -> None:
+    """Run cfn-lint (informational rules included) on the template; exit 1 on any finding.
+
+    Findings name the file linted, or, for a fresh build, say so.
+    """
+    from valohai_cfn.lint import format_matches, lint_path, lint_text
+    from valohai_cfn.render import render_json
+
+    if template_path:
+        matches = lint_path(template_path, regions)
+    else:
+        matches = lint_text(render_json(common.built()), regions, filename=BUILT_LABEL)
+    if matches:
+        click.echo(format_matches(matches))
+        raise click.ClickException(f"cfn-lint: {len(matches)} finding(s)")
+    click.echo(f"cfn-lint: no findings in {template_path or 'the fresh build'} ({', '.join(regions)})")
+
+
+@click.command("diagram")
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot", "svg"]),
+    default="mermaid",
+    show_default=True,
+    help="Mermaid (GitHub renders it), Graphviz DOT, or SVG drawn by Graphviz.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout)."
+)
+def diagram_command(fmt: str, output: Path | None) -> None:
+    """Draw the architecture from the built template: resources by concern, security-group flows with
+    their ports, role → instance profile → instance."""
+    import json
+    import shutil
+    import subprocess
+
+    from valohai_cfn import diagram
+    from valohai_cfn.files import write_atomically
+    from valohai_cfn.render import render_json
+
+    template = json.loads(render_json(common.built()))
+    if fmt == "svg":
+        dot_command = shutil.which("dot")
+        if dot_command is None:
+            raise click.ClickException("SVG needs Graphviz's dot, which is not installed (Debian package graphviz)")
+        text = subprocess.run(
+            [dot_command, "-Tsvg"], input=diagram.dot(template), capture_output=True, text=True, check=True
+        ).stdout
+    else:
+        text = diagram.mermaid(template) if fmt == "mermaid" else diagram.dot(template)
+    if output:
+        try:
+            write_atomically(output, text)
+        except OSError as e:
+            raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from None
+        click.echo(f"wrote {output.resolve()}")
+    else:
+        click.echo(text, nl=False)
+
+
+COMMANDS = (build, lint, diagram_command)

@@ -1,0 +1,374 @@
+"""Everything a person or a script sees: tables, colours, live progress, JSON.
+
+The library (deploy.py, review.py, preflight.py) returns data; this module renders it, with rich. On a
+terminal, a stack operation is a live display (events scroll, one status line redrawn); elsewhere (CI
+logs, pipes) the same as plain lines, a tally printed whenever events came or every HEARTBEAT_SECONDS.
+NO_COLOR or TERM=dumb give plain text without a single escape code. With `--output json` the JSON document
+is the only thing on stdout; what a person would read goes to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from valohai_cfn.deploy import ChangeSet, Drift, Kept, Outcome, Protection, Tally, cause_text
+from valohai_cfn.preflight import Check
+from valohai_cfn.review import Review, SecurityChange
+
+HEARTBEAT_SECONDS = 15.0
+# Without a terminal (CI logs) lines are not wrapped at 80 columns.
+PLAIN_WIDTH = 200
+VALUE_WIDTH = 80  # property values longer than this are shortened in tables
+
+STATUS_STYLES = (("FAILED", "bold red"), ("ROLLBACK", "red"), ("IN_PROGRESS", "yellow"), ("COMPLETE", "green"))
+ACTION_STYLES = {"Add": "green", "Modify": "yellow", "Remove": "red", "Import": "cyan", "Dynamic": "magenta"}
+PROTECTION_WORDS = {
+    Protection.TERMINATION: "Termination protection is on (valohai-cfn delete --force lifts it).",
+    Protection.STACK_POLICY: "Stack policy applied: the database, bucket and secrets cannot be replaced or deleted "
+    "by an update.",
+}
+
+
+def plain() -> bool:
+    """No colours and no cursor movement: NO_COLOR (https://no-color.org) or a dumb terminal."""
+    return "NO_COLOR" in os.environ or os.environ.get("TERM") == "dumb"
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    is_terminal = stream.isatty() and not plain()
+    columns = os.environ.get("COLUMNS")
+    return Console(
+        stderr=stderr,
+        color_system="auto" if is_terminal else None,  # None: no escape code at all, styles included
+        force_terminal=is_terminal,
+        width=None if is_terminal else int(columns) if columns and columns.isdigit() else PLAIN_WIDTH,
+        highlight=False,
+        markup=False,  # values are shown as they are: [brackets] and :secret: are text, not markup or emoji
+        emoji=False,
+        soft_wrap=not is_terminal,
+    )
+
+
+def status_style(status: str | None) -> str:
+    for marker, style in STATUS_STYLES:
+        if status and marker in status:
+            return style
+    return ""
+
+
+def short(value: str | None, width: int = VALUE_WIDTH) -> str:
+    if value is None:
+        return "-"
+    one_line = " ".join(value.split())
+    return one_line if len(one_line) <= width else one_line[: width - 1] + "…"
+
+
+class Output:
+    """One command's output: text for a person, or (--output json) one JSON document on stdout with the
+    person's text on stderr."""
+
+    def __init__(self, as_json: bool = False) -> None:
+        self.as_json = as_json
+        self.console = make_console(stderr=as_json)
+
+    def line(self, text: str = "", style: str = "") -> None:
+        self.console.print(Text(text, style=style))
+
+    def warn(self, text: str) -> None:
+        self.line(text, "bold yellow")
+
+    def json(self, document: Any) -> None:
+        sys.stdout.write(json.dumps(document, indent=2, default=str, sort_keys=False) + "\n")
+        sys.stdout.flush()
+
+    def table(self, table: Table) -> None:
+        self.console.print(table)
+
+    @contextmanager
+    def progress(self) -> Iterator[LiveProgress]:
+        progress = LiveProgress(self.console)
+        with progress.shown():
+            yield progress
+
+
+def heartbeat(out: Output, text: str):
+    """A callback for a wait that has no events: a line every HEARTBEAT_SECONDS, so a log shows it is alive."""
+    printed = [0.0]
+
+    def tick(elapsed: float) -> None:
+        if elapsed - printed[0] >= HEARTBEAT_SECONDS:
+            out.line(f"  {text} ({int(elapsed)} s)")
+            printed[0] = elapsed
+
+    return tick
+
+
+def _table(*columns: str) -> Table:
+    table = Table(box=None, show_edge=False, pad_edge=False, header_style="bold", padding=(0, 2, 0, 0))
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
+# -- live progress of a stack operation -----------------------------------------------------------
+
+
+def tally_text(tally: Tally) -> Text:
+    minutes, seconds = divmod(int(tally.elapsed), 60)
+    of = f" of {tally.total}" if tally.total is not None else ""
+    text = Text(f"[{minutes:02d}:{seconds:02d}] {tally.done}{of} done, {tally.in_progress} in progress, ")
+    text.append(f"{tally.failed} failed", style="bold red" if tally.failed else "")
+    if tally.stack_status:
+        text.append("; stack ")
+        text.append(tally.stack_status, style=status_style(tally.stack_status))
+    else:
+        text.append("; the stack is gone")
+    return text
+
+
+def event_text(event: dict) -> Text:
+    status = event["ResourceStatus"]
+    text = Text(f"{event['Timestamp']:%H:%M:%S}  ")
+    text.append(f"{status:<28}", style=status_style(status))
+    text.append(f" {event['LogicalResourceId']} ({event['ResourceType']})")
+    if event.get("ResourceStatusReason"):
+        text.append(f"  {event['ResourceStatusReason']}", style="red" if "FAILED" in status else "dim")
+    return text
+
+
+class LiveProgress:
+    """deploy.Progress for a terminal (a live status line under the scrolling events) or a log (a tally line
+    after events, or every HEARTBEAT_SECONDS without any, and always the last one)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.live: Live | None = None
+        self.last: Tally | None = None
+        self.last_printed: Tally | None = None
+        self.printed_at = time.monotonic()
+        self.events_came = False
+
+    @contextmanager
+    def shown(self) -> Iterator[None]:
+        try:
+            if self.console.is_terminal:
+                with Live(Text(""), console=self.console, transient=True, refresh_per_second=4) as live:
+                    self.live = live
+                    yield
+            else:
+                yield
+        finally:
+            self.live = None
+            if self.last is not None and self.last is not self.last_printed:
+                self._print(self.last)
+
+    def _print(self, tally: Tally) -> None:
+        self.console.print(tally_text(tally))
+        self.last_printed = tally
+        self.printed_at = time.monotonic()
+
+    def events(self, events: list[dict]) -> None:
+        for event in events:
+            self.console.print(event_text(event))
+        self.events_came = True
+
+    def tally(self, tally: Tally) -> None:
+        self.last = tally
+        if self.live:
+            self.live.update(tally_text(tally))
+        elif self.events_came or time.monotonic() - self.printed_at >= HEARTBEAT_SECONDS:
+            self._print(tally)
+            self.events_came = False
+
+
+# -- the review ---------------------------------------------------------------------------------
+
+
+def show_parameters(out: Output, review: Review) -> None:
+    if not review.parameters:
+        return
+    table = _table("Parameter", "Before", "After")
+    for p in review.parameters:
+        table.add_row(p.name, short(p.old) if p.old is not None else "(none)", Text(short(p.new), style="bold"))
+    out.line("Parameters that change:", "bold")
+    out.table(table)
+
+
+def show_changes(out: Output, review: Review) -> None:
+    if not review.resources:
+        out.line("No resource changes: only parameter values or stack tags change.")
+        return
+    table = _table("Action", "Logical ID", "Resource type", "Replacement")
+    for c in review.resources:
+        replacement = Text(c.replacement or "-", style="bold red" if c.replacement in ("True", "Conditional") else "")
+        table.add_row(Text(c.action, style=ACTION_STYLES.get(c.action, "")), c.logical_id, c.resource_type, replacement)
+    out.table(table)
+    changed = [(c, p) for c in review.resources for p in c.properties]
+    if changed:
+        out.line("Property changes:", "bold")
+    for c, p in changed:
+        line = Text(f"  {c.logical_id}.{p.path}: ")
+        line.append(short(p.before, 50), style="red")
+        line.append(" → ")
+        line.append(short(p.after, 70), style="green")
+        if p.requires_recreation in ("Always", "Conditionally"):
+            line.append(f"  (replacement: {p.requires_recreation.lower()})", style="bold red")
+        out.console.print(line)
+
+
+def security_text(change: SecurityChange) -> Text:
+    style = "bold red" if change.stands_out else ("green" if change.opens else "red")
+    marker = "!" if change.stands_out else " "
+    text = Text(f"{marker} {change.change} ", style=style)
+    text.append(f"{change.kind:<7} {change.owner}: {change.text}", style=style if change.stands_out else "")
+    return text
+
+
+def show_security(out: Output, review: Review) -> None:
+    if not review.security:
+        return
+    out.line(
+        "Security changes (+ opened or widened, - closed or narrowed; ! reachable from an address range or "
+        "a wildcard):",
+        "bold",
+    )
+    for change in review.security:
+        out.console.print(security_text(change))
+
+
+def show_review(out: Output, review: Review) -> None:
+    show_parameters(out, review)
+    show_changes(out, review)
+    show_security(out, review)
+
+
+def data_loss_text(review: Review) -> str:
+    lines = ["This change would lose data; refusing without --allow-replace:"]
+    for c in review.data_loss:
+        what = "removed" if c.action == "Remove" else f"replaced (Replacement: {c.replacement})"
+        why = f", forced by {', '.join(c.forced_by)}" if c.forced_by else ""
+        lines.append(f"  {c.logical_id} ({c.resource_type}) would be {what}{why}")
+    return "\n".join(lines)
+
+
+def review_json(review: Review, change_set: ChangeSet | None = None, **extra: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "has_changes": review.has_changes,
+        "parameters": [asdict(p) for p in review.parameters],
+        "changes": [
+            {
+                "action": c.action,
+                "logical_id": c.logical_id,
+                "resource_type": c.resource_type,
+                "replacement": c.replacement,
+                "properties": [asdict(p) for p in c.properties],
+            }
+            for c in review.resources
+        ],
+        "security": [{**asdict(s), "opens": s.opens} for s in review.security],
+        "data_loss": [c.logical_id for c in review.data_loss],
+    }
+    if change_set:
+        document["change_set"] = {"name": change_set.name, "id": change_set.arn, "type": change_set.kind}
+    return {**extra, **document}
+
+
+# -- preflight, outcome, status, outputs, drift, delete -------------------------------------------
+
+
+def show_preflight(out: Output, checks: list[Check]) -> None:
+    table = _table("Check", "Result", "Detail")
+    for c in checks:
+        table.add_row(c.name, Text("ok" if c.ok else "FAILED", style="green" if c.ok else "bold red"), c.detail)
+    out.table(table)
+
+
+def preflight_json(checks: list[Check]) -> dict[str, Any]:
+    return {"ok": all(c.ok for c in checks), "checks": [asdict(c) for c in checks]}
+
+
+def show_protections(out: Output, applied: list[Protection], *, restored: bool = False) -> None:
+    for protection in applied:
+        words = PROTECTION_WORDS[protection]
+        out.line(f"Re-applied: {words}" if restored else words, "yellow" if restored else "")
+
+
+def root_cause_text(event: dict) -> str:
+    return f"{event['LogicalResourceId']} ({event['ResourceType']}) {event['ResourceStatus']}: {cause_text(event)}"
+
+
+def show_root_cause(out: Output, outcome: Outcome) -> None:
+    cause = outcome.root_cause
+    if cause:
+        out.line(f"Root cause: {root_cause_text(cause)}", "bold red")
+
+
+def show_outputs(out: Output, values: dict[str, str]) -> None:
+    if not values:
+        out.line("  (no outputs)")
+        return
+    table = _table("Output", "Value")
+    for key, value in values.items():
+        table.add_row(key, value)
+    out.table(table)
+
+
+def show_events(out: Output, events: list[dict]) -> None:
+    for e in events:
+        line = Text(f"  {e['Timestamp']:%Y-%m-%d %H:%M:%S}  ")
+        line.append(f"{e['ResourceStatus']:<28}", style=status_style(e["ResourceStatus"]))
+        line.append(f" {e['LogicalResourceId']}")
+        if e.get("ResourceStatusReason"):
+            line.append(f"  {e['ResourceStatusReason']}", style="dim")
+        out.console.print(line)
+
+
+def event_json(event: dict) -> dict[str, Any]:
+    keys = ("Timestamp", "LogicalResourceId", "ResourceType", "ResourceStatus", "ResourceStatusReason")
+    return {k: (event[k].isoformat() if k == "Timestamp" else event[k]) for k in keys if k in event}
+
+
+def show_drift(out: Output, status: str, drifted: list[Drift]) -> None:
+    out.line(f"Drift: {status}", "bold red" if drifted else "green")
+    for d in drifted:
+        out.line(f"  {d.logical_id} ({d.resource_type}) {d.status}", "red")
+        for path, expected, actual, kind in d.differences:
+            out.line(f"    {path} ({kind}): {short(expected, 60)} → {short(actual, 60)}")
+
+
+def drift_json(stack: str, status: str, drifted: list[Drift]) -> dict[str, Any]:
+    return {
+        "stack": stack,
+        "drift_status": status,
+        "drifted": [
+            {
+                "logical_id": d.logical_id,
+                "resource_type": d.resource_type,
+                "status": d.status,
+                "differences": [{"path": p, "expected": e, "actual": a, "type": k} for p, e, a, k in d.differences],
+            }
+            for d in drifted
+        ],
+    }
+
+
+def show_kept(out: Output, kept: list[Kept]) -> None:
+    out.line("Kept after the delete:")
+    for k in kept:
+        what = "final snapshot of" if k.policy == "Snapshot" else "kept:"
+        out.line(f"  {what} {k.logical_id} ({k.resource_type}) {k.physical_id}")
+    if not kept:
+        out.line("  nothing")
