@@ -1,5 +1,5 @@
 # On a fresh clone, `make template` and `make test` are all you need: every target creates .venv
-# and installs the package into it first, when pyproject.toml is newer than the last install.
+# and installs into it first what it needs, when pyproject.toml is newer than the last install.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -14,15 +14,23 @@ DEMO_ENDPOINT := http://127.0.0.1:$(DEMO_PORT)
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(INSTALLED): pyproject.toml
+# Building needs only the package's own dependencies; the test tools (moto, pytest, ruff, shellcheck...) come
+# with `make test` and the targets that need them.
+BUILD_INSTALLED := $(VENV)/.installed-build
+
+$(BUILD_INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(INSTALLED): $(BUILD_INSTALLED)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
-template: $(INSTALLED) ## Build templates/valohai-self-hosted.{json,yaml} from the code
+template: $(BUILD_INSTALLED) ## Build templates/valohai-self-hosted.{json,yaml} from the code
 	$(BIN)/valohai-cfn build
 
-lint: $(INSTALLED) ## Run cfn-lint (informational rules included) on the built template
+lint: $(BUILD_INSTALLED) ## Run cfn-lint (informational rules included) on the built template
 	$(BIN)/valohai-cfn lint
 
 test: $(INSTALLED) ## ruff, then the whole test suite

@@ -326,8 +326,8 @@ def test_bad_worker_types_are_named_with_their_value(tmp_path, changes, paramete
     path.write_text(dump_parameters({**EXAMPLE_VALUES, **changes}))
     result = params_check(path)
     assert result.exit_code == 2
-    (line,) = [line for line in result.output.splitlines() if line.startswith(f"{path}: ") and "problem(s)" not in line]
-    assert line.startswith(f"{path}: {parameter}") and rule in line, result.output
+    (line,) = result.output.splitlines()  # one problem: one line
+    assert line.startswith(f"Error: {path}: {parameter}") and rule in line, result.output
     value = changes.get(parameter)
     if value:
         assert repr(value) in line, "the value is named"

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -67,8 +68,15 @@ def parse_parameters(path: Path, data: Any) -> dict[str, str]:
     )
 
 
+# A parameter file is a few kilobytes; anything much larger is the wrong file (or an attack on the parser).
+MAX_BYTES = 1_000_000
+MAX_DEPTH = 32
+
+
 def read_text(path: Path) -> str:
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise ParamsError(f"{path}: {path.stat().st_size:,} bytes, too large for a parameter file")
         raw = path.read_bytes()
     except IsADirectoryError:
         raise ParamsError(f"{path}: is a directory, not a file") from None
@@ -79,7 +87,7 @@ def read_text(path: Path) -> str:
     if b"\0" in raw:
         raise ParamsError(f"{path}: a binary file, not a parameter file")
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte order mark, as some Windows editors write, is accepted
     except UnicodeDecodeError:
         raise ParamsError(f"{path}: not a text file (it is not UTF-8)") from None
     if not text.strip():
@@ -87,13 +95,59 @@ def read_text(path: Path) -> str:
     return text
 
 
+class _AsWrittenLoader(yaml.SafeLoader):
+    """YAML whose scalars stay as written: 16.10 is "16.10" (not 16.1), 0755 is "0755" (not 493), yes is
+    "yes" (not true), a date is its text. CloudFormation takes every parameter value as a string, so YAML's
+    guesses could only change what was meant. A key given twice is an error, not the last one winning."""
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        # Refused as soon as it is deeper than any parameter file is (PyYAML recurses until Python stops it).
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise RecursionError
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _value_node in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"{key!r} is given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_AsWrittenLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag == "tag:yaml.org,2002:null"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _parse_yaml(path: Path, text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_AsWrittenLoader)  # a SafeLoader
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ParamsError(f"{path}: {where}invalid YAML: {getattr(e, 'problem', None) or e}") from None
+    except RecursionError:
+        raise ParamsError(f"{path}: nested too deeply to be a parameter file") from None
+
+
+def _no_duplicate_keys(path: Path):
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in items]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:
+            raise ParamsError(f"{path}: {', '.join(twice)} given twice in one object")
+        return dict(items)
+
+    return pairs
 
 
 def read_structured(path: Path) -> Any:
@@ -102,9 +156,11 @@ def read_structured(path: Path) -> Any:
     if path.suffix.lower() in (".yaml", ".yml"):
         return _parse_yaml(path, text)
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys(path))
     except json.JSONDecodeError as e:
         raise ParamsError(f"{path}: line {e.lineno}, column {e.colno}: invalid JSON: {e.msg}") from None
+    except RecursionError:
+        raise ParamsError(f"{path}: nested too deeply to be a parameter file") from None
 
 
 def load_parameters(path: Path) -> dict[str, str]:
@@ -148,9 +204,25 @@ def import_cdk_config(path: Path) -> dict[str, str]:
             continue
         parameters[parameter] = _value(path, key, value)
     if "Domain" in parameters:
-        # The CDK app took a URL; the template takes the hostname.
-        parameters["Domain"] = re.sub(r"^https?://", "", parameters["Domain"]).rstrip("/")
+        parameters["Domain"] = _host_name(path, parameters["Domain"])
     return parameters
+
+
+def _host_name(path: Path, domain: str) -> str:
+    """The CDK app took a URL (https://valohai.example.com); the template takes the host name alone. A port,
+    a path or another scheme would be lost silently, so they are refused."""
+    if "://" not in domain:
+        domain = f"https://{domain}"
+    parts = urlsplit(domain)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme.lower() not in ("http", "https") or port is not None or parts.path not in ("", "/"):
+        raise ParamsError(f"{path}: domain {domain!r}: give the host name only (no port, path or other scheme)")
+    if parts.query or parts.fragment or parts.username or not parts.hostname:
+        raise ParamsError(f"{path}: domain {domain!r}: give the host name only")
+    return parts.hostname
 
 
 def yaml_mapping(path: Path) -> dict:
@@ -188,13 +260,15 @@ def _shown(value: str) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+# What CloudFormation takes for a Number: digits, a sign, a decimal point. Python's float() would also take
+# " 80 ", "8_0", "1e3" and "nan".
+NUMBER = re.compile(r"-?(\d+(\.\d*)?|\.\d+)")
+
+
 def _number_problems(name: str, value: str, spec: dict) -> list[Problem]:
-    try:
-        number = float(value)
-    except ValueError:
-        return [Problem(name, value, "not a number")]
-    if number != number or number in (float("inf"), float("-inf")):
-        return [Problem(name, value, "not a finite number")]
+    if not NUMBER.fullmatch(value):
+        return [Problem(name, value, "not a number (digits, an optional sign and decimal point, no spaces)")]
+    number = float(value)
     problems = []
     if "MinValue" in spec and number < float(spec["MinValue"]):
         problems.append(Problem(name, value, f"below MinValue {spec['MinValue']}"))

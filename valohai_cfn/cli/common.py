@@ -272,7 +272,10 @@ def template_option(command):
 
 
 def stop_on_problems(label: str, problems: list) -> None:
-    """Print each problem on a line of its own; any problem ends the command with exit 2."""
+    """Any problem ends the command with exit 2: one alone is the error's one line; several are printed one
+    per line, then counted."""
+    if len(problems) == 1:
+        raise ProblemsFound(f"{label}: {problems[0]}")
     for problem in problems:
         click.echo(f"{label}: {problem}", err=True)
     if problems:

@@ -1,0 +1,241 @@
+"""Every bad input through every command that accepts it: exit 2, one line on stderr, no traceback, no file
+written and no AWS call. The endpoint given is a port nothing listens on: a command that called AWS before
+refusing would end differently (a connection error, exit 1)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cfn import REPO
+from click.testing import CliRunner
+
+from valohai_cfn.cli import cli
+from valohai_cfn.params import load_parameters
+
+NOWHERE = "http://127.0.0.1:9"
+EXAMPLE = json.loads((REPO / "params" / "example.json").read_text())
+
+
+def example_with(**values: str) -> str:
+    entries = [e for e in EXAMPLE if e["ParameterKey"] not in values]
+    entries += [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
+    return json.dumps(entries)
+
+
+def example_as_yaml(**values: str) -> str:
+    """The example as YAML, values unquoted: `yes` would be YAML's true, were it not kept as written."""
+    entries = {e["ParameterKey"]: e["ParameterValue"] for e in EXAMPLE} | values
+    empty = "''"
+    return "Parameters:\n" + "".join(f"  {k}: {v or empty}\n" for k, v in entries.items())
+
+
+# Parameter files every command that reads one must refuse the same way.
+BAD_FILES = {
+    "duplicate key in a JSON object": ("p.json", '{"Parameters": {"VpcId": "vpc-12345678", "VpcId": "vpc-87654321"}}'),
+    "duplicate key in YAML": ("p.yaml", "Parameters:\n  VpcId: vpc-12345678\n  VpcId: vpc-87654321\n"),
+    "deeply nested JSON": ("p.json", "[" * 200_000 + "]" * 200_000),
+    "deeply nested YAML": ("p.yaml", "[" * 200_000),
+    "larger than a parameter file": (
+        "p.json",
+        json.dumps([{"ParameterKey": "VpcId", "ParameterValue": "x" * 2_000_000}]),
+    ),
+    "a number with an underscore": ("p.json", example_with(WorkerMaxSize="1_0")),
+    "a number with spaces": ("p.json", example_with(WorkerVolumeSize=" 80 ")),
+    "a YAML value YAML would change": ("p.yaml", example_as_yaml(DatabaseMultiAZ="yes")),
+}
+
+
+def commands_reading(params: str) -> dict[str, list[str]]:
+    aws = ["--endpoint-url", NOWHERE, "--region", "us-east-1"]
+    return {
+        "params check": ["params", "check", params],
+        "preflight": ["preflight", "--params", params, *aws],
+        "deploy": ["deploy", "--stack-name", "s", "--params", params, "--yes", *aws],
+        "plan": ["plan", "--stack-name", "s", "--params", params, *aws],
+        "diff": ["diff", "--stack-name", "s", "--params", params, *aws],
+        "build --processed-for": ["build", "--processed-for", params, "-o", "out"],
+        "publish": ["publish", "--bucket", "b", "--params", params, *aws],
+        "link": [
+            "link",
+            "--template-url",
+            "https://b.s3.amazonaws.com/t.json",
+            "--region",
+            "us-east-1",
+            "--params",
+            params,
+        ],
+    }
+
+
+def refused_cleanly(result, workdir: Path, before: set[Path]) -> None:
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert set(workdir.rglob("*")) == before, "nothing written"
+
+
+@pytest.fixture
+def run_in(monkeypatch):
+    """Run the command in a fresh directory of `workdir`: the result, the directory, what was in it before."""
+    runs = iter(range(1000))
+
+    def run(workdir: Path, args: list[str]):
+        here = workdir / f"run-{next(runs)}"
+        here.mkdir()
+        monkeypatch.chdir(here)
+        before = set(here.rglob("*"))
+        return CliRunner().invoke(cli, args), here, before
+
+    return run
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_a_bad_parameter_file_is_refused_the_same_by_every_command(tmp_path, case, run_in):
+    name, text = BAD_FILES[case]
+    path = tmp_path / name
+    path.write_text(text)
+    exit_codes = set()
+    for command, args in commands_reading(str(path)).items():
+        result, here, before = run_in(tmp_path, args)
+        refused_cleanly(result, here, before)
+        exit_codes.add(result.exit_code)
+        assert str(path) in result.stderr, (command, result.stderr)
+    assert exit_codes == {2}
+
+
+BAD_STACK_NAMES = ["", "1bad", "has space", "a" * 129]
+
+
+def commands_with_a_stack_name(name: str, params: str) -> dict[str, list[str]]:
+    aws = ["--endpoint-url", NOWHERE, "--region", "us-east-1"]
+    return {
+        "deploy": ["deploy", "--stack-name", name, "--params", params, "--yes", *aws],
+        "plan": ["plan", "--stack-name", name, "--params", params, *aws],
+        "diff": ["diff", "--stack-name", name, "--params", params, *aws],
+        "execute": ["execute", "--stack-name", name, "cs-1", "--yes", *aws],
+        "preflight": ["preflight", "--stack-name", name, "--params", params, *aws],
+        "status": ["status", name, *aws],
+        "outputs": ["outputs", name, *aws],
+        "drift": ["drift", name, *aws],
+        "delete": ["delete", name, "--yes", *aws],
+        "publish": ["publish", "--bucket", "b", "--stack-name", name, *aws],
+        "link": [
+            "link",
+            "--template-url",
+            "https://b.s3.amazonaws.com/t.json",
+            "--region",
+            "us-east-1",
+            "--stack-name",
+            name,
+        ],
+    }
+
+
+@pytest.mark.parametrize("name", BAD_STACK_NAMES, ids=["empty", "digit-first", "space", "129-characters"])
+def test_a_bad_stack_name_is_refused_by_every_command_before_preflight(tmp_path, name, run_in):
+    params = str(REPO / "params" / "example.json")
+    for command, args in commands_with_a_stack_name(name, params).items():
+        result, here, before = run_in(tmp_path, args)
+        refused_cleanly(result, here, before)
+        assert "not a valid stack name" in result.stderr, command
+
+
+OTHER_BAD_INPUTS = {
+    "endpoint that is not a URL": ["status", "s", "--endpoint-url", "not a url", "--region", "us-east-1"],
+    "endpoint with a bad port": ["status", "s", "--endpoint-url", "http://127.0.0.1:99999x", "--region", "us-east-1"],
+    "tag that is not KEY=VALUE": [
+        "plan",
+        "--stack-name",
+        "s",
+        "--params",
+        str(REPO / "params" / "example.json"),
+        "--tag",
+        "foo",
+        "--endpoint-url",
+        NOWHERE,
+        "--region",
+        "us-east-1",
+    ],
+    "negative event count": ["status", "s", "--events", "-5", "--endpoint-url", NOWHERE, "--region", "us-east-1"],
+    "lint in a region that is not one": ["lint", "-r", "xx-fake-1"],
+    "local AWS on a port that is not one": ["local-aws", "--port", "99999"],
+    "demo params in a missing directory": ["local-aws", "--port", "0", "--demo-params", "no/such/dir/p.json"],
+    "local AWS in a region that is not one": ["local-aws", "--port", "0", "--region", "xx-fake-1"],
+    "link to a region that is not one": [
+        "link",
+        "--template-url",
+        "https://b.s3.amazonaws.com/t.json",
+        "--region",
+        "mars-1",
+    ],
+    "link to a template that is not https": [
+        "link",
+        "--template-url",
+        "http://example.com/t.json",
+        "--region",
+        "us-east-1",
+    ],
+    "stack command in a region that is not one": ["status", "s", "--region", "xx-fake-1"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(OTHER_BAD_INPUTS))
+def test_other_bad_inputs_are_one_line_exit_2(tmp_path, case, run_in):
+    result, here, before = run_in(tmp_path, OTHER_BAD_INPUTS[case])
+    refused_cleanly(result, here, before)
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "https://valohai.example.com:8443",
+        "HTTPS://valohai.example.com/app",
+        "ftp://valohai.example.com",
+        "Http://a.example.com?x=1",
+    ],
+)
+def test_params_import_refuses_a_domain_with_port_path_or_scheme(tmp_path, domain, run_in):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"vpc_id: vpc-12345678\ndomain: {domain}\n")
+    result, here, before = run_in(tmp_path, ["params", "import", str(config), "-o", "imported.json"])
+    refused_cleanly(result, here, before)
+    assert "host name only" in result.stderr
+
+
+def test_params_import_takes_the_host_of_a_url_in_any_case(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("vpc_id: vpc-12345678\ndomain: HTTPS://Valohai.Example.com/\n")
+    result = CliRunner().invoke(cli, ["params", "import", str(config), "-o", str(tmp_path / "imported.json")])
+    assert result.exit_code == 0, result.output
+    assert load_parameters(tmp_path / "imported.json")["Domain"] == "valohai.example.com"
+
+
+@pytest.mark.parametrize(
+    "command", [["params", "init", "--set", "VpcId=vpc-12345678"], ["params", "import", "config.yaml"]]
+)
+def test_params_writers_never_overwrite_without_force(tmp_path, command, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("config.yaml").write_text("vpc_id: vpc-12345678\n")
+    Path("existing.json").write_text("keep me")
+    result = CliRunner().invoke(cli, [*command, "-o", "existing.json"])
+    assert result.exit_code == 2 and "--force" in result.stderr
+    assert Path("existing.json").read_text() == "keep me"
+    if command[1] == "import":
+        itself = CliRunner().invoke(cli, [*command, "-o", "config.yaml", "--force"])
+        assert itself.exit_code == 2 and "the file being read" in itself.stderr
+        assert Path("config.yaml").read_text() == "vpc_id: vpc-12345678\n"
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + (REPO / "params" / "example.json").read_bytes())
+    assert CliRunner().invoke(cli, ["params", "check", str(path)]).exit_code == 0
+
+
+def test_yaml_values_stay_as_written(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("Parameters:\n  DatabaseEngineVersion: 16.10\n  WorkerVolumeSize: 0100\n  Domain: on\n")
+    assert load_parameters(path) == {"DatabaseEngineVersion": "16.10", "WorkerVolumeSize": "0100", "Domain": "on"}
