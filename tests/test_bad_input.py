@@ -71,7 +71,8 @@ def commands_reading(params: str) -> dict[str, list[str]]:
 
 def refused_cleanly(result, workdir: Path, before: set[Path]) -> None:
     assert result.exit_code == 2, (result.exit_code, result.output)
-    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
     assert set(workdir.rglob("*")) == before, "nothing written"

@@ -257,7 +257,6 @@ def test_property_values_and_the_data_loss_they_cause_are_read(cfn):
 
 def expect_execute(s, *, protected: bool, policy: str | None, temporary: str | None = None) -> None:
     """Up to and including the protections applied right after ExecuteChangeSet."""
-    s.add_response("describe_stacks", stack("UPDATE_COMPLETE"), {"StackName": STACK_ID})
     s.add_response("describe_stack_events", events(event(1, STACK, "UPDATE_COMPLETE")), {"StackName": STACK_ID})
     if temporary:
         s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": temporary})
@@ -339,7 +338,6 @@ def test_allow_replace_relaxes_the_policy_for_one_update_and_puts_it_back_on_ctr
 
 def test_allow_replace_puts_the_policy_back_when_the_execute_is_refused(cfn):
     s = cfn.stubber
-    s.add_response("describe_stacks", stack("UPDATE_COMPLETE"), {"StackName": STACK_ID})
     s.add_response("describe_stack_events", events(event(1, STACK, "UPDATE_COMPLETE")), {"StackName": STACK_ID})
     s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": RELAXED})
     s.add_client_error(
@@ -391,10 +389,6 @@ def test_a_failed_resource_and_its_rollback_report_the_root_cause(cfn):
     s.add_response("describe_stack_events", events(*failing), {"StackName": STACK_ID})
     s.add_response("describe_stacks", stack("UPDATE_ROLLBACK_COMPLETE"), {"StackName": STACK_ID})
     s.add_response("describe_stack_events", events(*rolled_back), {"StackName": STACK_ID})
-    s.add_response(
-        "describe_stacks", stack("UPDATE_ROLLBACK_COMPLETE", EnableTerminationProtection=True), {"StackName": STACK_ID}
-    )
-    s.add_response("get_stack_policy", {"StackPolicyBody": POLICY}, {"StackName": STACK_ID})
     progress = Recorder()
     outcome = execute(cfn, a_change_set(INSTANCE_MODIFIED), progress=progress, protections=Protections(True, POLICY))
     assert outcome.status == "UPDATE_ROLLBACK_COMPLETE"
@@ -636,7 +630,6 @@ def test_cli_status_watch_ctrl_c_exits_130_with_the_resume_hint(stubbed_cli, cfn
     s = cfn.stubber
     s.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK})
     s.add_response("describe_stack_events", events(event(1, STACK, "UPDATE_IN_PROGRESS")), {"StackName": STACK})
-    s.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK})
     s.add_response("describe_stack_events", events(event(1, STACK, "UPDATE_IN_PROGRESS")), {"StackName": STACK})
     s.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK})
     s.add_response("describe_stack_events", events(event(1, STACK, "UPDATE_IN_PROGRESS")), {"StackName": STACK})

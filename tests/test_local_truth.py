@@ -32,7 +32,9 @@ def change_set(cfn, stack: str, template_json: str, values: dict[str, str], kind
     return cfn.describe_change_set(StackName=stack, ChangeSetName=name)
 
 
-def test_change_set_lists_only_what_the_conditions_keep(aws_env, local_session, demo_params, raw_template, template_json):
+def test_change_set_lists_only_what_the_conditions_keep(
+    aws_env, local_session, demo_params, raw_template, template_json
+):
     cfn = local_session.client("cloudformation", endpoint_url=aws_env.endpoint_url)
     values = demo_values(demo_params)
     expected = resolve(raw_template, values)["Resources"]

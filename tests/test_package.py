@@ -35,13 +35,15 @@ def dist(tmp_path_factory) -> Path:
 
 def test_wheel_and_sdist_carry_the_license_and_the_sdist_its_tests(dist):
     (wheel,) = dist.glob("*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        metadata = archive.read(next(n for n in names if n.endswith("METADATA"))).decode()
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert "valohai_cfn/py.typed" in names and "valohai_cfn/userdata/roi.sh" in names
-    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
     assert "License-Expression: MIT" in metadata and "Classifier: Typing :: Typed" in metadata
     (sdist,) = dist.glob("*.tar.gz")
-    members = {m.split("/", 1)[1] for m in tarfile.open(sdist).getnames() if "/" in m}
+    with tarfile.open(sdist) as archive:
+        members = {m.split("/", 1)[1] for m in archive.getnames() if "/" in m}
     assert {"LICENSE", "CHANGELOG.md", "tests/conftest.py", "tests/cfn.py", "params/example.json"} <= members
     assert "templates/valohai-self-hosted.json" in members
 

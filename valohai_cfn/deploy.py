@@ -417,16 +417,16 @@ class Protections:
     stack_policy: str | None
 
 
-def ensure_protections(cfn: Any, stack: str, protections: Protections) -> list[Protection]:
+def ensure_protections(cfn: Any, stack: str, protections: Protections, *, new: bool = False) -> list[Protection]:
     """Apply what is missing or was changed; returns what had to be (re)applied. Idempotent, so it runs as
     soon as a stack exists and again on every deploy: a deploy interrupted before it could apply them, or a
-    policy edited by hand, is mended by the next one."""
+    policy edited by hand, is mended by the next one. A `new` stack has neither: nothing is looked up."""
     applied = []
-    if protections.termination and not describe(cfn, stack).get("EnableTerminationProtection"):
+    if protections.termination and (new or not describe(cfn, stack).get("EnableTerminationProtection")):
         cfn.update_termination_protection(EnableTerminationProtection=True, StackName=stack)
         applied.append(Protection.TERMINATION)
     if protections.stack_policy:
-        current = cfn.get_stack_policy(StackName=stack).get("StackPolicyBody")
+        current = None if new else cfn.get_stack_policy(StackName=stack).get("StackPolicyBody")
         if not current or json.loads(current) != json.loads(protections.stack_policy):
             cfn.set_stack_policy(StackName=stack, StackPolicyBody=protections.stack_policy)
             applied.append(Protection.STACK_POLICY)
@@ -484,9 +484,12 @@ def _is_stack_event(event: dict) -> bool:
 
 def newest_event_id(cfn: Any, stack: str) -> str | None:
     """The stack's newest event now: what is newer belongs to the operation about to start."""
-    if _described(cfn, stack) is None:
-        return None
-    page = cfn.describe_stack_events(StackName=stack)["StackEvents"]
+    try:
+        page = cfn.describe_stack_events(StackName=stack)["StackEvents"]
+    except ClientError as e:
+        if "does not exist" in str(e):
+            return None
+        raise
     return page[0]["EventId"] if page else None
 
 
@@ -560,6 +563,7 @@ class Outcome:
     status: str | None  # None: the stack is gone
     events: list[dict] = field(default_factory=list)
     protections: list[Protection] = field(default_factory=list)
+    stack: dict | None = None  # as last described (its Outputs among it)
 
     @property
     def root_cause(self) -> dict | None:
@@ -606,7 +610,7 @@ def follow(
         progress.tally(follower.tally(total, clock() - start, status))
         if status is None or not status.endswith("_IN_PROGRESS"):
             # The events were read after this status, so they already include the operation's last ones.
-            return Outcome(status, follower.events)
+            return Outcome(status, follower.events, stack=described)
         time.sleep(POLL_SECONDS)
 
 
@@ -671,7 +675,6 @@ def execute(
     after = newest_event_id(cfn, change_set.stack_id)
     token = f"valohai-cfn-{uuid.uuid4()}"
     during = Protections(protections.termination, None if temporary_policy else protections.stack_policy)
-    applied: list[Protection] = []
     with interrupts_deferred():
         if temporary_policy:
             cfn.set_stack_policy(StackName=change_set.stack_id, StackPolicyBody=temporary_policy)
@@ -683,7 +686,7 @@ def execute(
             if temporary_policy:
                 _restore_policy(cfn, change_set, protections)
             raise DeployError(f"executing the change set failed: {e.response['Error'].get('Message', e)}") from e
-        applied += _protect_now(cfn, change_set.stack_id, during)
+        applied, protected = _protect_now(cfn, change_set.stack_id, during, new=change_set.kind == "CREATE")
     try:
         with stopped_watching_on_ctrl_c(change_set.stack_name):
             outcome = follow(
@@ -699,20 +702,21 @@ def execute(
         if temporary_policy:
             with interrupts_deferred():
                 _restore_policy(cfn, change_set, protections)
-    if outcome.status is not None:
-        # Once more after the operation: a policy CloudFormation would not take mid-create is applied now.
+    if outcome.status is not None and not protected:
+        # A state that took no change then (mid-create) takes it now.
         applied += [p for p in ensure_protections(cfn, change_set.stack_id, during) if p not in applied]
     outcome.protections = applied
     return outcome
 
 
-def _protect_now(cfn: Any, stack: str, protections: Protections) -> list[Protection]:
+def _protect_now(cfn: Any, stack: str, protections: Protections, *, new: bool) -> tuple[list[Protection], bool]:
+    """What was applied, and whether all of it was."""
     try:
-        return ensure_protections(cfn, stack, protections)
+        return ensure_protections(cfn, stack, protections, new=new), True
     except ClientError as e:
         if _throttled(e):
             raise
-        return []  # a state that takes no change yet: applied again when the operation ends, and by every deploy
+        return [], False  # a state that takes no change yet: applied when the operation ends, and by every deploy
 
 
 def _restore_policy(cfn: Any, change_set: ChangeSet, protections: Protections) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import importlib.util
 import json
 import re
 from dataclasses import dataclass
@@ -324,13 +325,19 @@ def check_value(name: str, value: str, spec: dict) -> list[Problem]:
 WORKER_TYPE_PARAMETERS = ("WorkerInstanceTypes", "WorkerSpotInstanceTypes")
 
 
+# cfn-lint's list of instance types per region, read as a file: importing cfnlint to reach it costs half a
+# second, a third of a whole deploy to the local AWS.
+INSTANCE_TYPES_DATA = ("data", "schemas", "extensions", "aws_ec2_instance", "instancetype_enum.json")
+
+
 @functools.cache
 def known_instance_types() -> frozenset[str]:
     """Every EC2 instance type of any region, from cfn-lint's data (offline; preflight asks the account's zones)."""
-    from cfnlint.data.schemas.extensions import aws_ec2_instance
-    from cfnlint.helpers import load_resource
-
-    by_region = load_resource(aws_ec2_instance, "instancetype_enum.json")
+    spec = importlib.util.find_spec("cfnlint")  # finds the package without running it
+    if spec is None or not spec.submodule_search_locations:
+        raise ParamsError("cfn-lint is not installed: it is a dependency of valohai-cfn")
+    data = Path(next(iter(spec.submodule_search_locations)), *INSTANCE_TYPES_DATA)
+    by_region = json.loads(data.read_text(encoding="utf-8"))
     return frozenset(t for region in by_region.values() if isinstance(region, dict) for t in region.get("enum", []))
 
 

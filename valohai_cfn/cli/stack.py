@@ -333,7 +333,7 @@ def _execute(d: Deployment, change_set, review, protections) -> int:
         console.show_root_cause(d.out, outcome)
         raise click.ClickException(f"stack {d.name} ended in {outcome.status}")
     d.out.line(f"Stack {d.name} is {outcome.status}.", "bold green")
-    _show_headline(d.out, deploy.describe(d.cfn, change_set.stack_id))
+    _show_headline(d.out, outcome.stack or deploy.describe(d.cfn, change_set.stack_id))
     return common.EXIT_OK
 
 
