@@ -61,15 +61,14 @@ bench: $(INSTALLED) ## Build time and memory against the targets; deploy time ne
 		($(PYTHON) -m venv .venv-awscli && .venv-awscli/bin/python -m pip install --quiet awscli)
 	$(BIN)/python benchmarks/bench.py
 
-demo: $(INSTALLED) ## Deploy the template to a local AWS (moto) on 127.0.0.1: no AWS account needed
+demo: $(INSTALLED) ## Deploy the template to a local AWS (moto) on 127.0.0.1, ending with the app's URL and worker groups
 	@rm -f params/demo.json
 	@$(BIN)/valohai-cfn local-aws --port $(DEMO_PORT) --demo-params params/demo.json & server=$$!; \
 	trap 'kill '$$server EXIT; \
 	for i in $$(seq 150); do test -s params/demo.json && break; sleep 0.2; done; \
 	export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_DEFAULT_REGION=us-east-1; \
 	$(BIN)/valohai-cfn deploy --stack-name valohai-demo --params params/demo.json \
-		--endpoint-url $(DEMO_ENDPOINT) --yes && \
-	$(BIN)/valohai-cfn status valohai-demo --endpoint-url $(DEMO_ENDPOINT)
+		--endpoint-url $(DEMO_ENDPOINT) --yes
 
 docs: $(INSTALLED) ## Regenerate the README's parameter table, diagram and checkov skips from the template
 	$(BIN)/python -m valohai_cfn.docs

@@ -705,3 +705,66 @@ def test_cli_drift_in_sync_exits_0_and_json_has_the_documented_keys(stubbed_cli,
     result = stubbed_cli("drift", STACK, "--output", "json", stack_options=False)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"stack": STACK, "drift_status": "IN_SYNC", "drifted": []}
+
+
+# -- what the options send -----------------------------------------------------------------------
+
+
+def test_a_service_role_and_disabled_rollback_are_sent(cfn):
+    s = cfn.stubber
+    s.add_response(
+        "create_change_set",
+        {"Id": CHANGE_SET_ID, "StackId": STACK_ID},
+        {
+            "StackName": STACK,
+            "ChangeSetName": "valohai-cfn-1",
+            "ChangeSetType": "UPDATE",
+            "Parameters": [],
+            "Capabilities": ["CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+            "Tags": [{"Key": "valohai", "Value": "1"}],
+            "Description": ANY,
+            "RoleARN": "arn:aws:iam::111111111111:role/cfn-service",
+            "TemplateBody": "{}",
+        },
+    )
+    s.add_response(
+        "describe_change_set",
+        described_change_set([INSTANCE_MODIFIED]),
+        {"ChangeSetName": CHANGE_SET_ID, "IncludePropertyValues": True},
+    )
+    request = deploy_module.ChangeSetRequest(
+        STACK, Plan.UPDATE, {"TemplateBody": "{}"}, [], {}, role_arn="arn:aws:iam::111111111111:role/cfn-service"
+    )
+    change_set = deploy_module.create_change_set(cfn, request, "valohai-cfn-1")
+    assert change_set.kind == "UPDATE" and len(change_set.changes) == 1
+
+    s.add_response("describe_stack_events", events(event(1, STACK, "UPDATE_COMPLETE")), {"StackName": STACK_ID})
+    s.add_response(
+        "execute_change_set", {}, {"ChangeSetName": CHANGE_SET_ID, "ClientRequestToken": ANY, "DisableRollback": True}
+    )
+    s.add_response(
+        "describe_stacks", stack("UPDATE_IN_PROGRESS", EnableTerminationProtection=True), {"StackName": STACK_ID}
+    )
+    s.add_response("get_stack_policy", {"StackPolicyBody": POLICY}, {"StackName": STACK_ID})
+    s.add_response("describe_stacks", stack("UPDATE_FAILED"), {"StackName": STACK_ID})
+    s.add_response(
+        "describe_stack_events", events(event(2, STACK, "UPDATE_FAILED", "kept for debugging")), {"StackName": STACK_ID}
+    )
+    outcome = execute(
+        cfn, change_set, progress=Recorder(), protections=Protections(True, POLICY), disable_rollback=True
+    )
+    assert outcome.status == "UPDATE_FAILED" and outcome.root_cause["ResourceStatusReason"] == "kept for debugging"
+
+
+def test_aws_region_comes_before_aws_default_region(monkeypatch):
+    seen = {}
+
+    def clients(region, profile, endpoint_url):
+        seen["region"] = region
+        raise cli_common.click.ClickException("stop here")
+
+    monkeypatch.setattr(cli_common, "aws_clients", clients)
+    monkeypatch.setenv("AWS_REGION", "eu-north-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    CliRunner().invoke(cli, ["status", STACK])
+    assert seen["region"] == "eu-north-1"

@@ -14,7 +14,15 @@ from hypothesis import strategies as st
 
 from valohai_cfn.cli import cli
 from valohai_cfn.params import dump_parameters
-from valohai_cfn.publish import PublishError, launch_button, quick_create_url, template_key, upload
+from valohai_cfn.publish import (
+    PublishError,
+    launch_button,
+    object_url,
+    partition,
+    quick_create_url,
+    template_key,
+    upload,
+)
 from valohai_cfn.render import render_json
 from valohai_cfn.template import build_template
 
@@ -194,3 +202,30 @@ def test_link_command_refuses_a_bad_stack_name():
         cli, ["link", "--template-url", "https://x/t.json", "--region", "eu-west-1", "--stack-name", "9lives"]
     )
     assert result.exit_code == 2 and "not a valid stack name" in result.output
+
+
+@pytest.mark.parametrize(
+    ("region", "console", "s3"),
+    [
+        ("eu-west-1", "https://eu-west-1.console.aws.amazon.com/", "s3.eu-west-1.amazonaws.com"),
+        ("cn-north-1", "https://console.amazonaws.cn/", "s3.cn-north-1.amazonaws.com.cn"),
+        ("us-gov-west-1", "https://console.amazonaws-us-gov.com/", "s3.us-gov-west-1.amazonaws.com"),
+    ],
+)
+def test_console_and_s3_hosts_come_from_the_regions_partition(region, console, s3):
+    url = quick_create_url(
+        region=region,
+        template_url="https://b.s3.amazonaws.com/t.json",
+        stack_name=None,
+        parameters={},
+        template_parameters=SPECS,
+    )
+    assert url.startswith(console) and f"region={region}" in url
+    assert object_url(None, "bucket", "k.json", region) == f"https://bucket.{s3}/k.json"
+
+
+def test_a_region_newer_than_botocore_is_known_by_its_partitions_pattern():
+    assert partition("ap-southeast-99")["partition"] == "aws"
+    assert partition("cn-southwest-9")["partition"] == "aws-cn"
+    with pytest.raises(PublishError, match="not an AWS region"):
+        partition("mars-1")

@@ -167,3 +167,34 @@ def test_no_color_and_dumb_terminals_get_no_escape_codes(aws_env, demo_params):
         output = in_a_terminal(args, plain)
         assert b"Add" in output and b"MasterSecurityGroup" in output
         assert b"\x1b" not in output
+
+
+def test_a_pinned_template_file_is_planned_and_a_broken_one_refused(aws_env, local_session, demo_params, tmp_path):
+    from cfn import REPO
+
+    endpoint = aws_env.endpoint_url
+    cfn = local_session.client("cloudformation", endpoint_url=endpoint)
+    pinned = REPO / "templates" / "valohai-self-hosted.yaml"
+    planned = run(
+        endpoint,
+        "plan",
+        "--stack-name",
+        "pinned",
+        "--params",
+        str(demo_params),
+        "--template",
+        str(pinned),
+        "--set",
+        "SshIngressCidr=203.0.113.0/24",
+        "--skip-preflight",
+    )
+    assert planned.exit_code == 0, planned.output
+    assert "MasterSshIngress" in planned.stdout and "tcp 22 from 203.0.113.0/24" in planned.stdout
+
+    broken_template = json.loads((REPO / "templates" / "valohai-self-hosted.json").read_text())
+    broken_template["Resources"]["DataBucket"]["Properties"]["Bogus"] = 1
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(broken_template))
+    refused = run(endpoint, "plan", "--stack-name", "broken", "--params", str(demo_params), "--template", str(broken))
+    assert refused.exit_code == 1 and "cfn-lint" in refused.output and "E3002" in refused.output
+    assert "broken" not in {s["StackName"] for s in cfn.list_stacks()["StackSummaries"]}

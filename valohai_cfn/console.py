@@ -95,7 +95,13 @@ class Output:
         sys.stdout.flush()
 
     def table(self, table: Table) -> None:
-        self.console.print(table)
+        if self.console.is_terminal:
+            self.console.print(table)
+            return
+        # In a log, no cell padding trails a line.
+        with self.console.capture() as captured:
+            self.console.print(table)
+        self.console.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
     @contextmanager
     def progress(self) -> Iterator[LiveProgress]:
