@@ -102,6 +102,7 @@ class Output:
         with self.console.capture() as captured:
             self.console.print(table)
         self.console.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+        self.console.file.flush()
 
     @contextmanager
     def progress(self) -> Iterator[LiveProgress]:

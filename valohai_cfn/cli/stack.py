@@ -9,24 +9,30 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from valohai_cfn.cli import common
+
+if TYPE_CHECKING:  # imported where they are used, so that `valohai-cfn build` loads none of them
+    from valohai_cfn.console import Output
+    from valohai_cfn.deploy import ChangeSet, Plan, Protections, StackState
+    from valohai_cfn.preflight import Check
+    from valohai_cfn.review import Review
 
 # The outputs a finished deploy shows: where to go, how to get in, and the machines that run jobs.
 HEADLINE_OUTPUTS = ("AppUrl", "FirstLogin")
 WORKER_GROUP_OUTPUT_PREFIX = "WorkerGroup"
 
 
-def _output(output_format: str = "text"):
+def _output(output_format: str = "text") -> Output:
     from valohai_cfn.console import Output
 
     return Output(as_json=output_format == "json")
 
 
-def _preflight(out, aws, source: common.TemplateSource, params: dict[str, str], stack_name: str | None) -> list:
+def _preflight(aws: Any, source: common.TemplateSource, params: dict[str, str], stack_name: str | None) -> list[Check]:
     from valohai_cfn.preflight import Account, run_checks
 
     cfn = aws("cloudformation")
@@ -64,7 +70,7 @@ def preflight_command(
     parameters = common.checked_parameters(params_file, source.specs, common.key_values(overrides, "--set"))
 
     def run():
-        checks = _preflight(out, common.aws_clients(region, profile, endpoint_url), source, parameters, stack_name)
+        checks = _preflight(common.aws_clients(region, profile, endpoint_url), source, parameters, stack_name)
         if out.as_json:
             out.json(console.preflight_json(checks))
         console.show_preflight(out, checks)
@@ -121,7 +127,7 @@ class Deployment:
     """One deploy or plan: what it was given and what it found."""
 
     options: dict[str, Any]
-    out: Any  # console.Output
+    out: Output
     source: common.TemplateSource
     parameters: dict[str, str]
     aws: Any
@@ -152,7 +158,7 @@ def _prepare(options: dict, *, execute: bool) -> Deployment:
     return Deployment(options, out, source, parameters, aws)
 
 
-def _settled_state(d: Deployment, *, execute: bool):
+def _settled_state(d: Deployment, *, execute: bool) -> StackState:
     """The stack's state once no operation is under way, a failed first create deleted (when approved)."""
     from valohai_cfn import deploy
 
@@ -168,7 +174,7 @@ def _settled_state(d: Deployment, *, execute: bool):
     return state
 
 
-def _recreate(d: Deployment, state, *, execute: bool):
+def _recreate(d: Deployment, state: StackState, *, execute: bool) -> StackState:
     """Delete a stack whose first create failed, to create it again: listed, asked, never by plan."""
     from valohai_cfn import console, deploy
 
@@ -186,7 +192,7 @@ def _recreate(d: Deployment, state, *, execute: bool):
     return deploy.stack_state(d.cfn, d.name)
 
 
-def _protections(d: Deployment):
+def _protections(d: Deployment) -> Protections:
     from valohai_cfn.deploy import Protections
     from valohai_cfn.stack.policy import stack_policy
 
@@ -196,7 +202,7 @@ def _protections(d: Deployment):
     )
 
 
-def _review(d: Deployment, state, change_set, effective: dict[str, str]):
+def _review(d: Deployment, state: StackState, change_set: ChangeSet, effective: dict[str, str]) -> Review:
     """The change set's review: its changes, with the templates' property values and security summary."""
     from valohai_cfn import deploy, review
 
@@ -207,7 +213,7 @@ def _review(d: Deployment, state, change_set, effective: dict[str, str]):
     return review.with_change_set(from_templates, change_set.changes)
 
 
-def _change_set_link(d: Deployment, change_set) -> str | None:
+def _change_set_link(d: Deployment, change_set: ChangeSet) -> str | None:
     from valohai_cfn.publish import PublishError, change_set_url
 
     if d.options["endpoint_url"]:
@@ -218,7 +224,7 @@ def _change_set_link(d: Deployment, change_set) -> str | None:
         return None
 
 
-def _not_executed(d: Deployment, change_set, *, why: str) -> bool:
+def _not_executed(d: Deployment, change_set: ChangeSet, *, why: str) -> bool:
     """A change set that is not executed: kept with --keep (or when it updates a stack), else deleted with
     the empty stack a new stack's change set made. True when it was kept."""
     from valohai_cfn import deploy
@@ -238,76 +244,104 @@ def _not_executed(d: Deployment, change_set, *, why: str) -> bool:
     return False
 
 
-def _run_deployment(options: dict, *, execute: bool) -> int:
+def _check_account(d: Deployment) -> None:
+    from valohai_cfn import console
+
+    if d.options["skip_preflight"]:
+        return
+    checks = _preflight(d.aws, d.source, d.parameters, d.name)
+    console.show_preflight(d.out, checks)
+    if not all(c.ok for c in checks):
+        raise click.ClickException("preflight failed: fix the rows marked FAILED, or deploy with --skip-preflight")
+
+
+def _change_set(d: Deployment, state: StackState, plan: Plan) -> tuple[ChangeSet | None, dict[str, str]]:
+    """The change set (None: nothing to change) and the parameter values it gives the stack."""
+    from valohai_cfn import deploy
+
+    entries = deploy.parameters_for(plan, d.parameters, d.source.defaults, state.parameters)
+    effective = deploy.effective_parameters(entries, state.parameters)
+    if plan is deploy.Plan.UPDATE:
+        refused = deploy.fixed_parameter_changes(state.parameters, effective)
+        if refused:
+            raise click.ClickException("; ".join(refused))
+    s3 = d.aws("s3") if d.options["bucket"] else None
+    request = deploy.ChangeSetRequest(
+        stack_name=d.name,
+        plan=plan,
+        template=deploy.template_location(d.source.body, s3, d.options["bucket"]),
+        parameters=entries,
+        tags=d.options["tags"],
+        role_arn=d.options["role_arn"],
+    )
+    name = deploy.new_change_set_name()
+    d.out.line(f"Creating change set {name} ({plan.value}) for stack {d.name}…")
+    change_set = deploy.create_change_set(d.cfn, request, name)
+    if change_set.is_empty:
+        d.cfn.delete_change_set(ChangeSetName=change_set.arn)
+        d.out.line(f"Stack {d.name} is up to date: no changes.")
+        return None, effective
+    if change_set.status != "CREATE_COMPLETE":
+        deploy.discard(d.cfn, change_set)
+        raise click.ClickException(f"change set {change_set.name} is {change_set.status}: {change_set.reason}")
+    return change_set, effective
+
+
+def _refuse_data_loss(d: Deployment, change_set: ChangeSet, review: Review) -> None:
     from valohai_cfn import console, deploy
 
+    if review.data_loss and not d.options["allow_replace"]:
+        deploy.discard(d.cfn, change_set)
+        raise click.ClickException(console.data_loss_text(review) + "\nNothing was changed.")
+
+
+def _planned(d: Deployment, change_set: ChangeSet, review: Review) -> int:
+    """plan's end: the link, the change set kept or discarded, the JSON, the exit code."""
+    from valohai_cfn import console
+
+    link = _change_set_link(d, change_set)
+    if link:
+        d.out.line(f"Review it in the console: {link}")
+    kept = _not_executed(d, change_set, why="planned")
+    if d.out.as_json:
+        d.out.json(console.review_json(review, change_set, stack=d.name, console_url=link, kept=kept))
+    return common.EXIT_CHANGES if d.options.get("exit_code") else common.EXIT_OK
+
+
+def _deployment(d: Deployment, *, execute: bool) -> int:
+    from valohai_cfn import console, deploy
+    from valohai_cfn.review import Review
+
+    _check_account(d)
+    state = _settled_state(d, execute=execute)
+    plan = state.plan if state.plan is deploy.Plan.UPDATE else deploy.Plan.CREATE
+    protections = _protections(d)
+    if execute and plan is deploy.Plan.UPDATE and state.made_by_this_tool:
+        # Every deploy mends what an interrupted one (or a hand) left off.
+        console.show_protections(d.out, deploy.ensure_protections(d.cfn, d.name, protections), restored=True)
+    change_set, effective = _change_set(d, state, plan)
+    if change_set is None:
+        if d.out.as_json:
+            d.out.json(console.review_json(Review(), stack=d.name))
+        return common.EXIT_OK
+    review = _review(d, state, change_set, effective)
+    console.show_review(d.out, review)
+    _refuse_data_loss(d, change_set, review)
+    if not execute:
+        return _planned(d, change_set, review)
+    approve = common.approver(d.options["assume_yes"])
+    if approve is None or not approve(f"Execute change set {change_set.name}?"):
+        _not_executed(d, change_set, why="declined")
+        return common.EXIT_OK
+    return _execute(d, change_set, review, protections)
+
+
+def _run_deployment(options: dict, *, execute: bool) -> int:
     d = _prepare(options, execute=execute)
-    out = d.out
-
-    def run() -> int:
-        if not d.options["skip_preflight"]:
-            checks = _preflight(out, d.aws, d.source, d.parameters, d.name)
-            console.show_preflight(out, checks)
-            if not all(c.ok for c in checks):
-                raise click.ClickException(
-                    "preflight failed: fix the rows marked FAILED, or deploy with --skip-preflight"
-                )
-        state = _settled_state(d, execute=execute)
-        plan = state.plan if state.plan is deploy.Plan.UPDATE else deploy.Plan.CREATE
-        protections = _protections(d)
-        if execute and plan is deploy.Plan.UPDATE and state.made_by_this_tool:
-            # Every deploy mends what an interrupted one (or a hand) left off.
-            console.show_protections(out, deploy.ensure_protections(d.cfn, d.name, protections), restored=True)
-        entries = deploy.parameters_for(plan, d.parameters, d.source.defaults, state.parameters)
-        effective = deploy.effective_parameters(entries, state.parameters)
-        if plan is deploy.Plan.UPDATE:
-            refused = deploy.fixed_parameter_changes(state.parameters, effective)
-            if refused:
-                raise click.ClickException("; ".join(refused))
-        s3 = d.aws("s3") if d.options["bucket"] else None
-        request = deploy.ChangeSetRequest(
-            stack_name=d.name,
-            plan=plan,
-            template=deploy.template_location(d.source.body, s3, d.options["bucket"]),
-            parameters=entries,
-            tags=d.options["tags"],
-            role_arn=d.options["role_arn"],
-        )
-        name = deploy.new_change_set_name()
-        out.line(f"Creating change set {name} ({plan.value}) for stack {d.name}…")
-        change_set = deploy.create_change_set(d.cfn, request, name)
-        if change_set.is_empty:
-            d.cfn.delete_change_set(ChangeSetName=change_set.arn)
-            out.line(f"Stack {d.name} is up to date: no changes.")
-            if out.as_json:
-                out.json({"stack": d.name, "has_changes": False, "parameters": [], "changes": [], "security": []})
-            return common.EXIT_OK
-        if change_set.status != "CREATE_COMPLETE":
-            deploy.discard(d.cfn, change_set)
-            raise click.ClickException(f"change set {change_set.name} is {change_set.status}: {change_set.reason}")
-        review = _review(d, state, change_set, effective)
-        console.show_review(out, review)
-        link = _change_set_link(d, change_set)
-        if review.data_loss and not d.options["allow_replace"]:
-            deploy.discard(d.cfn, change_set)
-            raise click.ClickException(console.data_loss_text(review) + "\nNothing was changed.")
-        if not execute:
-            if link:
-                out.line(f"Review it in the console: {link}")
-            kept = _not_executed(d, change_set, why="planned")
-            if out.as_json:
-                out.json(console.review_json(review, change_set, stack=d.name, console_url=link, kept=kept))
-            return common.EXIT_CHANGES if d.options.get("exit_code") else common.EXIT_OK
-        approve = common.approver(d.options["assume_yes"])
-        if approve is None or not approve(f"Execute change set {change_set.name}?"):
-            _not_executed(d, change_set, why="declined")
-            return common.EXIT_OK
-        return _execute(d, change_set, review, protections)
-
-    return common.guarded(run)
+    return common.guarded(lambda: _deployment(d, execute=execute))
 
 
-def _execute(d: Deployment, change_set, review, protections) -> int:
+def _execute(d: Deployment, change_set: ChangeSet, review: Review, protections: Protections) -> int:
     from valohai_cfn import console, deploy
     from valohai_cfn.stack.policy import stack_policy
 
@@ -337,7 +371,7 @@ def _execute(d: Deployment, change_set, review, protections) -> int:
     return common.EXIT_OK
 
 
-def _show_headline(out, stack: dict) -> None:
+def _show_headline(out: Output, stack: dict) -> None:
     """The app's address, the first login, and the worker groups: what a person does next."""
     from valohai_cfn import console, deploy
 
@@ -539,7 +573,7 @@ def status_command(stack_name, region, profile, endpoint_url, watch, event_count
     common.guarded(run)
 
 
-def _watch(out, cfn, stack_name: str, status: str) -> None:
+def _watch(out: Output, cfn: Any, stack_name: str, status: str) -> None:
     from valohai_cfn import console, deploy
 
     if status == "REVIEW_IN_PROGRESS":
