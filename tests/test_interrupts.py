@@ -30,9 +30,10 @@ def test_ctrl_c_around_the_execute_never_leaves_an_unprotected_stack(aws_env, lo
             break
     rest, _ = process.communicate(timeout=120)
     output = "".join(seen) + rest
-    assert process.returncode in (0, 130), output
-    if process.returncode == 130:
-        assert "Traceback" not in output
+    # 0: the deploy ended before the signal was handled; 130: it stopped watching; -SIGINT: the signal came
+    # as the process was exiting, after its last word.
+    assert process.returncode in (0, 130, -signal.SIGINT), output
+    assert "Traceback" not in output
     cfn = local_session.client("cloudformation", endpoint_url=aws_env.endpoint_url)
     (stack,) = cfn.describe_stacks(StackName=name)["Stacks"]
     if stack["StackStatus"] == "REVIEW_IN_PROGRESS":
