@@ -23,6 +23,9 @@ from moto.cloudformation.utils import generate_changeset_id, generate_stack_id, 
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2.models import ec2_backends
+from moto.moto_api._internal import mock_random
+from moto.route53.models import ROUTE53_ID_CHOICE, HostedZoneIdentifier
+from moto.utilities.id_generator import moto_id_manager
 
 from . import drift, operations, rules
 from .changesets import NO_CHANGES, ChangeSet, ChangeSetNotFound, InvalidChangeSetStatus, plan
@@ -43,10 +46,8 @@ UPDATABLE = (
 )
 
 
-class DriftDetections:
-    """The drift detections run, by id (DescribeStackDriftDetectionStatus reads them back)."""
-
-    runs: dict[str, drift.Detection] = {}
+# The drift detections run, by id: DescribeStackDriftDetectionStatus reads them back.
+DETECTIONS: dict[str, drift.Detection] = {}
 
 
 def _answered(handler: Callable[[CloudFormationResponse], ActionResult]) -> Callable[..., ActionResult]:
@@ -454,14 +455,14 @@ def detect_stack_drift(self: CloudFormationResponse) -> ActionResult:
     stack = _stack(self.cloudformation_backend, self._get_param("StackName"))
     _drift_ready(stack)
     detection = drift.detect(stack)
-    DriftDetections.runs[detection.detection_id] = detection
+    DETECTIONS[detection.detection_id] = detection
     return ActionResult({"StackDriftDetectionId": detection.detection_id})
 
 
 @_answered
 def describe_stack_drift_detection_status(self: CloudFormationResponse) -> ActionResult:
     detection_id = self._get_param("StackDriftDetectionId")
-    detection = DriftDetections.runs.get(detection_id)
+    detection = DETECTIONS.get(detection_id)
     if detection is None:
         raise ValidationError(message=f"Drift detection [{detection_id}] does not exist")
     return ActionResult(detection.status())
@@ -528,8 +529,21 @@ HANDLERS = {
 }
 
 
+def _hosted_zone_id(context: Any) -> str | None:
+    """Route 53's hosted zone ids start with Z (templates check for it, this one's HostedZoneId among them);
+    moto's are any 22 capitals and digits."""
+    if not isinstance(context.get("resource_identifier"), HostedZoneIdentifier):
+        return None
+    while True:
+        zone = "Z" + "".join(mock_random.choice(ROUTE53_ID_CHOICE) for _ in range(20))
+        if zone not in (context.get("existing_ids") or []):
+            return zone
+
+
 def install() -> None:
-    """Answer these calls, and DescribeStacks from the local state."""
+    """Answer these calls, and DescribeStacks from the local state; hosted zone ids as Route 53's."""
+    if _hosted_zone_id not in moto_id_manager._id_sources:
+        moto_id_manager.add_id_source(_hosted_zone_id)
     for name, handler in HANDLERS.items():
         setattr(CloudFormationResponse, name, handler)
     # DescribeChangeSet's answer is given in its final shape; moto's reshaping of its own is not wanted.

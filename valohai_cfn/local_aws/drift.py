@@ -48,10 +48,14 @@ def _live_rules(rules: list[Any], peer_key: str) -> list[dict[str, Any]]:
     for r in rules:
         base = {"IpProtocol": r.ip_protocol, "FromPort": r.from_port, "ToPort": r.to_port}
         if r.ip_range:
-            found.append(_rule({**base, "CidrIp": r.ip_range.get("CidrIp"), "Description": r.ip_range.get("Description")}))
+            found.append(
+                _rule({**base, "CidrIp": r.ip_range.get("CidrIp"), "Description": r.ip_range.get("Description")})
+            )
         if r.source_group:
             found.append(
-                _rule({**base, peer_key: r.source_group.get("GroupId"), "Description": r.source_group.get("Description")})
+                _rule(
+                    {**base, peer_key: r.source_group.get("GroupId"), "Description": r.source_group.get("Description")}
+                )
             )
     return found
 

@@ -867,6 +867,26 @@ def _empty_instance_profile(made: Any, account_id: str) -> None:
 BEFORE_DELETE = {"AWS::IAM::Role": _empty_role, "AWS::IAM::InstanceProfile": _empty_instance_profile}
 """What CloudFormation's handler does to a resource before it deletes it, so that the service lets it."""
 
+
+# Attributes moto's own models do not give (NotImplementedError), read from what they keep.
+_ATTRIBUTES_MOTO_LACKS = {
+    ("AWS::ElasticLoadBalancingV2::LoadBalancer", "CanonicalHostedZoneID"): lambda made: made.canonical_hosted_zone_id,
+    ("AWS::ElasticLoadBalancingV2::LoadBalancer", "LoadBalancerFullName"): lambda made: made.arn.split(
+        ":loadbalancer/"
+    )[1],
+}
+
+
+def attribute(resource_type: str, made: Any, name: str) -> Any:
+    """What Fn::GetAtt gives for a live resource; KeyError for an attribute the type does not have."""
+    fill = _ATTRIBUTES_MOTO_LACKS.get((resource_type, name))
+    if fill is not None:
+        return fill(made)
+    if not made.has_cfn_attr(name):
+        raise KeyError(name)
+    return made.get_cfn_attribute(name)
+
+
 def physical_id(made: Any) -> str:
     """What Ref gives for a live resource (moto's DBSubnetGroup has only its name)."""
     return getattr(made, "physical_resource_id", None) or made.name

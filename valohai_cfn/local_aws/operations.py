@@ -10,6 +10,7 @@ resource's failure from the API call itself, and rolled nothing back.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,7 +73,7 @@ def _cloudformation_tags(stack: Stack, logical_id: str, made: Any) -> None:
 
 def make(stack: Stack, logical_id: str, resource_type: str, properties: dict[str, Any], scope: StackScope) -> Any:
     """Make the resource through its service; the live object."""
-    rules.check("create", resource_type, {}, properties)
+    rules.check("create", resource_type, _where(stack), {}, properties)
     model = models.model_class(resource_type)
     assert model is not None  # the change set refused a type without one
     given = copy.deepcopy(with_dynamic_references(properties, scope))
@@ -239,7 +240,7 @@ class _Run:
                 resource.made = make(self.stack, name, resource.resource_type, new, scope)
                 self.replaced.append(before)
             elif changed:
-                rules.check("update", resource.resource_type, resource.properties, new)
+                rules.check("update", resource.resource_type, _where(self.stack), resource.properties, new)
                 self.journal.append(_Undo("updated", name, before))
                 resource.made = updates.apply(
                     _where(self.stack),
@@ -268,10 +269,8 @@ class _Run:
 
 def _quietly(stack: Stack, resource: Resource, policy: str | None, token: str | None) -> None:
     """A removal in a cleanup phase: a failure there is an event, not a failed operation (CloudFormation)."""
-    try:
+    with contextlib.suppress(Exception):  # reported in the DELETE_FAILED event; the operation itself succeeded
         remove(stack, resource, policy, token)
-    except Exception:  # reported in the DELETE_FAILED event; the operation itself succeeded
-        pass
 
 
 def _check_policy(run: _Run, changes: list[ResourceChange]) -> None:

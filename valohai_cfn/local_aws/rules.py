@@ -134,7 +134,10 @@ def stack_policy_denial(policy: str, action: str, logical_id: str, resource_type
         allowed = True
     if allowed:
         return None
-    return f"Action not allowed by stack policy: no statement allows [{action}] for resource [LogicalResourceId/{logical_id}]"
+    return (
+        f"Action not allowed by stack policy: no statement allows [{action}] "
+        f"for resource [LogicalResourceId/{logical_id}]"
+    )
 
 
 def check_termination_protection(stack: Any) -> None:
@@ -149,13 +152,14 @@ class Refused(Exception):
     """A service (or CloudFormation) refuses the resource's create or update; the message is AWS's."""
 
 
-Rule = Callable[[dict[str, Any], dict[str, Any]], str | None]
+Rule = Callable[[updates.Where, dict[str, Any], dict[str, Any]], "str | None"]
 _RULES: dict[tuple[str, str], list[Rule]] = {}
 
 
 def rule(when: str, resource_type: str) -> Callable[[Rule], Rule]:
-    """Register `function(old_properties, new_properties) -> AWS's message or None` for the resource's
-    create ("create": old is empty) or in-place update ("update")."""
+    """Register `function(where, old_properties, new_properties) -> AWS's message or None`, checked before
+    the resource is made ("create": old is empty) or changed in place ("update"). `where` (account id,
+    region) reaches the services' moto backends, for a rule that needs what exists."""
 
     def register(function: Rule) -> Rule:
         _RULES.setdefault((when, resource_type), []).append(function)
@@ -164,45 +168,40 @@ def rule(when: str, resource_type: str) -> Callable[[Rule], Rule]:
     return register
 
 
-def check(when: str, resource_type: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+def check(when: str, resource_type: str, where: updates.Where, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """Raise Refused with AWS's message when a rule refuses the create or update."""
     for function in _RULES.get((when, resource_type), []):
-        message = function(old, new)
+        message = function(where, old, new)
         if message:
             raise Refused(message)
 
 
 @rule("update", "AWS::ElastiCache::ReplicationGroup")
-def _transit_encryption_steps(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+def _transit_encryption_steps(where: updates.Where, old: dict[str, Any], new: dict[str, Any]) -> str | None:
     """ModifyReplicationGroup: "If you are enabling in-transit encryption for an existing cluster, you must
     also set TransitEncryptionMode to preferred"; required comes in a later modification, and off goes
     the same way back, through preferred."""
     was, now = as_bool(old.get("TransitEncryptionEnabled", False)), as_bool(new.get("TransitEncryptionEnabled", False))
-    old_mode, new_mode = old.get("TransitEncryptionMode"), new.get("TransitEncryptionMode")
-    if not was and now and new_mode != "preferred":
+    if not was and now and new.get("TransitEncryptionMode") != "preferred":
         return (
             "InvalidParameterCombination: to enable in-transit encryption on an existing replication group, "
             "set TransitEncryptionMode to preferred (then to required in a later modification)"
         )
-    if was and not now and (old_mode or "required") != "preferred":
+    if was and not now and old.get("TransitEncryptionMode") != "preferred":
         return (
             "InvalidParameterCombination: to disable in-transit encryption, first set TransitEncryptionMode "
             "to preferred in a modification of its own"
         )
-    if was and now and new_mode == "required" and (old_mode or "required") != "required" and old_mode != "preferred":
-        return "InvalidParameterCombination: TransitEncryptionMode can become required only from preferred"
     return None
 
 
 @rule("update", "AWS::RDS::DBInstance")
-def _storage_only_grows(old: dict[str, Any], new: dict[str, Any]) -> str | None:
-    if (
-        "AllocatedStorage" in old
-        and "AllocatedStorage" in new
-        and int(new["AllocatedStorage"]) < int(old["AllocatedStorage"])
-    ):
+def _storage_only_grows(where: updates.Where, old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    before, after = old.get("AllocatedStorage"), new.get("AllocatedStorage")
+    if before is not None and after is not None and int(after) < int(before):
         return (
-            f"InvalidParameterCombination: Invalid storage size: RDS cannot decrease allocated storage "
-            f"({old['AllocatedStorage']} → {new['AllocatedStorage']} GiB)"
+            "InvalidParameterCombination: Invalid storage size: RDS cannot decrease allocated storage "
+            f"({before} → {after} GiB)"
         )
     return None
 

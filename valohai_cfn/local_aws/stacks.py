@@ -16,6 +16,7 @@ from moto.cloudformation.models import Event, Stack
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.ssm.models import ssm_backends
 
+from . import models
 from .intrinsics import Unresolved, evaluate, pseudo_parameters, references
 from .models import physical_id
 from .template import Processed, typed
@@ -118,11 +119,12 @@ class StackScope:
         if self.planning and (name in self.new_attributes or self._not_made(name)):
             return Unresolved(f"{{{{{name}.{attribute}}}}}", frozenset({f"{name}.{attribute}"}))
         made = self._made(name)
-        if not made.has_cfn_attr(attribute):
+        try:
+            return models.attribute(self.processed.resources[name]["Type"], made, attribute)
+        except KeyError:
             raise ValidationError(
                 message=f"Template error: resource {name} does not support attribute type {attribute} in Fn::GetAtt"
-            )
-        return made.get_cfn_attribute(attribute)
+            ) from None
 
     def _not_made(self, name: str) -> bool:
         if name not in self.processed.resources:

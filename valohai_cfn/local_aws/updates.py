@@ -9,6 +9,7 @@ cannot apply, and `rules.unsupported` refuses it before anything is made or chan
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any
 from moto.autoscaling.models import autoscaling_backends
 from moto.ec2.models import ec2_backends
 from moto.ec2.utils import parse_user_data
-from moto.elasticache.models import elasticache_backends
+from moto.elasticache.models import CacheSubnetGroup, elasticache_backends
 from moto.elbv2.models import FakeListener, elbv2_backends
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.iam.models import AWSManagedPolicy, iam_backends
@@ -315,7 +316,7 @@ def _instance_profile(where: Where, made: Any, new: dict, old: dict) -> None:
     backend = ec2_backends[where.account_id][where.region]
     for association in list(backend.iam_instance_profile_associations.values()):
         if association.instance.id == made.instance.id:
-            backend.disassociate_iam_instance_profile(association.id)
+            backend.disassociate_iam_instance_profile(association.association_id)
     if new.get("IamInstanceProfile"):
         backend.associate_iam_instance_profile(
             instance_id=made.instance.id, iam_instance_profile_name=new["IamInstanceProfile"]
@@ -388,9 +389,11 @@ def _database_tags(where: Where, made: Any, new: dict, old: dict) -> None:
 @changes("AWS::RDS::DBSubnetGroup", "SubnetIds", "DBSubnetGroupDescription")
 def _database_subnets(where: Where, made: Any, new: dict, old: dict) -> None:
     ec2 = ec2_backends[where.account_id][where.region]
-    rds_backends[where.account_id][where.region].modify_db_subnet_group(
+    backend = rds_backends[where.account_id][where.region]
+    group = backend.modify_db_subnet_group(
         made.name, new.get("DBSubnetGroupDescription"), [ec2.get_subnet(s) for s in new["SubnetIds"]]
     )
+    backend.subnet_groups[made.name] = group  # moto's ModifyDBSubnetGroup takes the group out of its map
 
 
 @changes("AWS::RDS::DBSubnetGroup", "Tags")
@@ -460,13 +463,14 @@ def _queue_tags(where: Where, made: Any, new: dict, old: dict) -> None:
 
 @changes("AWS::ElastiCache::SubnetGroup", "SubnetIds", "Description")
 def _queue_subnets(where: Where, made: Any, new: dict, old: dict) -> None:
-    group = elasticache_backends[where.account_id][where.region].cache_subnet_groups[made.name]
-    ec2 = ec2_backends[where.account_id][where.region]
-    group.cache_subnet_group_description = new.get("Description", "")
-    group.subnet_ids = list(new["SubnetIds"])
-    group.subnets = (
-        {s: ec2.get_subnet(s) for s in new["SubnetIds"]} if isinstance(group.subnets, dict) else group.subnets
+    # ModifyCacheSubnetGroup, as moto's group takes it: made again from the subnets, its tags kept.
+    groups = elasticache_backends[where.account_id][where.region].cache_subnet_groups
+    before = groups[made.name]
+    after = CacheSubnetGroup(
+        where.account_id, where.region, made.name, new.get("Description", ""), list(new["SubnetIds"]), None
     )
+    after.tags = before.tags
+    groups[made.name] = after
 
 
 @changes("AWS::ElastiCache::SubnetGroup", "Tags")
@@ -655,13 +659,18 @@ def _role_policies(where: Where, made: Any, new: dict, old: dict) -> None:
         backend.put_role_policy(made.name, name, document if isinstance(document, str) else json.dumps(document))
 
 
+@functools.cache
+def _aws_managed_policies() -> dict[str, Any]:
+    return json.loads(aws_managed_policies_data)
+
+
 def _aws_managed_policy(backend: Any, arn: str) -> None:
     """AWS's managed policies exist in every account; moto loads them only when told to (all of them, slowly:
     MOTO_IAM_LOAD_MANAGED_POLICIES), so the one a role names is loaded when it is attached."""
     name = arn.rsplit("/", 1)[-1]
     if ":iam::aws:policy/" not in arn or arn in backend.managed_policies:
         return
-    data = json.loads(aws_managed_policies_data).get(name)
+    data = _aws_managed_policies().get(name)
     if data is not None:
         backend.managed_policies[arn] = AWSManagedPolicy.from_data(name, backend.account_id, backend.region_name, data)
 
