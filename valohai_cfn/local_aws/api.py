@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +34,7 @@ from .stacks import Resource, StackState, outputs, stack_event, state
 from .template import Processed, process
 
 LOCK = threading.RLock()
+logger = logging.getLogger(__name__)
 
 UPDATABLE = (
     "CREATE_COMPLETE",
@@ -59,6 +61,7 @@ def _answered(handler: Callable[[CloudFormationResponse], ActionResult]) -> Call
             except (CloudFormationError, ServiceException):
                 raise
             except Exception as e:  # an error the local AWS did not foresee: CloudFormation's shape, not a 500
+                logger.exception("the local AWS failed to answer %s", handler.__name__)
                 raise ValidationError(
                     message=f"the local AWS could not answer {handler.__name__}: {type(e).__name__}: {e}"
                 ) from e

@@ -70,7 +70,7 @@ def _security_group(stack: Stack, resource: Resource) -> dict[str, Any] | None:
         "GroupName": group.name,
         "VpcId": group.vpc_id,
         "SecurityGroupEgress": _live_rules(group.egress_rules, "DestinationSecurityGroupId"),
-        "Tags": [{"Key": k, "Value": v} for k, v in group.get_tags().items()] if hasattr(group, "get_tags") else [],
+        "Tags": [{"Key": t["key"], "Value": t["value"]} for t in group.get_tags()],
     }
 
 
@@ -119,8 +119,8 @@ def _auto_scaling_group(stack: Stack, resource: Resource) -> dict[str, Any] | No
     }
     if group.launch_template:
         live["LaunchTemplate"] = {
-            "LaunchTemplateId": group.launch_template.id,
-            "Version": group.provided_launch_template_version or "$Default",
+            "LaunchTemplateId": group.launch_template["LaunchTemplateId"],
+            "Version": group.launch_template["Version"] or "$Default",
         }
     if group.mixed_instances_policy:
         live["MixedInstancesPolicy"] = group.mixed_instances_policy
