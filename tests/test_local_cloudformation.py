@@ -190,10 +190,10 @@ def test_a_second_create_of_one_stack_is_refused(local_aws, deployed, template_j
     """Main: two deploys of one new stack at once left two live stacks of that name."""
     clients, values, _ = deployed
     cfn = clients("cloudformation")
-    values = {**values, "ResourcePrefix": "twice"}
+    values = {**values, "ResourcePrefix": "created-once"}
     first, second = (
         cfn.create_change_set(
-            StackName="twice",
+            StackName="created-once",
             ChangeSetName=name,
             ChangeSetType="CREATE",
             TemplateBody=template_json,
@@ -209,7 +209,7 @@ def test_a_second_create_of_one_stack_is_refused(local_aws, deployed, template_j
     assert gone.value.response["Error"]["Code"] == "ChangeSetNotFound"
     with pytest.raises(ClientError) as exists:
         cfn.create_change_set(
-            StackName="twice",
+            StackName="created-once",
             ChangeSetName="third",
             ChangeSetType="CREATE",
             TemplateBody=template_json,
@@ -220,7 +220,7 @@ def test_a_second_create_of_one_stack_is_refused(local_aws, deployed, template_j
     live = [
         s
         for s in cfn.list_stacks()["StackSummaries"]
-        if s["StackName"] == "twice" and s["StackStatus"] != "DELETE_COMPLETE"
+        if s["StackName"] == "created-once" and s["StackStatus"] != "DELETE_COMPLETE"
     ]
     assert len(live) == 1 and live[0]["StackStatus"] == "CREATE_COMPLETE"
 

@@ -13,6 +13,7 @@ into the worker-types setting; a LoadBalancerScheme change kept the old load bal
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import boto3
@@ -20,15 +21,9 @@ import pytest
 from cfn import REPO, resolve
 from live import Clients, Services, expected_state, outputs, stack_resources
 
-from valohai_cfn.local_aws import create_demo_network
+from valohai_cfn.local_aws import NOT_APPLIED, create_demo_network
 
-STACK = "truth"
-
-# Parameters the local AWS does not apply, and why.
-NOT_APPLIED = {
-    "VpcId": "alone it is a change AWS refuses as well (the subnets stay in the old VPC) and deploy refuses "
-    "before any change set; the local AWS does not check that a resource's subnets and security groups share a VPC",
-}
+STACK = "each-parameter"
 
 # Parameter changes AWS itself refuses for this template, with a word of the refusal: the update must fail
 # and roll back, the services unchanged.
@@ -37,6 +32,9 @@ REFUSED_BY_AWS = {
     # TransitEncryptionMode preferred, then required; the template sets no mode yet.
     "QueueTransitEncryption": "TransitEncryptionMode",
 }
+
+
+_NUMBERS = itertools.count()
 
 
 class World:
@@ -57,7 +55,7 @@ def _execute(clients: Clients, template_json: str, values: dict[str, str], kind:
     cfn = clients("cloudformation")
     created = cfn.create_change_set(
         StackName=STACK,
-        ChangeSetName=f"truth-{len(cfn.describe_stack_events(StackName=STACK)['StackEvents']) if kind == 'UPDATE' else 0}",
+        ChangeSetName=f"truth-{next(_NUMBERS)}",
         ChangeSetType=kind,
         TemplateBody=template_json,
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],
@@ -123,6 +121,7 @@ def world(local_aws, template_json) -> World:
 
 
 def _status(world: World) -> tuple[str, list[dict]]:
+    """The stack's status and its latest events (one page, newest first)."""
     cfn = world.clients("cloudformation")
     (stack,) = cfn.describe_stacks(StackName=STACK)["Stacks"]
     return stack["StackStatus"], cfn.describe_stack_events(StackName=STACK)["StackEvents"]

@@ -50,6 +50,6 @@ This package is the only code that knows moto (the optional `local` extra); only
 `local-aws` and the tests import it.
 """
 
-from .server import LocalAws, create_demo_network
+from .server import NOT_APPLIED, LocalAws, create_demo_network
 
-__all__ = ["LocalAws", "create_demo_network"]
+__all__ = ["NOT_APPLIED", "LocalAws", "create_demo_network"]

@@ -445,6 +445,21 @@ def get_template(self: CloudFormationResponse) -> ActionResult:
     return ActionResult({"TemplateBody": body, "StagesAvailable": ["Original", "Processed"]})
 
 
+EVENTS_PER_PAGE = 100
+
+
+@_answered
+def describe_stack_events(self: CloudFormationResponse) -> ActionResult:
+    """Newest first, a page at a time as CloudFormation gives them (moto gives every event of the stack in
+    one answer, which grows with every operation)."""
+    stack = _stack(self.cloudformation_backend, self._get_param("StackName"))
+    newest_first = stack.events[::-1]
+    start = int(self._get_param("NextToken") or 0)
+    page = newest_first[start : start + EVENTS_PER_PAGE]
+    more = start + EVENTS_PER_PAGE < len(newest_first)
+    return ActionResult({"StackEvents": page, **({"NextToken": str(start + EVENTS_PER_PAGE)} if more else {})})
+
+
 # -- drift -------------------------------------------------------------------------------------------
 
 
@@ -525,11 +540,26 @@ HANDLERS = {
     "describe_stack_resources": describe_stack_resources,
     "describe_stack_resource": describe_stack_resource,
     "get_template": get_template,
+    "describe_stack_events": describe_stack_events,
     "detect_stack_drift": detect_stack_drift,
     "describe_stack_drift_detection_status": describe_stack_drift_detection_status,
     "describe_stack_resource_drifts": describe_stack_resource_drifts,
     "detect_stack_resource_drift": detect_stack_resource_drift,
 }
+
+
+def _for_ours(ours: Callable[[Stack], Any], moto_property: Any) -> property:
+    """A Stack property read from the local state for the stacks this package made, from moto's own for the
+    rest (a StackSet's instances are moto's)."""
+    if isinstance(moto_property, property) and getattr(moto_property.fget, "local_aws", False):
+        moto_property = moto_property.fget.moto_property  # installed before: keep moto's original
+
+    def read(stack: Stack) -> Any:
+        return ours(stack) if getattr(stack, "local", None) is not None else moto_property.fget(stack)
+
+    read.local_aws = True  # type: ignore[attr-defined]
+    read.moto_property = moto_property  # type: ignore[attr-defined]
+    return property(read)
 
 
 def _hosted_zone_id(context: Any) -> str | None:
@@ -555,8 +585,8 @@ def install() -> None:
         for path, transform in CloudFormationResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER.items()
         if not path.startswith("DescribeChangeSetOutput.")
     }
-    Stack.parameter_list = property(_parameter_list)  # type: ignore[assignment]
-    Stack.outputs = property(outputs)  # type: ignore[assignment]
+    Stack.parameter_list = _for_ours(_parameter_list, Stack.parameter_list)  # type: ignore[assignment]
+    Stack.outputs = _for_ours(outputs, Stack.outputs)  # type: ignore[assignment]
     Stack.stack_status_reason = property(lambda s: state(s).status_reason)  # type: ignore[attr-defined]
     Stack.last_updated_time = property(lambda s: state(s).updated)  # type: ignore[attr-defined]
     Stack.drift_information = property(_drift_information)  # type: ignore[attr-defined]
