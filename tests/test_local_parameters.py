@@ -206,3 +206,16 @@ def test_a_replacement_is_a_new_physical_resource_and_says_so(world, raw_templat
     assert new != old
     assert old not in {b["LoadBalancerArn"] for b in world.clients("elbv2").describe_load_balancers()["LoadBalancers"]}
     _compare(world, raw_template)
+
+
+def test_a_failed_update_puts_back_what_it_had_changed(world, raw_template, template_json):
+    """The domain's changes come first (the bucket's CORS, the URL setting); the queue's refusal then fails
+    the update, and the rollback puts them back: the services end as they were."""
+    values = {**world.values, "Domain": "rolled.back.example.com", "QueueTransitEncryption": "true"}
+    _execute(world.clients, template_json, values, "UPDATE")
+    status, events = _status(world)
+    assert status == "UPDATE_ROLLBACK_COMPLETE"
+    first_rollback = next(i for i, e in enumerate(events) if e["ResourceStatus"] == "UPDATE_ROLLBACK_IN_PROGRESS")
+    undone = {e["LogicalResourceId"] for e in events[:first_rollback] if e["ResourceStatus"] == "UPDATE_COMPLETE"}
+    assert "DataBucket" in undone, "the bucket had changed before the queue failed, and is changed back"
+    _compare(world, raw_template)

@@ -237,9 +237,9 @@ def plan(stack: Stack, local: StackState, processed: Processed) -> list[Resource
         if missing:
             raise rules.not_supported(f"{resource_type} {', '.join(missing)} (resource {name})")
         current = made.get(name)
-        if current is None or current.resource_type != resource_type:
-            if current is not None:  # a new type under an old name: CloudFormation replaces it
-                changes.append(ResourceChange("Remove", name, current.resource_type, current.physical_id))
+        if current is not None and current.resource_type != resource_type:
+            raise rules.not_supported(f"changing the type of {name} ({current.resource_type} → {resource_type})")
+        if current is None:
             changes.append(ResourceChange("Add", name, resource_type, after=after))
             new_ids.add(name)
             new_attributes.add(name)
@@ -251,8 +251,8 @@ def plan(stack: Stack, local: StackState, processed: Processed) -> list[Resource
             details.append(Detail("Metadata", None, "Never", "Static", "DirectModification", None, None, None))
         if not details:
             continue
-        replaces = any(d.requires_recreation == "Always" for d in details)
-        if replaces:
+        replacement = _replacement(details, new_ids)
+        if replacement != "False":
             new_ids.add(name)
         new_attributes.add(name)
         changes.append(
@@ -261,7 +261,7 @@ def plan(stack: Stack, local: StackState, processed: Processed) -> list[Resource
                 name,
                 resource_type,
                 current.physical_id,
-                "True" if replaces else "False",
+                replacement,
                 details,
                 before=current.properties,
                 after=after,
@@ -273,6 +273,15 @@ def plan(stack: Stack, local: StackState, processed: Processed) -> list[Resource
                 ResourceChange("Remove", name, current.resource_type, current.physical_id, before=current.properties)
             )
     return changes
+
+
+def _replacement(details: list[Detail], new_ids: set[str]) -> str:
+    """True when a create-only property changes for sure (a new value, or a resource made anew), Conditional
+    when it follows an attribute of a resource changed in place (it may keep its value), else False."""
+    recreating = [d for d in details if d.requires_recreation == "Always"]
+    if any(d.evaluation == "Static" or str(d.causing_entity).split(".")[0] in new_ids for d in recreating):
+        return "True"
+    return "Conditional" if recreating else "False"
 
 
 def _plain(value: Any) -> Any:

@@ -233,6 +233,10 @@ class _Run:
                 rules.recreation(resource.resource_type, k, resource.properties.get(k), new.get(k)) == "Always"
                 for k in changed
             )
+            action = "Update:Replace" if replace else "Update:Modify"
+            denial = changed and rules.stack_policy_denial(self.policy, action, name, resource.resource_type)
+            if denial:
+                raise rules.Refused(denial)
             if replace:
                 rules.check_custom_name(name, resource.resource_type, resource.properties, new)
                 self.event(resource, "UPDATE_IN_PROGRESS", REPLACING)
@@ -273,19 +277,15 @@ def _quietly(stack: Stack, resource: Resource, policy: str | None, token: str | 
         remove(stack, resource, policy, token)
 
 
-def _check_policy(run: _Run, changes: list[ResourceChange]) -> None:
+def _check_removals(run: _Run, changes: list[ResourceChange]) -> None:
+    """Update:Delete of what the template no longer has, before anything changes (the removals themselves
+    come in the cleanup phase, after the rest succeeded)."""
     for change in changes:
-        if change.action == "Add":
-            continue
-        action = {"Remove": "Update:Delete"}.get(
-            change.action, "Update:Replace" if change.replaces else "Update:Modify"
-        )
-        denial = rules.stack_policy_denial(run.policy, action, change.logical_id, change.resource_type)
-        if denial:
+        if change.action == "Remove":
             resource = run.resources[change.logical_id]
-            resource.set("UPDATE_FAILED", denial)
-            run.event(resource, "UPDATE_FAILED", denial)
-            raise Failed(change.logical_id, "update")
+            denial = rules.stack_policy_denial(run.policy, "Update:Delete", change.logical_id, change.resource_type)
+            if denial:
+                raise run.fail(resource, "update", rules.Refused(denial))
 
 
 def execute(
@@ -309,7 +309,7 @@ def execute(
     changes = {c.logical_id: c for c in change_set.changes}
     try:
         if operation == "UPDATE":
-            _check_policy(run, change_set.changes)
+            _check_removals(run, change_set.changes)
         local.processed = change_set.processed
         for name in creation_order(change_set.processed.resources):
             change = changes.get(name)
