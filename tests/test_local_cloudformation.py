@@ -241,3 +241,46 @@ def test_create_stack_needs_the_capabilities_the_template_does(deployed, templat
         assert refused.value.response["Error"]["Code"] == "InsufficientCapabilitiesException"
         assert missing in refused.value.response["Error"]["Message"]
     assert "uncapable" not in {s["StackName"] for s in cfn.list_stacks()["StackSummaries"]}
+
+
+def test_with_rollback_disabled_a_failed_create_keeps_what_was_made_and_an_update_retries(deployed, template_json):
+    """CloudFormation's DisableRollback: the stack stays CREATE_FAILED with what was made, and an update
+    makes what failed (and what waited for it)."""
+    clients, values, _ = deployed
+    cfn = clients("cloudformation")
+    values = {**values, "ResourcePrefix": "kept-going"}
+    s3 = clients("s3")
+    s3.create_bucket(Bucket="kept-going-data-123456789012-us-east-1")
+    first = cfn.create_change_set(
+        StackName="kept-going",
+        ChangeSetName="first",
+        ChangeSetType="CREATE",
+        TemplateBody=template_json,
+        Parameters=_parameters(values),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+    )
+    cfn.execute_change_set(ChangeSetName=first["Id"], DisableRollback=True)
+    (stack,) = cfn.describe_stacks(StackName="kept-going")["Stacks"]
+    assert stack["StackStatus"] == "CREATE_FAILED"
+    assert stack["StackStatusReason"] == "The following resource(s) failed to create: [DataBucket]. "
+    statuses = {
+        r["LogicalResourceId"]: r["ResourceStatus"]
+        for r in cfn.list_stack_resources(StackName="kept-going")["StackResourceSummaries"]
+    }
+    assert statuses["DataBucket"] == "CREATE_FAILED" and statuses["AppTokenSecret"] == "CREATE_COMPLETE"
+
+    s3.delete_bucket(Bucket="kept-going-data-123456789012-us-east-1")
+    retry = cfn.create_change_set(
+        StackName="kept-going",
+        ChangeSetName="retry",
+        TemplateBody=template_json,
+        Parameters=_parameters(values),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+    )
+    added = {
+        c["ResourceChange"]["LogicalResourceId"] for c in cfn.describe_change_set(ChangeSetName=retry["Id"])["Changes"]
+    }
+    assert "DataBucket" in added and "AppTokenSecret" not in added
+    cfn.execute_change_set(ChangeSetName=retry["Id"])
+    assert cfn.describe_stacks(StackName="kept-going")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+    assert s3.get_bucket_versioning(Bucket="kept-going-data-123456789012-us-east-1")["Status"] == "Enabled"

@@ -262,6 +262,8 @@ def delete_stack(self: CloudFormationResponse) -> ActionResult:
     if stack is None:
         return EmptyResult()  # CloudFormation answers a stack that is not there with success
     rules.check_termination_protection(stack)
+    if self._get_param("RetainResources"):
+        raise rules.not_supported("DeleteStack with RetainResources")
     operations.delete(backend, stack, self._get_param("ClientRequestToken"))
     return EmptyResult()
 
@@ -314,6 +316,7 @@ def create_change_set(self: CloudFormationResponse) -> ActionResult:
         role_arn=self._get_param("RoleARN"),
         notification_arns=self._get_param("NotificationARNs", []) or [],
     )
+    change_set.on_failure = self._get_param("OnStackFailure") or "ROLLBACK"
     if kind == "UPDATE" and _unchanged(stack, processed, changes, tags):
         change_set.status, change_set.execution_status, change_set.status_reason = "FAILED", "UNAVAILABLE", NO_CHANGES
     if existing is None:

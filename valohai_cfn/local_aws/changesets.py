@@ -113,6 +113,7 @@ class ChangeSet:
     status: str = "CREATE_COMPLETE"
     execution_status: str = "AVAILABLE"
     status_reason: str | None = None
+    on_failure: str = "ROLLBACK"  # OnStackFailure of a CREATE change set: ROLLBACK, DELETE, DO_NOTHING
     creation_time: datetime = field(default_factory=now)
 
     @property

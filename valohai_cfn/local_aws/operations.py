@@ -94,7 +94,12 @@ def make(stack: Stack, logical_id: str, resource_type: str, properties: dict[str
     )
     made.cf_resource_type = resource_type
     made.logical_resource_id = logical_id
-    made = updates.complete(_where(stack), resource_type, made, given)
+    try:
+        made = updates.complete(_where(stack), resource_type, made, given)
+    except Exception:
+        # Half made is not made: the handler removes what it made before it reports the failure.
+        _delete_made(stack, Resource(logical_id, resource_type, "CREATE_FAILED", {}, made, given))
+        raise
     _cloudformation_tags(stack, logical_id, made)
     return made
 
@@ -364,10 +369,11 @@ def _failed(
         return
     if operation == "CREATE":
         stack_event(stack, "ROLLBACK_IN_PROGRESS", token, why + "Rollback requested by user.")
-        try:
-            _remove_all(stack, token, on_create_rollback=True)
-        except Exception as e:  # what the service raised is the rollback's failure reason
-            stack_event(stack, "ROLLBACK_FAILED", token, f"The following resource(s) failed to delete: {_reason(e)}")
+        failed = _remove_all(stack, token, on_create_rollback=True)
+        if failed:
+            stack_event(
+                stack, "ROLLBACK_FAILED", token, f"The following resource(s) failed to delete: [{', '.join(failed)}]. "
+            )
             return
         stack_event(stack, "ROLLBACK_COMPLETE", token)
         return
@@ -377,7 +383,8 @@ def _failed(
         made_during = _undo(run)
         stack_event(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", token)
         for resource in made_during:
-            _quietly(stack, resource, None, token)
+            policy = resource.definition.get("DeletionPolicy")
+            _quietly(stack, resource, None if policy == "RetainExceptOnCreate" else policy, token)
     except Exception as e:  # what the service raised is the rollback's failure reason
         stack_event(stack, "UPDATE_ROLLBACK_FAILED", token, _reason(e))
         return
@@ -461,8 +468,6 @@ def _remove_all(stack: Stack, token: str | None, *, on_create_rollback: bool = F
         except Exception:  # reported in the resource's DELETE_FAILED event
             failed.append(name)
             held |= _dependencies(local.processed, {name})
-    if failed and on_create_rollback:
-        raise RuntimeError(", ".join(failed))
     return failed
 
 
