@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from moto.acm.models import acm_backends
 from moto.autoscaling.models import FakeAutoScalingGroup
@@ -53,33 +54,37 @@ def _int(value: Any, default: int | None = None) -> int | None:
 
 
 class _Model(CloudFormationModel):
-    """What the project's models share: no name property unless they say, no attributes unless listed."""
+    """What the project's models share: no name property unless they say, and the attributes Fn::GetAtt
+    gives, each read by its function of the model."""
 
-    ATTRIBUTES: tuple[str, ...] = ()
+    TYPE: ClassVar[str] = ""
+    NAME: ClassVar[str] = ""  # the property that names the resource, if any
+    ATTRIBUTES: ClassVar[dict[str, Callable[[Any], Any]]] = {}
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.TYPE
+
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.NAME
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
         return attr in cls.ATTRIBUTES
 
     def get_cfn_attribute(self, attribute_name: str) -> Any:
-        raise UnformattedGetAttTemplateException()
+        if attribute_name not in self.ATTRIBUTES:
+            raise UnformattedGetAttTemplateException()
+        return self.ATTRIBUTES[attribute_name](self)
 
 
 class ElastiCacheSubnetGroup(_Model):
+    TYPE = "AWS::ElastiCache::SubnetGroup"
+    NAME = "CacheSubnetGroupName"
+
     def __init__(self, name: str) -> None:
         self.name = name
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "CacheSubnetGroupName"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::ElastiCache::SubnetGroup"
 
     @property
     def physical_resource_id(self) -> str:
@@ -108,28 +113,18 @@ class ElastiCacheSubnetGroup(_Model):
 
 
 class ElastiCacheReplicationGroup(_Model):
-    ATTRIBUTES = ("PrimaryEndPoint.Address", "PrimaryEndPoint.Port", "ReaderEndPoint.Address", "ReaderEndPoint.Port")
+    TYPE = "AWS::ElastiCache::ReplicationGroup"
+    NAME = "ReplicationGroupId"
+
+    ATTRIBUTES: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "PrimaryEndPoint.Address": lambda m: m.group.node_groups[0]["primary_endpoint_address"],
+        "PrimaryEndPoint.Port": lambda m: str(m.group.port),
+        "ReaderEndPoint.Address": lambda m: m.group.node_groups[0]["reader_endpoint_address"],
+        "ReaderEndPoint.Port": lambda m: str(m.group.port),
+    }
 
     def __init__(self, group: Any) -> None:
         self.group = group
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "ReplicationGroupId"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::ElastiCache::ReplicationGroup"
-
-    def get_cfn_attribute(self, attribute_name: str) -> Any:
-        node_group = self.group.node_groups[0]
-        if attribute_name == "PrimaryEndPoint.Address":
-            return node_group["primary_endpoint_address"]
-        if attribute_name == "ReaderEndPoint.Address":
-            return node_group["reader_endpoint_address"]
-        if attribute_name in ("PrimaryEndPoint.Port", "ReaderEndPoint.Port"):
-            return str(self.group.port)
-        raise UnformattedGetAttTemplateException()
 
     @property
     def physical_resource_id(self) -> str:
@@ -189,22 +184,14 @@ class ElastiCacheReplicationGroup(_Model):
 
 
 class SecretsManagerSecret(_Model):
-    ATTRIBUTES = ("Id",)
+    TYPE = "AWS::SecretsManager::Secret"
+    NAME = "Name"
+
+    ATTRIBUTES: ClassVar[dict[str, Callable[[Any], Any]]] = {"Id": lambda m: m.arn}
 
     def __init__(self, arn: str, name: str) -> None:
         self.arn = arn
         self.name = name
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SecretsManager::Secret"
-
-    def get_cfn_attribute(self, attribute_name: str) -> Any:
-        return self.arn
 
     @property
     def physical_resource_id(self) -> str:
@@ -264,12 +251,10 @@ class SecretsManagerSecret(_Model):
 class SecretsManagerSecretTargetAttachment(_Model):
     """Adds the database's connection details to its secret, as CloudFormation does for RDS targets."""
 
+    TYPE = "AWS::SecretsManager::SecretTargetAttachment"
+
     def __init__(self, secret_id: str) -> None:
         self.secret_id = secret_id
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SecretsManager::SecretTargetAttachment"
 
     @property
     def physical_resource_id(self) -> str:
@@ -306,12 +291,10 @@ def attach(p: dict[str, Any], account_id: str, region_name: str) -> None:
 
 
 class S3BucketPolicy(_Model):
+    TYPE = "AWS::S3::BucketPolicy"
+
     def __init__(self, bucket_name: str) -> None:
         self.bucket_name = bucket_name
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::S3::BucketPolicy"
 
     @property
     def physical_resource_id(self) -> str:
@@ -340,27 +323,22 @@ class SsmParameter(_Model):
     """An SSM parameter with Tags as CloudFormation gives them (a map), and the Value and Type attributes
     Fn::GetAtt gives (moto's model fails the create on a map, and has no attributes)."""
 
-    ATTRIBUTES = ("Type", "Value")
+    TYPE = "AWS::SSM::Parameter"
+    NAME = "Name"
+
+    ATTRIBUTES: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "Type": lambda m: m.parameter.parameter_type,
+        "Value": lambda m: m.parameter.value,
+    }
 
     def __init__(self, name: str, account_id: str, region_name: str) -> None:
         self.name = name
         self.account_id = account_id
         self.region_name = region_name
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SSM::Parameter"
-
     @property
     def parameter(self) -> Any:
         return ssm_backends[self.account_id][self.region_name].get_parameter(self.name)
-
-    def get_cfn_attribute(self, attribute_name: str) -> Any:
-        return self.parameter.value if attribute_name == "Value" else self.parameter.parameter_type
 
     @property
     def physical_resource_id(self) -> str:
@@ -399,13 +377,8 @@ class AutoScalingGroup(_Model):
     does. moto replaces the group on every update, which resets a desired capacity the template never set;
     CloudFormation keeps it (the app owns it)."""
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return FakeAutoScalingGroup.cloudformation_name_type()
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return FakeAutoScalingGroup.cloudformation_type()
+    TYPE = "AWS::AutoScaling::AutoScalingGroup"
+    NAME = "AutoScalingGroupName"
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
@@ -435,30 +408,22 @@ class RdsDbInstance(_Model):
     """An RDS instance with what the template sets: moto's model leaves out DeletionProtection, log
     exports, monitoring and IAM authentication, and cannot read a subnet group given by Ref."""
 
-    ATTRIBUTES = ("Endpoint.Address", "Endpoint.Port", "DBInstanceArn", "DbiResourceId")
+    TYPE = "AWS::RDS::DBInstance"
+    NAME = "DBInstanceIdentifier"
+
+    ATTRIBUTES: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "Endpoint.Address": lambda m: m.database.address,
+        "Endpoint.Port": lambda m: str(m.database.port),
+        "DBInstanceArn": lambda m: m.database.db_instance_arn,
+        "DbiResourceId": lambda m: m.database.dbi_resource_id,
+    }
 
     def __init__(self, database: Any) -> None:
         self.database = database
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "DBInstanceIdentifier"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::RDS::DBInstance"
-
     @property
     def physical_resource_id(self) -> str:
         return self.database.db_instance_identifier
-
-    def get_cfn_attribute(self, attribute_name: str) -> Any:
-        return {
-            "Endpoint.Address": lambda: self.database.address,
-            "Endpoint.Port": lambda: str(self.database.port),
-            "DBInstanceArn": lambda: self.database.db_instance_arn,
-            "DbiResourceId": lambda: self.database.dbi_resource_id,
-        }[attribute_name]()
 
     @classmethod
     def create_from_cloudformation_json(  # type: ignore[misc]
@@ -504,28 +469,23 @@ class Ec2Instance(_Model):
     """An EC2 instance with what the template sets: moto's model takes SecurityGroups (names) only, not
     SecurityGroupIds, and leaves out metadata options, monitoring and volume tags."""
 
-    ATTRIBUTES = ("AvailabilityZone", "PrivateDnsName", "PrivateIp", "PublicDnsName", "PublicIp", "InstanceId")
+    TYPE = "AWS::EC2::Instance"
+
+    ATTRIBUTES: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "AvailabilityZone": lambda m: m.instance.placement,
+        "PrivateDnsName": lambda m: m.instance.private_dns,
+        "PrivateIp": lambda m: m.instance.private_ip,
+        "PublicDnsName": lambda m: m.instance.public_dns,
+        "PublicIp": lambda m: m.instance.public_ip,
+        "InstanceId": lambda m: m.instance.id,
+    }
 
     def __init__(self, instance: Any) -> None:
         self.instance = instance
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::EC2::Instance"
-
     @property
     def physical_resource_id(self) -> str:
         return self.instance.id
-
-    def get_cfn_attribute(self, attribute_name: str) -> Any:
-        return {
-            "AvailabilityZone": lambda: self.instance.placement,
-            "PrivateDnsName": lambda: self.instance.private_dns,
-            "PrivateIp": lambda: self.instance.private_ip,
-            "PublicDnsName": lambda: self.instance.public_dns,
-            "PublicIp": lambda: self.instance.public_ip,
-            "InstanceId": lambda: self.instance.id,
-        }[attribute_name]()
 
     @classmethod
     def create_from_cloudformation_json(  # type: ignore[misc]
@@ -568,13 +528,11 @@ class SecurityGroupIngress(_Model):
     """One ingress rule; its physical id is the rule's id, and deleting it revokes the rule (moto's model
     never does)."""
 
+    TYPE = "AWS::EC2::SecurityGroupIngress"
+
     def __init__(self, group_id: str, rule_id: str) -> None:
         self.group_id = group_id
         self.rule_id = rule_id
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::EC2::SecurityGroupIngress"
 
     @property
     def physical_resource_id(self) -> str:
@@ -618,12 +576,10 @@ class CertificateManagerCertificate(_Model):
     """A certificate requested from ACM; with DNS validation in a hosted zone CloudFormation writes the
     validation record there and waits until it is issued, as this does (the zone must exist)."""
 
+    TYPE = "AWS::CertificateManager::Certificate"
+
     def __init__(self, arn: str) -> None:
         self.arn = arn
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CertificateManager::Certificate"
 
     @property
     def physical_resource_id(self) -> str:

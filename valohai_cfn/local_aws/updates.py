@@ -372,8 +372,8 @@ def _database(where: Where, made: Any, new: dict, old: dict) -> None:
     rds_backends[where.account_id][where.region].modify_db_instance(made.physical_resource_id, kwargs)
 
 
-def _rds_tags(where: Where, arn: str, new: dict, old: dict) -> None:
-    backend = rds_backends[where.account_id][where.region]
+def _tags_by_arn(backend: Any, arn: str, new: dict, old: dict) -> None:
+    """RDS's and ElastiCache's AddTagsToResource / RemoveTagsFromResource, by ARN."""
     put, removed = _tag_changes(new, old)
     if put:
         backend.add_tags_to_resource(arn, [{"Key": k, "Value": v} for k, v in put.items()])
@@ -383,7 +383,7 @@ def _rds_tags(where: Where, arn: str, new: dict, old: dict) -> None:
 
 @changes("AWS::RDS::DBInstance", "Tags")
 def _database_tags(where: Where, made: Any, new: dict, old: dict) -> None:
-    _rds_tags(where, made.database.db_instance_arn, new, old)
+    _tags_by_arn(rds_backends[where.account_id][where.region], made.database.db_instance_arn, new, old)
 
 
 @changes("AWS::RDS::DBSubnetGroup", "SubnetIds", "DBSubnetGroupDescription")
@@ -398,7 +398,7 @@ def _database_subnets(where: Where, made: Any, new: dict, old: dict) -> None:
 
 @changes("AWS::RDS::DBSubnetGroup", "Tags")
 def _database_subnet_tags(where: Where, made: Any, new: dict, old: dict) -> None:
-    _rds_tags(where, made.arn, new, old)
+    _tags_by_arn(rds_backends[where.account_id][where.region], made.arn, new, old)
 
 
 # -- ElastiCache ----------------------------------------------------------------------------------
@@ -447,18 +447,9 @@ def _queue_settings(where: Where, made: Any, new: dict, old: dict) -> None:
     group.auto_minor_version_upgrade = as_bool(new.get("AutoMinorVersionUpgrade", True))
 
 
-def _elasticache_tags(where: Where, arn: str, new: dict, old: dict) -> None:
-    backend = elasticache_backends[where.account_id][where.region]
-    put, removed = _tag_changes(new, old)
-    if put:
-        backend.add_tags_to_resource(arn, [{"Key": k, "Value": v} for k, v in put.items()])
-    if removed:
-        backend.remove_tags_from_resource(arn, removed)
-
-
 @changes("AWS::ElastiCache::ReplicationGroup", "Tags")
 def _queue_tags(where: Where, made: Any, new: dict, old: dict) -> None:
-    _elasticache_tags(where, made.group.arn, new, old)
+    _tags_by_arn(elasticache_backends[where.account_id][where.region], made.group.arn, new, old)
 
 
 @changes("AWS::ElastiCache::SubnetGroup", "SubnetIds", "Description")
@@ -475,8 +466,8 @@ def _queue_subnets(where: Where, made: Any, new: dict, old: dict) -> None:
 
 @changes("AWS::ElastiCache::SubnetGroup", "Tags")
 def _queue_subnet_tags(where: Where, made: Any, new: dict, old: dict) -> None:
-    group = elasticache_backends[where.account_id][where.region].cache_subnet_groups[made.name]
-    _elasticache_tags(where, group.arn, new, old)
+    backend = elasticache_backends[where.account_id][where.region]
+    _tags_by_arn(backend, backend.cache_subnet_groups[made.name].arn, new, old)
 
 
 # -- Elastic Load Balancing -----------------------------------------------------------------------
