@@ -101,7 +101,10 @@ def _one(node: dict[str, Any]) -> tuple[str, Any] | None:
     if len(node) != 1:
         return None
     ((key, value),) = node.items()
-    return (key, value) if key == "Ref" or key.startswith("Fn::") or key == "Condition" else None
+    # {"Condition": name} is a function only where it names a condition (inside Fn::And / Fn::Or / Fn::Not):
+    # an IAM statement's Condition is a map.
+    is_function = key == "Ref" or key.startswith("Fn::") or (key == "Condition" and isinstance(value, str))
+    return (key, value) if is_function else None
 
 
 def evaluate(node: Any, scope: Scope) -> Any:

@@ -833,6 +833,11 @@ _ATTRIBUTES_MOTO_LACKS = {
 }
 
 
+def has_attribute(resource_type: str, name: str) -> bool:
+    model = model_class(resource_type)
+    return (resource_type, name) in _ATTRIBUTES_MOTO_LACKS or (model is not None and model.has_cfn_attr(name))
+
+
 def attribute(resource_type: str, made: Any, name: str) -> Any:
     """What Fn::GetAtt gives for a live resource; KeyError for an attribute the type does not have."""
     fill = _ATTRIBUTES_MOTO_LACKS.get((resource_type, name))

@@ -25,8 +25,8 @@ from moto.rds.models import rds_backends
 
 from . import models, rules, updates
 from .changesets import ChangeSet, ResourceChange
-from .intrinsics import references, with_dynamic_references
-from .stacks import Resource, StackScope, add_event, creation_order, stack_event, state
+from .intrinsics import with_dynamic_references
+from .stacks import Resource, StackScope, add_event, creation_order, depends_on, stack_event, state
 from .template import Processed
 
 REPLACING = "Requested update requires the creation of a new physical resource; hence creating one."
@@ -437,16 +437,10 @@ def _dependencies(processed: Processed | None, names: set[str]) -> set[str]:
     found: set[str] = set()
     todo = list(names)
     while todo:
-        entry = processed.resources.get(todo.pop(), {})
-        direct = references(entry.get("Properties", {})) | set(_listed(entry.get("DependsOn", [])))
-        for name in direct & set(processed.resources) - found:
+        for name in depends_on(processed.resources.get(todo.pop(), {})) & set(processed.resources) - found:
             found.add(name)
             todo.append(name)
     return found
-
-
-def _listed(value: Any) -> list:
-    return value if isinstance(value, list) else [value]
 
 
 def _remove_all(stack: Stack, token: str | None, *, on_create_rollback: bool = False) -> list[str]:

@@ -116,11 +116,16 @@ class StackScope:
         return physical_id(self._made(name))
 
     def resource_attribute(self, name: str, attribute: str) -> Any:
+        resource_type = self.processed.resources.get(name, {}).get("Type", "")
         if self.planning and (name in self.new_attributes or self._not_made(name)):
+            if not models.has_attribute(resource_type, attribute):
+                raise ValidationError(
+                    message=f"Template error: resource {name} does not support attribute type {attribute} in Fn::GetAtt"
+                )
             return Unresolved(f"{{{{{name}.{attribute}}}}}", frozenset({f"{name}.{attribute}"}))
         made = self._made(name)
         try:
-            return models.attribute(self.processed.resources[name]["Type"], made, attribute)
+            return models.attribute(resource_type, made, attribute)
         except KeyError:
             raise ValidationError(
                 message=f"Template error: resource {name} does not support attribute type {attribute} in Fn::GetAtt"
@@ -166,10 +171,7 @@ class StackScope:
 def creation_order(resources: dict[str, dict[str, Any]]) -> list[str]:
     """The resources in the order CloudFormation creates them: each after what it refers to or depends on."""
     names = set(resources)
-    waits_for = {
-        name: (references(r.get("Properties", {})) | set(_listed(r.get("DependsOn", [])))) & names - {name}
-        for name, r in resources.items()
-    }
+    waits_for = {name: depends_on(r) & names - {name} for name, r in resources.items()}
     order: list[str] = []
     done: set[str] = set()
     while len(order) < len(resources):
@@ -180,6 +182,12 @@ def creation_order(resources: dict[str, dict[str, Any]]) -> list[str]:
         order += ready
         done |= set(ready)
     return order
+
+
+def depends_on(resource: dict[str, Any]) -> set[str]:
+    """The names a resource's entry refers to (in its properties or its metadata) or depends on."""
+    found = references(resource.get("Properties", {})) | references(resource.get("Metadata", {}))
+    return found | set(_listed(resource.get("DependsOn", [])))
 
 
 def _listed(value: Any) -> list:
