@@ -230,9 +230,7 @@ def test_boot_writes_the_config_starts_the_services_in_order_and_signals_success
     assert_no_secret_shown(result, stubs)
 
 
-def test_the_network_starts_before_optimo_and_roi_and_roi_is_stopped_while_its_config_is_written(
-    boot_script, stubs
-):
+def test_the_network_starts_before_optimo_and_roi_and_roi_is_stopped_while_its_config_is_written(boot_script, stubs):
     """Valohai's installer at f60087b: stop roi, start docker-network-vhnet, write /etc/roi.config, start optimo and
     roi on that network. A container on Docker's default bridge cannot reach one on vhnet."""
     answer_the_installation(stubs)
