@@ -189,12 +189,29 @@ WantedBy=multi-user.target
 """
 
 
-@pytest.fixture
-def stubs(tmp_path) -> Stubs:
+def roi_machine(directory: Path) -> Stubs:
     """A machine as the roi image leaves it: the image's optimo unit in place."""
-    stubs = Stubs(tmp_path / "machine", watched=["etc/roi.config", OPTIMO_UNIT])
+    stubs = Stubs(directory, watched=["etc/roi.config", OPTIMO_UNIT])
     (stubs.root / OPTIMO_UNIT).write_text(IMAGE_OPTIMO_UNIT)
     return stubs
+
+
+@pytest.fixture
+def stubs(tmp_path) -> Stubs:
+    return roi_machine(tmp_path / "machine")
+
+
+@pytest.fixture(scope="module")
+def first_boot(template, tmp_path_factory) -> tuple[subprocess.CompletedProcess, Stubs]:
+    """One healthy first boot on a machine as the roi image leaves it, for the tests that only read what it did."""
+    directory = tmp_path_factory.mktemp("first-boot")
+    script = directory / "user-data.sh"
+    script.write_text(template_boot_script(template))
+    stubs = roi_machine(directory / "machine")
+    answer_the_installation(stubs)
+    result = stubs.run(script)
+    assert result.returncode == 0, result.stderr
+    return result, stubs
 
 
 def signals(stubs: Stubs) -> list[tuple[str, str]]:
@@ -217,10 +234,8 @@ def test_the_template_carries_the_packaged_script(template):
     assert "@roi.config" not in roi_boot_script() and "ALLOWED_HOSTS=*" in roi_boot_script()
 
 
-def test_boot_writes_the_config_starts_the_services_in_order_and_signals_success(boot_script, stubs):
-    answer_the_installation(stubs)
-    result = stubs.run(boot_script)
-    assert result.returncode == 0, result.stderr
+def test_boot_writes_the_config_starts_the_services_in_order_and_signals_success(first_boot):
+    result, stubs = first_boot
 
     config = stubs.root / "etc/roi.config"
     assert config.read_text() == EXPECTED_ROI_CONFIG
@@ -230,11 +245,10 @@ def test_boot_writes_the_config_starts_the_services_in_order_and_signals_success
     assert_no_secret_shown(result, stubs)
 
 
-def test_the_network_starts_before_optimo_and_roi_and_roi_is_stopped_while_its_config_is_written(boot_script, stubs):
+def test_the_network_starts_before_optimo_and_roi_and_roi_is_stopped_while_its_config_is_written(first_boot):
     """Valohai's installer at f60087b: stop roi, start docker-network-vhnet, write /etc/roi.config, start optimo and
     roi on that network. A container on Docker's default bridge cannot reach one on vhnet."""
-    answer_the_installation(stubs)
-    assert stubs.run(boot_script).returncode == 0
+    _, stubs = first_boot
     calls = [call[1:] for call in stubs.calls("systemctl")]
     network = calls.index(["restart", "docker-network-vhnet"])
     assert network < calls.index(["restart", "optimo"]) < calls.index(["restart", "roi"])
@@ -243,10 +257,8 @@ def test_the_network_starts_before_optimo_and_roi_and_roi_is_stopped_while_its_c
     assert stubs.files_at(["systemctl", "restart", "roi"])["etc/roi.config"] == EXPECTED_ROI_CONFIG
 
 
-def test_optimo_runs_from_the_images_unit_with_only_the_password_written_into_it(boot_script, stubs):
-    answer_the_installation(stubs)
-    result = stubs.run(boot_script)
-    assert result.returncode == 0, result.stderr
+def test_optimo_runs_from_the_images_unit_with_only_the_password_written_into_it(first_boot):
+    result, stubs = first_boot
     unit = stubs.root / OPTIMO_UNIT
     password = SECRETS["optimo"]
     assert unit.read_text() == IMAGE_OPTIMO_UNIT.replace(
@@ -306,10 +318,9 @@ def _keys(text: str) -> list[str]:
     return [line.split("=", 1)[0] for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
-def test_the_boot_writes_the_installers_roi_config_keys_and_names_each_difference(boot_script, stubs):
+def test_the_boot_writes_the_installers_roi_config_keys_and_names_each_difference(first_boot):
     installer = _keys(INSTALLER_ROI_CONFIG_KEYS.read_text())
-    answer_the_installation(stubs)
-    assert stubs.run(boot_script).returncode == 0
+    _, stubs = first_boot
     written = _keys((stubs.root / "etc/roi.config").read_text())
     assert len(written) == len(set(written)), "a key written twice"
     assert len(installer) == len(set(installer))
@@ -317,10 +328,8 @@ def test_the_boot_writes_the_installers_roi_config_keys_and_names_each_differenc
     assert set(written) - set(installer) == KEYS_ADDED
 
 
-def test_boot_creates_the_organization_registers_the_token_and_the_environments(boot_script, stubs):
-    answer_the_installation(stubs)
-    result = stubs.run(boot_script)
-    assert result.returncode == 0, result.stderr
+def test_boot_creates_the_organization_registers_the_token_and_the_environments(first_boot):
+    _, stubs = first_boot
 
     docker = [" ".join(call) for call in stubs.calls("docker")]
     assert (
