@@ -62,6 +62,7 @@ def newest_shared_image(ec2: Any, pattern: str) -> dict[str, Any] | None:
 
 
 def not_shared(parameter: str, pattern: str, account: str, region: str) -> str:
+    """The one line that says no image for `parameter` is shared, and whom to ask for what."""
     return (
         f"{parameter}=latest: no {pattern} image of Valohai's account {VALOHAI_ACCOUNT} is shared with this account; "
         f"ask Valohai to share the images with account {account} in region {region}"

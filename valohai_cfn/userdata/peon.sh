@@ -3,7 +3,8 @@
 #
 # The build writes the group's queue in place of ${Queue} (<region>-<type>, or <region>-<type>-spot) and the
 # Redis URL in place of ${QueueUrl} (rediss:// when QueueTransitEncryption is on), as Fn::Sub expressions
-# CloudFormation fills in. Neither is a secret, and nothing else is read. No `set -x`: cloud-init logs are readable by operators.
+# CloudFormation fills in. Neither is a secret, and nothing else is read. No `set -x`: cloud-init logs are
+# readable by operators.
 set -euo pipefail
 
 env "QUEUES=${Queue}" CLOUD=ec2 INSTALLATION_TYPE=private-worker "REDIS_URL=${QueueUrl}" \
