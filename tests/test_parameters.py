@@ -138,14 +138,6 @@ def queue_version_probe(version: str) -> dict:
     }
 
 
-def test_the_queue_version_probe_catches_a_version_elasticache_does_not_offer_for_redis():
-    from valohai_cfn.lint import lint_text
-
-    probe = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": {"Queue": queue_version_probe("7.2")}}
-    (finding,) = lint_text(json.dumps(probe), filename="probe")
-    assert finding.message.startswith("'7.2' is not one of")
-
-
 def test_the_queue_engine_is_pinned_to_the_parameter(template):
     props = template["Resources"]["Queue"]["Properties"]
     assert (props["Engine"], props["EngineVersion"]) == ("redis", {"Ref": "QueueEngineVersion"})
@@ -153,7 +145,7 @@ def test_the_queue_engine_is_pinned_to_the_parameter(template):
     assert parameter["Default"] == "7.1" and parameter["AllowedValues"] == QUEUE_ENGINE_VERSIONS
 
 
-def test_offered_probe_catches_a_deprecated_engine():
+def test_offered_probes_catch_a_deprecated_database_engine_and_a_redis_version_elasticache_lacks():
     from valohai_cfn.lint import lint_text
 
     probe = {
@@ -172,10 +164,13 @@ def test_offered_probe_catches_a_deprecated_engine():
                     "BackupRetentionPeriod": 7,
                     "ManageMasterUserPassword": True,
                 },
-            }
+            },
+            "Queue": queue_version_probe("7.2"),
         },
     }
-    assert any(m.rule.id == "W3691" for m in lint_text(json.dumps(probe), filename="probe"))
+    findings = lint_text(json.dumps(probe), filename="probe")
+    assert any(m.rule.id == "W3691" for m in findings)
+    assert any(m.message.startswith("'7.2' is not one of") for m in findings)
 
 
 # Prefixes whose names some service refuses at create time, or reserves.
