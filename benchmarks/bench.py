@@ -13,7 +13,7 @@ ratio and the target; the bench fails when a target is missed.
    run skips our preflight; the default deploy (preflight included) is reported beside it.
 4. `make template` on a fresh clone, a new user's first command (a new virtual environment, the package's
    own dependencies, the build), against a new virtual environment with only troposphere and awacs
-   installed from the same package index: at most 3x.
+   installed from the same package index: at most 5x.
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ DEPLOY_ROUNDS = 5
 RENDER_RUNS = 5
 LARGER = 10  # the synthetic template is at least this many times the template's size
 LARGER_TIME_TARGET = 15  # ... and takes at most this many times as long to render
+# The package's own dependencies (cfn-lint, boto3, rich...) take 2-3.5x as long to install as troposphere and
+# awacs alone, from the same cache; a new heavy dependency shows as more.
+FIRST_TEMPLATE_TARGET = 5.0
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parent.parent
 STACK_POLICY = REPO / "templates" / "stack-policy.json"
@@ -118,7 +121,7 @@ def bench_build() -> list[Figure]:
         Figure("build: median wall", wall["build"], wall["floor"], floor, 2.0),
         Figure("build: peak memory", peak["build"], peak["floor"], f'python -c "{FLOOR_IMPORT}"', 2.0, unit="MiB"),
         # What no faster build or rendering can save: the command line and the stack's modules, imported.
-        Figure(f'  of which python -c "{BUILD_IMPORTS}"', wall["imports"], wall["floor"], floor, None),
+        Figure(f'imports of a build alone: python -c "{BUILD_IMPORTS}"', wall["imports"], wall["floor"], floor, None),
     ]
 
 
@@ -274,7 +277,7 @@ def bench_first_template() -> list[Figure]:
             wall,
             floor,
             "a new venv with troposphere and awacs installed",
-            3.0,
+            FIRST_TEMPLATE_TARGET,
         )
     ]
 

@@ -71,10 +71,10 @@ def publish_command(bucket, prefix, params_file, stack_name, template_path, regi
 def link_command(template_url, params_file, stack_name, region) -> None:
     """Print the quick-create link for an uploaded template (no upload, no AWS call)."""
     from valohai_cfn.publish import quick_create_url
-    from valohai_cfn.specs import parameters
+    from valohai_cfn.specs import parameters as built_parameters
 
     # The built template's parameters without building it (valohai_cfn/specs.py), keys sorted as in its JSON.
-    specs = dict(sorted(parameters().items()))
+    specs = dict(sorted(built_parameters().items()))
     parameters = _link_parameters(params_file, specs)
     common.guarded(
         lambda: _print_link(
