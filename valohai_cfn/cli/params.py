@@ -11,7 +11,10 @@ from valohai_cfn.images import IMAGE_NAMES, LATEST
 
 
 def _specs() -> dict[str, dict]:
-    return common.built().to_dict()["Parameters"]
+    # The build's own parameters, without building (troposphere is slow to import): see valohai_cfn/specs.py.
+    from valohai_cfn.specs import parameters
+
+    return parameters()
 
 
 def _write_new(path: Path, text: str, *, force: bool, inputs: tuple[Path, ...] = ()) -> None:
@@ -100,10 +103,10 @@ def params_init(output: Path, settings: tuple[str, ...], force: bool) -> None:
     with the account in the stack's region.
     """
     from valohai_cfn.params import check_parameters, dump_parameters
+    from valohai_cfn.specs import parameter_labels
 
-    template = common.built().to_dict()
-    specs = template["Parameters"]
-    labels = template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterLabels"]
+    specs = _specs()
+    labels = parameter_labels()
     given = common.key_values(settings, "--set")
     unknown = [p for p in check_parameters(specs, given) if p.parameter not in specs]
     if unknown:

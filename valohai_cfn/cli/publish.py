@@ -86,8 +86,10 @@ def link_command(template_url, params_file, stack_name, region, profile, endpoin
     """Print the quick-create link for an uploaded template (no upload). No AWS call, unless RoiAmiId or
     WorkerAmiId is `latest`: that is resolved in the region, with --profile's account."""
     from valohai_cfn.publish import quick_create_url
+    from valohai_cfn.specs import parameters as built_parameters
 
-    specs = common.built_source().specs
+    # The built template's parameters without building it (valohai_cfn/specs.py), keys sorted as in its JSON.
+    specs = dict(sorted(built_parameters().items()))
     parameters = _link_parameters(params_file, specs)
 
     def run():
