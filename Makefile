@@ -27,8 +27,9 @@ $(INSTALLED): $(BUILD_INSTALLED)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
-template: $(BUILD_INSTALLED) ## Build templates/valohai-self-hosted.{json,yaml} from the code
+template: $(BUILD_INSTALLED) ## Build templates/valohai-self-hosted.{json,yaml} from the code, and the parameter specs the package ships
 	$(BIN)/valohai-cfn build
+	$(BIN)/python -m valohai_cfn.specs
 
 lint: $(BUILD_INSTALLED) ## Run cfn-lint (informational rules included) on the built template
 	$(BIN)/valohai-cfn lint

@@ -1,6 +1,7 @@
 """Stub commands for running the boot scripts for real: each records its call and answers from rules.
 
-A rule is {"match": regex on "<command> <args…>", "stdout": …, "stderr": …, "exit": …, "times": n}: the
+Each call also records the content of the `watched` files at that moment, so a test can tell what was
+written before which call. A rule is {"match": regex on "<command> <args…>", "stdout": …, "stderr": …, "exit": …, "times": n}: the
 first rule that matches (and has uses left) answers; no match is a silent success. `runuser` runs
 what follows `--`; `python3 -m prep` is recorded (with a copy of its config file), any other python3
 is the real one.
@@ -21,8 +22,11 @@ STUB = r"""#!{python} -S
 import json, os, re, shutil, sys
 name, args = os.path.basename(sys.argv[0]), sys.argv[1:]
 state = os.environ["STUB_STATE"]
+files = {{}}
+for path in filter(None, os.environ.get("STUB_WATCH", "").split(os.pathsep)):
+    files[path] = open(path).read() if os.path.exists(path) else None
 with open(os.path.join(state, "calls.jsonl"), "a") as log:
-    log.write(json.dumps({{"cmd": name, "args": args}}) + "\n")
+    log.write(json.dumps({{"cmd": name, "args": args, "files": files}}) + "\n")
 if name == "runuser":
     command = args[args.index("--") + 1:]
     os.execvp(command[0], command)
@@ -54,6 +58,8 @@ class Stubs:
 
     directory: Path
     rules: list[dict] = field(default_factory=list)
+    # Files under the root whose content each call records, as it is when the call is made.
+    watched: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.bin = self.directory / "bin"
@@ -82,6 +88,7 @@ class Stubs:
             "STUB_STATE": str(self.state),
             "VALOHAI_CFN_ROOT": str(self.root),
             "HOME": str(self.directory),
+            "STUB_WATCH": os.pathsep.join(str(self.root / path) for path in self.watched),
         }
         return subprocess.run(["bash", str(script), *args], env=env, capture_output=True, text=True, timeout=120)
 
@@ -89,6 +96,15 @@ class Stubs:
         log = self.state / "calls.jsonl"
         entries = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
         return [[e["cmd"], *e["args"]] for e in entries if command is None or e["cmd"] == command]
+
+    def files_at(self, call: list[str]) -> dict[str, str | None]:
+        """The watched files (by their path under the root) as they were when `call` was first made; None
+        for one that did not exist."""
+        log = self.state / "calls.jsonl"
+        for entry in (json.loads(line) for line in log.read_text().splitlines()):
+            if [entry["cmd"], *entry["args"]] == call:
+                return {str(Path(path).relative_to(self.root)): text for path, text in entry["files"].items()}
+        raise AssertionError(f"{call} was not called")
 
     def forget_calls(self) -> None:
         (self.state / "calls.jsonl").unlink(missing_ok=True)

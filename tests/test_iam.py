@@ -263,6 +263,22 @@ def test_every_action_of_valohais_master_policy_is_granted(master, action):
     assert granted, f"{action}: the app breaks at run time without it"
 
 
+# What Valohai's installer (Module/IAM/Master/main.tf at f60087b) grants besides, on "*", and this template does not:
+# its boot stores the superuser's API token as an SSM parameter it writes itself; here the token is a secret the
+# template generates (<prefix>-secret-app-token), which the instance only reads. README "The master role" says so.
+LEFT_OUT_OF_VALOHAIS_MASTER_POLICY = ["ssm:PutParameter", "ssm:AddTagsToResource"]
+
+
+@pytest.mark.parametrize("action", LEFT_OUT_OF_VALOHAIS_MASTER_POLICY)
+def test_the_actions_left_out_of_valohais_master_policy_are_granted_nowhere(master, action):
+    from iam_eval import Request, allowed
+
+    parameter = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/vh/app-token"
+    assert allowed(master, Request("ssm:GetParameter", parameter, {})), "the same request shape, read: allowed"
+    assert not allowed(master, Request(action, parameter, {}))
+    assert not allowed(master, Request(action, "*", {}))
+
+
 MUTATING = [
     ("ec2:TerminateInstances", f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-0123456789abcdef0"),
     ("ec2:RebootInstances", f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-0123456789abcdef0"),

@@ -40,6 +40,7 @@ def test_wheel_and_sdist_carry_the_license_and_the_sdist_its_tests(dist):
         metadata = archive.read(next(n for n in names if n.endswith("METADATA"))).decode()
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert "valohai_cfn/py.typed" in names and "valohai_cfn/userdata/roi.sh" in names
+    assert "valohai_cfn/parameter_specs.json" in names
     assert "License-Expression: MIT" in metadata and "Classifier: Typing :: Typed" in metadata
     (sdist,) = dist.glob("*.tar.gz")
     with tarfile.open(sdist) as archive:

@@ -13,6 +13,7 @@ from valohai_cfn.stack.parameters import (
     CACHE_NODE_TYPES,
     DATABASE_INSTANCE_CLASSES,
     DEFAULT_DATABASE_ENGINE_VERSION,
+    QUEUE_ENGINE_VERSIONS,
     ROI_INSTANCE_TYPES,
 )
 from valohai_cfn.template import build_template
@@ -115,12 +116,36 @@ def test_allowed_values_and_engine_version_are_offered(tmp_path):
                 "NumCacheClusters": 1,
             },
         }
+    # cfn-lint knows ElastiCache's engine versions on a CacheCluster only: one per version the queue allows.
+    for i, version in enumerate(QUEUE_ENGINE_VERSIONS):
+        resources[f"QueueVersion{i}"] = queue_version_probe(version)
     probe = json.dumps({"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources})
     findings = [f"{m.rule.id} {m.message}" for m in lint_text(probe, filename="probe")]
     assert findings == []
 
 
-def test_offered_probe_catches_a_deprecated_engine():
+def queue_version_probe(version: str) -> dict:
+    return {
+        "Type": "AWS::ElastiCache::CacheCluster",
+        "DeletionPolicy": "Delete",
+        "UpdateReplacePolicy": "Delete",
+        "Properties": {
+            "Engine": "redis",
+            "EngineVersion": version,
+            "CacheNodeType": "cache.m5.large",
+            "NumCacheNodes": 1,
+        },
+    }
+
+
+def test_the_queue_engine_is_pinned_to_the_parameter(template):
+    props = template["Resources"]["Queue"]["Properties"]
+    assert (props["Engine"], props["EngineVersion"]) == ("redis", {"Ref": "QueueEngineVersion"})
+    parameter = template["Parameters"]["QueueEngineVersion"]
+    assert parameter["Default"] == "7.1" and parameter["AllowedValues"] == QUEUE_ENGINE_VERSIONS
+
+
+def test_offered_probes_catch_a_deprecated_database_engine_and_a_redis_version_elasticache_lacks():
     from valohai_cfn.lint import lint_text
 
     probe = {
@@ -139,10 +164,13 @@ def test_offered_probe_catches_a_deprecated_engine():
                     "BackupRetentionPeriod": 7,
                     "ManageMasterUserPassword": True,
                 },
-            }
+            },
+            "Queue": queue_version_probe("7.2"),
         },
     }
-    assert any(m.rule.id == "W3691" for m in lint_text(json.dumps(probe), filename="probe"))
+    findings = lint_text(json.dumps(probe), filename="probe")
+    assert any(m.rule.id == "W3691" for m in findings)
+    assert any(m.message.startswith("'7.2' is not one of") for m in findings)
 
 
 # Prefixes whose names some service refuses at create time, or reserves.

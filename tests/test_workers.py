@@ -149,10 +149,29 @@ def test_launch_templates_are_imdsv2_encrypted_gp3_in_the_worker_group_and_profi
         (device,) = data["BlockDeviceMappings"]
         ebs = device["Ebs"]
         assert ebs["VolumeType"] == "gp3" and ebs["Encrypted"] is True and evaluate(ebs["VolumeSize"]) == "250"
-        assert data["SecurityGroupIds"] == [{"Fn::GetAtt": ["WorkersSecurityGroup", "GroupId"]}]
-        assert data["IamInstanceProfile"] == {"Arn": {"Fn::GetAtt": ["WorkerInstanceProfile", "Arn"]}}
+        assert data["IamInstanceProfile"] == {"Name": {"Ref": "WorkerInstanceProfile"}}
         assert data["ImageId"] == {"Ref": "WorkerAmiId"}
         assert "KeyName" not in data, "no key pair unless WorkerKeyPairName is given"
+
+
+# Valohai's installer (Module/Workers/ASG and ASG-spots at f60087b): one interface, the worker security group, no
+# public address whatever the subnet assigns. EC2 refuses SecurityGroupIds beside NetworkInterfaces.
+WORKER_NETWORK_INTERFACE = {
+    "DeviceIndex": 0,
+    "AssociatePublicIpAddress": False,
+    "Groups": [{"Fn::GetAtt": ["WorkersSecurityGroup", "GroupId"]}],
+    "DeleteOnTermination": True,
+}
+
+
+def test_workers_never_get_a_public_address_and_have_the_worker_group_on_their_interface(raw_template):
+    resolved, _ = installation(raw_template, "t3.medium,c5.xlarge", "g4dn.xlarge")
+    launch_templates = resources_of_type(resolved, "AWS::EC2::LaunchTemplate")
+    assert len(launch_templates) == 3
+    for name, launch_template in launch_templates.items():
+        data = launch_template["Properties"]["LaunchTemplateData"]
+        assert data["NetworkInterfaces"] == [WORKER_NETWORK_INTERFACE], name
+        assert "SecurityGroupIds" not in data and "SecurityGroups" not in data, name
 
 
 def test_a_worker_key_pair_is_used_when_given(raw_template):

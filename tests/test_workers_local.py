@@ -18,12 +18,17 @@ def worker_groups(autoscaling, prefix: str) -> dict[str, dict]:
     }
 
 
-def user_data(ec2, group: dict) -> str:
+def launch_template_data(ec2, group: dict) -> dict:
+    """The group's launch template's $Latest version, as EC2 gives it to the app and to Auto Scaling."""
     spec = group.get("LaunchTemplate") or group["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
     (version,) = ec2.describe_launch_template_versions(LaunchTemplateId=spec["LaunchTemplateId"], Versions=["$Latest"])[
         "LaunchTemplateVersions"
     ]
-    return base64.b64decode(version["LaunchTemplateData"]["UserData"]).decode()
+    return version["LaunchTemplateData"]
+
+
+def user_data(ec2, group: dict) -> str:
+    return base64.b64decode(launch_template_data(ec2, group)["UserData"]).decode()
 
 
 def test_groups_follow_the_types_and_updates_never_scale_workers_down(aws_env, local_session, demo_params):
@@ -43,12 +48,23 @@ def test_groups_follow_the_types_and_updates_never_scale_workers_down(aws_env, l
     assert sorted(groups) == sorted(
         f"{prefix}-worker-{t}" for t in ("t3.medium", "c5.xlarge", "g4dn.xlarge-spot", "m5.large-spot")
     )
+    (workers_group,) = [
+        g["GroupId"]
+        for g in ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [f"{prefix}-sg-workers"]}])[
+            "SecurityGroups"
+        ]
+    ]
     for name, group in groups.items():
         assert (group["MinSize"], group["MaxSize"]) == (0, 10), name
         tags = {t["Key"]: (t["Value"], t["PropagateAtLaunch"]) for t in group["Tags"]}
         assert tags["valohai"] == ("1", True) and tags["valohai:workers"] == (prefix, True), name
         queue = name.removeprefix(f"{prefix}-worker-")
         assert f'"QUEUES=us-east-1-{queue}"' in user_data(ec2, group), name
+        # No public address whatever the subnet assigns; the worker security group on the one interface.
+        (interface,) = launch_template_data(ec2, group)["NetworkInterfaces"]
+        assert interface["DeviceIndex"] == 0 and interface["AssociatePublicIpAddress"] is False, name
+        assert interface["Groups"] == [workers_group] and interface["DeleteOnTermination"] is True, name
+        assert "SecurityGroupIds" not in launch_template_data(ec2, group), name
 
     # The app scaled a group up; a stack update of WorkerMaxSize alone must leave it as it is.
     autoscaling.set_desired_capacity(AutoScalingGroupName=f"{prefix}-worker-c5.xlarge", DesiredCapacity=3)

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-import cfn_flip
 from botocore.exceptions import ClientError, HTTPClientError, WaiterError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
@@ -396,8 +395,17 @@ def template_of(cfn: Any, **which: str) -> dict[str, Any]:
     """A deployed template (StackName=…) or a change set's (ChangeSetName=…), as CloudFormation stores it
     (the original, loops and all), as a document."""
     body = cfn.get_template(TemplateStage="Original", **which)["TemplateBody"]
-    # botocore parses a JSON body into a dict; a YAML body (short-form tags included) goes through cfn_flip.
-    return body if isinstance(body, dict) else cfn_flip.load(body)[0]
+    return _document(body)
+
+
+def _document(body: dict[str, Any] | str) -> dict[str, Any]:
+    # botocore parses a JSON body into a dict; a YAML body (short-form tags included) goes through cfn_flip,
+    # imported only then: commands that build no template do not import it (tests/test_imports.py).
+    if isinstance(body, dict):
+        return body
+    import cfn_flip
+
+    return cfn_flip.load(body)[0]
 
 
 # -- protections ---------------------------------------------------------------------------------
@@ -825,7 +833,7 @@ def kept_on_delete(cfn: Any, stack_name: str) -> list[Kept]:
     """Resources that outlive the stack: DeletionPolicy Retain, or Snapshot (a final snapshot stays)."""
     # Processed: after the transform, with the loops' resources as they were made (the original has the loops).
     body = cfn.get_template(StackName=stack_name, TemplateStage="Processed")["TemplateBody"]
-    template = body if isinstance(body, dict) else cfn_flip.load(body)[0]
+    template = _document(body)
     policies = {
         name: r["DeletionPolicy"]
         for name, r in template.get("Resources", {}).items()

@@ -130,7 +130,8 @@ def security_group_flows(template: dict) -> list[Edge]:
 def _instance_profile(resource: dict) -> Any:
     p = resource.get("Properties", {})
     if resource["Type"] == "AWS::EC2::LaunchTemplate":
-        return p["LaunchTemplateData"].get("IamInstanceProfile", {}).get("Arn")
+        profile = p["LaunchTemplateData"].get("IamInstanceProfile", {})
+        return profile.get("Arn") or profile.get("Name")
     return p.get("IamInstanceProfile")
 
 
@@ -167,10 +168,12 @@ def membership_edges(template: dict) -> list[Edge]:
         p = resource.get("Properties", {})
         if resource["Type"] == "AWS::EC2::LaunchTemplate":
             p = p["LaunchTemplateData"]
-        for prop in SECURITY_GROUP_PROPERTIES:
-            for group in p.get(prop, []) if isinstance(p.get(prop), list) else []:
-                if _ref_target(group):
-                    edges.append(Edge(_ref_target(group), name, "in", dotted=True))
+        groups = [g for prop in SECURITY_GROUP_PROPERTIES if isinstance(p.get(prop), list) for g in p[prop]]
+        # A launch template's network interfaces carry its groups (EC2 refuses SecurityGroupIds beside them).
+        groups += [g for interface in p.get("NetworkInterfaces", []) for g in interface.get("Groups", [])]
+        for group in groups:
+            if _ref_target(group):
+                edges.append(Edge(_ref_target(group), name, "in", dotted=True))
     return edges
 
 

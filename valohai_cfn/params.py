@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from valohai_cfn.images import wants_latest
 from valohai_cfn.language_extensions import comma_delimited
 
 
@@ -302,7 +303,10 @@ def _comma_delimited_problems(name: str, value: str, spec: dict) -> list[Problem
 
 
 def check_value(name: str, value: str, spec: dict) -> list[Problem]:
-    """Why CloudFormation would refuse `value` for the parameter `spec` (empty when it accepts it)."""
+    """Why CloudFormation would refuse `value` for the parameter `spec` (empty when it accepts it, or when the
+    command line replaces it before CloudFormation sees it: `latest` for RoiAmiId and WorkerAmiId)."""
+    if wants_latest(name, value):
+        return []
     kind = spec["Type"]
     if kind == "Number":
         return _number_problems(name, value, spec)

@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from valohai_cfn.images import IMAGE_NAMES, newest_shared_image, not_shared, wants_latest
 from valohai_cfn.params import WORKER_TYPE_PARAMETERS
 
 
@@ -35,6 +36,8 @@ class Account:
     cfn: Any
     region: str
     stack_name: str | None = None
+    # The queue's engine row needs it; without it (a caller that gives none) that row is left out.
+    elasticache: Any = None
     _subnets: dict[str, dict] = field(default_factory=dict)
 
     def subnets(self, ids: list[str]) -> dict[str, dict]:
@@ -140,11 +143,23 @@ def _image(account: Account, name: str, image_id: str) -> Check:
     return Check(name, state == "available", f"{image_id} is {state}")
 
 
+def _latest_image(account: Account, name: str, parameter: str) -> Check:
+    """`latest`: the newest image Valohai shares with the account here, or why there is none."""
+    image = newest_shared_image(account.ec2, IMAGE_NAMES[parameter])
+    if image is None:
+        account_id = account.sts.get_caller_identity()["Account"]
+        return Check(name, False, not_shared(parameter, IMAGE_NAMES[parameter], account_id, account.region))
+    return Check(name, True, f"latest = {image['ImageId']} ({image.get('Name', 'no name')})")
+
+
 def check_image(account: Account, p: dict[str, str]) -> list[Check]:
-    return [
-        _image(account, "App image is available", p["RoiAmiId"]),
-        _image(account, "Worker image is available", p["WorkerAmiId"]),
-    ]
+    checks = []
+    for parameter, name in (("RoiAmiId", "App image is available"), ("WorkerAmiId", "Worker image is available")):
+        if wants_latest(parameter, p[parameter]):
+            checks.append(_latest_image(account, name, parameter))
+        else:
+            checks.append(_image(account, name, p[parameter]))
+    return checks
 
 
 def covers(certificate_names: list[str], domain: str) -> bool:
@@ -257,6 +272,22 @@ def check_bucket_name(account: Account, p: dict[str, str]) -> list[Check]:
     ]
 
 
+def check_queue_engine(account: Account, p: dict[str, str]) -> list[Check]:
+    """QueueEngineVersion is a Redis version ElastiCache offers in this region (DescribeCacheEngineVersions).
+    Whether CacheNodeType is offered for it, no ElastiCache API tells (there is no orderable-options call as
+    RDS has); every node type the template allows runs every version it allows (Graviton2 types need Redis
+    5.0.6 or later, ElastiCache's documentation says)."""
+    if account.elasticache is None:
+        return []
+    name = "Queue engine version is offered"
+    wanted = p["QueueEngineVersion"]
+    pages = account.elasticache.get_paginator("describe_cache_engine_versions").paginate(Engine="redis")
+    offered = sorted({v["EngineVersion"] for page in pages for v in page["CacheEngineVersions"]})
+    if wanted in offered:
+        return [Check(name, True, f"redis {wanted} in {account.region}")]
+    return [Check(name, False, f"redis {wanted} is not offered in {account.region}; offered: {', '.join(offered)}")]
+
+
 CHECKS: list[Callable[[Account, dict[str, str]], list[Check]]] = [
     check_vpc,
     check_subnets,
@@ -268,6 +299,7 @@ CHECKS: list[Callable[[Account, dict[str, str]], list[Check]]] = [
     check_instance_type,
     check_worker_types,
     check_bucket_name,
+    check_queue_engine,
 ]
 
 

@@ -4,6 +4,8 @@ outputs, drift, delete; publish: publish, link; local: local-aws). What is shown
 
 from __future__ import annotations
 
+import gc
+
 import click
 
 from valohai_cfn.cli import local, params, publish, stack, template
@@ -29,4 +31,10 @@ for module in (template, params, stack, publish, local):
 
 
 def main() -> None:
-    cli(prog_name="valohai-cfn")
+    try:
+        cli(prog_name="valohai-cfn")
+    finally:
+        # The process ends here. Python's last act would be a full garbage collection over every object the
+        # command made and imported (tens of milliseconds: a fifth of a build); frozen, they are left to the
+        # exit. Files are closed and flushed before this (write_atomically), never by a finalizer.
+        gc.freeze()

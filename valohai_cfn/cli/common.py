@@ -75,6 +75,7 @@ def guarded(run: Callable[[], T]) -> T:
     """Run a command body, turning AWS, deploy, publish and parameter-file errors into one-line errors."""
     from valohai_cfn.aws import AwsError, aws_errors
     from valohai_cfn.deploy import DeployError, StoppedWatching
+    from valohai_cfn.images import ImageNotShared
     from valohai_cfn.params import ParamsError
     from valohai_cfn.publish import PublishError
 
@@ -85,7 +86,7 @@ def guarded(run: Callable[[], T]) -> T:
         raise Interrupted(str(e)) from None
     except (ParamsError, PublishError) as e:
         raise BadInput(str(e)) from None
-    except (AwsError, DeployError) as e:
+    except (AwsError, DeployError, ImageNotShared) as e:
         raise click.ClickException(str(e)) from None
 
 
@@ -158,12 +159,17 @@ def _endpoint(_ctx: click.Context, _param: click.Parameter, value: str | None) -
     return value
 
 
-def aws_options(command):
-    """--region, --profile and --endpoint-url, shared by every command that talks to AWS."""
+def profile_options(command):
+    """--profile and --endpoint-url: who talks to AWS, and where."""
     command = click.option(
         "--endpoint-url", callback=_endpoint, help="AWS endpoint to talk to instead (e.g. valohai-cfn local-aws)."
     )(command)
-    command = click.option("--profile", help="AWS profile to use (default: the environment's).")(command)
+    return click.option("--profile", help="AWS profile to use (default: the environment's).")(command)
+
+
+def aws_options(command):
+    """--region, --profile and --endpoint-url, shared by every command that talks to AWS."""
+    command = profile_options(command)
     return region_option(
         envvar="AWS_REGION",
         show_envvar=True,

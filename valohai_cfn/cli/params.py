@@ -7,10 +7,14 @@ from pathlib import Path
 import click
 
 from valohai_cfn.cli import common
+from valohai_cfn.images import IMAGE_NAMES, LATEST
 
 
 def _specs() -> dict[str, dict]:
-    return common.built().to_dict()["Parameters"]
+    # The build's own parameters, without building (troposphere is slow to import): see valohai_cfn/specs.py.
+    from valohai_cfn.specs import parameters
+
+    return parameters()
 
 
 def _write_new(path: Path, text: str, *, force: bool, inputs: tuple[Path, ...] = ()) -> None:
@@ -65,12 +69,14 @@ def params_import(config_file: Path, output: Path, force: bool) -> None:
         click.echo(f"still required before deploying: {', '.join(missing)} (add them, then `valohai-cfn params check`)")
 
 
-def _prompt_value(name: str, spec: dict, label: str) -> str:
+def _prompt_value(name: str, spec: dict, label: str, default: str | None) -> str:
     from valohai_cfn.params import check_value
 
     click.echo(f"\n{label} ({name}): {spec['Description']}")
+    if default == LATEST:
+        click.echo(f"  {LATEST}: the newest image Valohai shares with the account, found in its region at deploy")
     while True:
-        value = click.prompt(name, default=spec.get("Default"), show_default=True)
+        value = click.prompt(name, default=default, show_default=True)
         problems = check_value(name, value, spec)
         if not problems:
             return value
@@ -92,13 +98,15 @@ def params_init(output: Path, settings: tuple[str, ...], force: bool) -> None:
     """Write a parameter file with every template parameter.
 
     In a terminal it asks for each required parameter not given with --set, showing its label and
-    description; otherwise every required parameter must come with --set.
+    description; otherwise every required parameter must come with --set. RoiAmiId and WorkerAmiId default
+    to `latest`: deploy, plan, preflight, publish and link resolve it to the newest image Valohai shares
+    with the account in the stack's region.
     """
     from valohai_cfn.params import check_parameters, dump_parameters
+    from valohai_cfn.specs import parameter_labels
 
-    template = common.built().to_dict()
-    specs = template["Parameters"]
-    labels = template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterLabels"]
+    specs = _specs()
+    labels = parameter_labels()
     given = common.key_values(settings, "--set")
     unknown = [p for p in check_parameters(specs, given) if p.parameter not in specs]
     if unknown:
@@ -112,7 +120,9 @@ def params_init(output: Path, settings: tuple[str, ...], force: bool) -> None:
         elif "Default" in spec:
             values[name] = spec["Default"]
         elif common.interactive():
-            values[name] = _prompt_value(name, spec, labels[name]["default"])
+            values[name] = _prompt_value(name, spec, labels[name]["default"], LATEST if name in IMAGE_NAMES else None)
+        elif name in IMAGE_NAMES:
+            values[name] = LATEST
     problems = check_parameters(specs, values)
     for problem in problems:
         click.echo(f"{problem}", err=True)

@@ -20,6 +20,17 @@ def _link_parameters(params_file: Path | None, specs: dict[str, dict]) -> dict[s
     return given
 
 
+def _resolve_images(aws, parameters: dict[str, str]) -> dict[str, str]:
+    """RoiAmiId / WorkerAmiId `latest` as the image ids it stands for in the link's region (a link carries
+    plain ids: the console cannot resolve `latest`); one line per image resolved."""
+    from valohai_cfn.images import resolve_images
+
+    resolved_parameters, resolved = resolve_images(aws("ec2"), aws("sts"), parameters)
+    for image in resolved:
+        click.echo(f"{image.parameter}: latest = {image.image_id} ({image.name}, {image.created})")
+    return resolved_parameters
+
+
 def _print_link(url: str) -> None:
     from valohai_cfn.publish import launch_button
 
@@ -40,14 +51,16 @@ def link_options(command):
 @common.aws_options
 def publish_command(bucket, prefix, params_file, stack_name, template_path, region, profile, endpoint_url) -> None:
     """Upload the template (a fresh build, or --template) under a content-addressed key and print its
-    quick-create link."""
+    quick-create link (RoiAmiId or WorkerAmiId `latest` resolved to the image id first)."""
     from valohai_cfn.publish import object_url, quick_create_url, upload
 
     source = common.template_source(template_path, region)
     parameters = _link_parameters(params_file, source.specs)
 
     def run():
-        s3 = common.aws_clients(region, profile, endpoint_url)("s3")
+        aws = common.aws_clients(region, profile, endpoint_url)
+        s3 = aws("s3")
+        resolved = _resolve_images(aws, parameters)
         key = upload(s3, bucket, source.body.encode(), prefix)
         url = object_url(s3, bucket, key, s3.meta.region_name, endpoint_url)
         click.echo(f"Uploaded s3://{bucket}/{key}")
@@ -56,7 +69,7 @@ def publish_command(bucket, prefix, params_file, stack_name, template_path, regi
                 region=s3.meta.region_name,
                 template_url=url,
                 stack_name=stack_name,
-                parameters=parameters,
+                parameters=resolved,
                 template_parameters=source.specs,
             )
         )
@@ -68,23 +81,30 @@ def publish_command(bucket, prefix, params_file, stack_name, template_path, regi
 @click.option("--template-url", required=True, help="HTTPS URL of the template in S3.")
 @link_options
 @common.region_option(required=True, help="Region whose console the link opens.")
-def link_command(template_url, params_file, stack_name, region) -> None:
-    """Print the quick-create link for an uploaded template (no upload, no AWS call)."""
+@common.profile_options
+def link_command(template_url, params_file, stack_name, region, profile, endpoint_url) -> None:
+    """Print the quick-create link for an uploaded template (no upload). No AWS call, unless RoiAmiId or
+    WorkerAmiId is `latest`: that is resolved in the region, with --profile's account."""
     from valohai_cfn.publish import quick_create_url
+    from valohai_cfn.specs import parameters as built_parameters
 
-    specs = common.built_source().specs
+    # The built template's parameters without building it (valohai_cfn/specs.py), keys sorted as in its JSON.
+    specs = dict(sorted(built_parameters().items()))
     parameters = _link_parameters(params_file, specs)
-    common.guarded(
-        lambda: _print_link(
+
+    def run():
+        resolved = _resolve_images(common.aws_clients(region, profile, endpoint_url), parameters)
+        _print_link(
             quick_create_url(
                 region=region,
                 template_url=template_url,
                 stack_name=stack_name,
-                parameters=parameters,
+                parameters=resolved,
                 template_parameters=specs,
             )
         )
-    )
+
+    common.guarded(run)
 
 
 COMMANDS = (publish_command, link_command)

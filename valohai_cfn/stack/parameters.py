@@ -81,6 +81,11 @@ CACHE_NODE_TYPES = [
 # instances from it), so the default is the newest 16 it offers in every region the lint checks.
 DEFAULT_DATABASE_ENGINE_VERSION = "16.15"
 
+# The Redis line of the queue. ElastiCache's own default changes over time, so a new installation would get
+# whatever it is that day; the template pins it. 7.1 is the newest Redis OSS line ElastiCache offers (its
+# newer engines are Valkey) and the newest cfn-lint knows; Valohai's installer at f60087b still pins 6.2.
+QUEUE_ENGINE_VERSIONS = ["7.1", "7.0", "6.2"]
+
 GROUP_INSTALLATION = "Installation"
 GROUP_NETWORK = "Network"
 GROUP_ACCESS = "Access and TLS"
@@ -414,6 +419,18 @@ def _data(t: Template) -> None:
             Default="cache.m5.large",
             AllowedValues=CACHE_NODE_TYPES,
             Description="ElastiCache node type of the Redis queue.",
+        ),
+    )
+    _parameter(
+        t,
+        GROUP_DATA,
+        "Redis version",
+        Parameter(
+            "QueueEngineVersion",
+            Type="String",
+            Default=QUEUE_ENGINE_VERSIONS[0],
+            AllowedValues=QUEUE_ENGINE_VERSIONS,
+            Description="ElastiCache Redis engine version of the queue.",
         ),
     )
     _parameter(

@@ -32,6 +32,7 @@ def add_queue(t: Template, ctx: Context, security_group_id: GetAtt) -> Replicati
             ReplicationGroupId=ctx.name("queue"),
             ReplicationGroupDescription="Valohai job queue (Celery broker)",
             Engine="redis",
+            EngineVersion=ctx.ref("QueueEngineVersion"),
             CacheNodeType=ctx.ref("CacheNodeType"),
             NumCacheClusters=1,
             Port=REDIS_PORT,

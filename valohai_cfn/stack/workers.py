@@ -28,6 +28,7 @@ from troposphere.ec2 import (
     LaunchTemplateBlockDeviceMapping,
     LaunchTemplateData,
     MetadataOptions,
+    NetworkInterfaces,
     TagSpecifications,
 )
 
@@ -89,11 +90,20 @@ GROUP_NAME_PREFIX = "${ResourcePrefix}-worker-"
 
 
 def peon_boot_script() -> str:
-    """peon.sh as the template carries it, before Fn::Sub."""
+    """peon.sh without its comments, its ${Queue} and ${QueueUrl} still to be filled in."""
     return userdata.without_comments(userdata.read("peon.sh"))
 
 
-def _launch_template(ctx: Context, kind: WorkerKind, queue_url: object, security_group_id: object) -> LaunchTemplate:
+def peon_user_data(kind: WorkerKind, queue_url: GetAtt) -> Base64:
+    """A group's worker boot: peon.sh with its queue's name and the queue URL written in as the Fn::Sub
+    expressions they are (`${AWS::Region}-${InstanceType}-spot`, `${Settingqueueurl.Value}`), so the
+    template carries no map of variables beside each copy (CloudFormation's 51,200-byte limit)."""
+    logical_id, attribute = queue_url.data["Fn::GetAtt"]
+    script = peon_boot_script().replace("${Queue}", queue_name(kind))
+    return Base64(Sub(script.replace("${QueueUrl}", f"${{{logical_id}.{attribute}}}")))
+
+
+def _launch_template(ctx: Context, kind: WorkerKind, queue_url: GetAtt, security_group_id: object) -> LaunchTemplate:
     return LaunchTemplate(
         "WorkerLaunchTemplate",  # the title troposphere validates; the loop's fragment key is the real id
         Condition=kind.condition,
@@ -104,8 +114,18 @@ def _launch_template(ctx: Context, kind: WorkerKind, queue_url: object, security
         LaunchTemplateData=LaunchTemplateData(
             ImageId=ctx.ref("WorkerAmiId"),
             InstanceType=Ref(INSTANCE_TYPE),
-            IamInstanceProfile=IamInstanceProfile(Arn=GetAtt("WorkerInstanceProfile", "Arn")),
-            SecurityGroupIds=[security_group_id],
+            IamInstanceProfile=IamInstanceProfile(Name=Ref("WorkerInstanceProfile")),
+            # Never a public address, whatever the subnet assigns (Valohai's installer: assign_public_ip false);
+            # a job reaches the internet through the subnet's NAT. The group goes on the interface: EC2 refuses
+            # SecurityGroupIds beside NetworkInterfaces.
+            NetworkInterfaces=[
+                NetworkInterfaces(
+                    DeviceIndex=0,
+                    AssociatePublicIpAddress=False,
+                    Groups=[security_group_id],
+                    DeleteOnTermination=True,
+                )
+            ],
             KeyName=If(HAS_WORKER_KEY_PAIR, ctx.ref("WorkerKeyPairName"), NoValue),
             # IMDSv2 only; hop limit 2 so the job containers can still reach the metadata service.
             MetadataOptions=MetadataOptions(HttpTokens="required", HttpPutResponseHopLimit=2),
@@ -120,7 +140,7 @@ def _launch_template(ctx: Context, kind: WorkerKind, queue_url: object, security
                     ),
                 )
             ],
-            UserData=Base64(Sub(peon_boot_script(), Queue=Sub(queue_name(kind)), QueueUrl=queue_url)),
+            UserData=peon_user_data(kind, queue_url),
         ),
     )
 
@@ -156,8 +176,9 @@ def _group(ctx: Context, kind: WorkerKind) -> AutoScalingGroup:
     )
 
 
-def add_workers(t: Template, ctx: Context, *, queue_url: object, security_group_id: object) -> None:
-    """One loop per kind; each item of the kind's list gets a launch template and a group."""
+def add_workers(t: Template, ctx: Context, *, queue_url: GetAtt, security_group_id: object) -> None:
+    """One loop per kind; each item of the kind's list gets a launch template and a group. `queue_url` is the
+    GetAtt of the setting that holds the queue's URL."""
     for kind in KINDS:
         fragment = {
             kind.launch_template_id: _launch_template(ctx, kind, queue_url, security_group_id),

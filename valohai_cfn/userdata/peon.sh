@@ -1,9 +1,10 @@
 #!/bin/bash
 # Boot script of a Valohai worker ("peon"), as in Valohai's installer (Module/Workers/ASG/peon/userdata).
 #
-# CloudFormation renders this file with Fn::Sub: ${Queue} is the group's queue (<region>-<type>, or
-# <region>-<type>-spot) and ${QueueUrl} the Redis URL (rediss:// when QueueTransitEncryption is on).
-# Neither is a secret, and nothing else is read. No `set -x`: cloud-init logs are readable by operators.
+# The build writes the group's queue in place of ${Queue} (<region>-<type>, or <region>-<type>-spot) and the
+# Redis URL in place of ${QueueUrl} (rediss:// when QueueTransitEncryption is on), as Fn::Sub expressions
+# CloudFormation fills in. Neither is a secret, and nothing else is read. No `set -x`: cloud-init logs are
+# readable by operators.
 set -euo pipefail
 
 env "QUEUES=${Queue}" CLOUD=ec2 INSTALLATION_TYPE=private-worker "REDIS_URL=${QueueUrl}" \

@@ -147,29 +147,24 @@ read_settings() {
   domain=$(printf '%s' "${url}" | sed 's|^[a-z]*://||')
 }
 
-write_optimo_service() {
-  step="write the optimo service"
-  # Valohai's installer passes optimo an empty password; this one is the generated secret.
-  write_file "${root}/etc/optimo.config" 600 <<OPTIMO_CONFIG
-OPTIMO_BASIC_AUTH_USERNAME=user
-OPTIMO_BASIC_AUTH_PASSWORD=${optimo}
-OPTIMO_CONFIG
-  write_file "${root}/etc/systemd/system/optimo.service" 644 <<'OPTIMO_SERVICE'
-[Unit]
-Description=Optimo Service
-After=docker.service
-Requires=docker.service
-
-[Service]
-Restart=always
-ExecStartPre=-/usr/bin/docker stop %n
-ExecStartPre=-/usr/bin/docker rm %n
-ExecStop=-/usr/bin/docker stop %n
-ExecStart=/usr/bin/docker run --name=%n --env-file=/etc/optimo.config valohai/optimo:20231130
-
-[Install]
-WantedBy=multi-user.target
-OPTIMO_SERVICE
+# Valohai's installer keeps the image's own optimo unit (it runs optimo on docker-network-vhnet, where the
+# app reaches it as optimo.service) and writes only the password into it, in place of the empty value the
+# image ships. The same here, from the generated secret, with bash alone: `sed -i` would carry the password
+# in its arguments, which any process on the instance can read. The unit then holds it: mode 600. (The
+# image's unit hands it to `docker run -e`, as in the installer: that is the image's choice, not ours.)
+write_optimo_password() {
+  local unit="${root}/etc/systemd/system/optimo.service" line text="" found=""
+  step="write the optimo password into /etc/systemd/system/optimo.service"
+  while IFS= read -r line || [[ -n ${line} ]]; do
+    if [[ ${line} =~ ^(.*OPTIMO_BASIC_AUTH_PASSWORD=)[^[:space:]\"\']*(.*)$ ]]; then
+      line="${BASH_REMATCH[1]}${optimo}${BASH_REMATCH[2]}"
+      found=yes
+    fi
+    text+="${line}"$'\n'
+  done <"${unit}"
+  # An image whose unit has no password to fill in is not the image this boot knows.
+  [[ -n ${found} ]]
+  printf '%s' "${text}" | write_file "${unit}" 600
 }
 
 # Enabled, so that a reboot brings the app back.
@@ -177,10 +172,6 @@ start_service() {
   step="start $1"
   systemctl enable "$1"
   systemctl restart "$1"
-}
-
-optimo_address() {
-  docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' optimo.service
 }
 
 render_roi_config() {
@@ -240,7 +231,9 @@ create_organization() {
   step="create organization ${organization}"
   organization_id=$(organization_id)
   if [[ -z ${organization_id} ]]; then
-    docker exec roi.service python manage.py roi_create_organization --name="${organization}" --for-superuser >/dev/null
+    # --skip-checks as in Valohai's installer since its change #13: no Django system checks for this command.
+    docker exec roi.service python manage.py roi_create_organization --name="${organization}" --for-superuser \
+      --skip-checks >/dev/null
     organization_id=$(organization_id)
   fi
   [[ -n ${organization_id} ]]
@@ -288,15 +281,19 @@ RECONCILE_TIMER
 
 boot() {
   read_settings
-  write_optimo_service
-  step="reload systemd"
-  systemctl daemon-reload
+  # In Valohai's installer's order: the app stopped while its config is written, the image's docker network
+  # before the containers on it (optimo and roi), then optimo, roi-setup (migrations) and roi. Every value is
+  # read and checked first (above), so a failed read stops the boot before anything is changed.
+  step="stop roi"
+  systemctl stop roi
   start_service docker-network-vhnet
-  start_service optimo
-  step="find optimo's address"
-  optimo_address=$(retry 120 optimo_address)
   step="write /etc/roi.config"
   render_roi_config | write_file "${root}/etc/roi.config" 600
+  write_optimo_password
+  # systemd reads a changed unit file only after a reload.
+  step="reload systemd"
+  systemctl daemon-reload
+  start_service optimo
   start_service roi-setup
   start_service roi
   wait_until_healthy
@@ -317,8 +314,6 @@ boot() {
 reconcile() {
   local config="${root}/etc/roi.config" prep="${root}/etc/valohai-cfn/prep.yaml" current wanted
   read_settings
-  step="find optimo's address"
-  optimo_address=$(retry 60 optimo_address)
   step="compare /etc/roi.config"
   current=$(cat "${config}")
   wanted=$(render_roi_config)
