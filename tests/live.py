@@ -112,6 +112,8 @@ def _expected_resource(kind: str, p: dict[str, Any]) -> dict[str, Any] | None:
             "CacheNodeType": p["CacheNodeType"],
             "TransitEncryptionEnabled": str(p.get("TransitEncryptionEnabled", False)).lower() == "true",
             "AtRestEncryptionEnabled": str(p.get("AtRestEncryptionEnabled", False)).lower() == "true",
+            "EngineVersion": p["EngineVersion"],
+            "NodeType": p["CacheNodeType"],
         }
     if kind == "AWS::ElastiCache::SubnetGroup":
         return {"SubnetIds": sorted(p["SubnetIds"])}
@@ -307,11 +309,16 @@ def _queues(services: Services, found: dict[str, str], state: dict, attributes: 
         (group,) = services.clients("elasticache").describe_replication_groups(ReplicationGroupId=identifier)[
             "ReplicationGroups"
         ]
-        # DescribeReplicationGroups has no engine version (moto makes no member cache clusters to ask).
+        # The engine version is a node's (DescribeCacheClusters), not the group's.
+        (node,) = services.clients("elasticache").describe_cache_clusters(CacheClusterId=group["MemberClusters"][0])[
+            "CacheClusters"
+        ]
         state[logical] = {
             "CacheNodeType": group["CacheNodeType"],
             "TransitEncryptionEnabled": group["TransitEncryptionEnabled"],
             "AtRestEncryptionEnabled": group["AtRestEncryptionEnabled"],
+            "EngineVersion": node["EngineVersion"],
+            "NodeType": node["CacheNodeType"],
         }
         attributes[f"{logical}.PrimaryEndPoint.Address"] = group["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
 

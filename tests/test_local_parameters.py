@@ -81,7 +81,8 @@ def world(local_aws, template_json) -> World:
     certificate = clients("acm").request_certificate(DomainName="valohai.truth.example.com")["CertificateArn"]
     zone = clients("route53").create_hosted_zone(Name="example.com", CallerReference="truth")["HostedZone"]["Id"]
     zone = zone.rsplit("/", 1)[-1]
-    values = {**demo, "ResourcePrefix": STACK, "DatabaseDeletionProtection": "false"}
+    # The queue starts a version below the newest, to be upgraded: ElastiCache does not downgrade.
+    values = {**demo, "ResourcePrefix": STACK, "DatabaseDeletionProtection": "false", "QueueEngineVersion": "7.0"}
     changes = {
         "AllowedIngressCidr": "203.0.113.0/24",
         "CacheNodeType": "cache.m6g.large",
@@ -100,6 +101,7 @@ def world(local_aws, template_json) -> World:
         "LoadBalancerScheme": "internal",
         "LoadBalancerSubnetIds": ",".join(others),
         "OrganizationName": "truth",
+        "QueueEngineVersion": "7.1",
         "QueueTransitEncryption": "true",
         "ResourcePrefix": "truer",
         "RoiAmiId": image,

@@ -1,10 +1,11 @@
 """The CloudFormation API calls the local AWS answers itself, on moto's CloudFormation service: stacks,
-change sets, resources, templates, termination protection and drift. `install()` is the one place the
-package changes moto; moto's own handlers remain for what they do right (DescribeStacks, ListStacks,
-DescribeStackEvents, stack policies, ValidateTemplate).
+change sets, resources, events, templates, termination protection and drift. `install()` is the one place
+the package changes moto; moto's own handlers remain for what they do right (DescribeStacks — reading the
+local state through the Stack properties set here —, ListStacks, stack policies, ValidateTemplate).
 
-Every call runs under one lock: the server answers requests in threads, and CloudFormation handles one
-operation per stack at a time (two concurrent creates of one stack: the second is refused).
+Every call runs under one lock: the server answers requests in threads, and CloudFormation runs one
+operation on a stack at a time (of two deploys of one new stack, the second finds its change set gone or
+the stack made: ChangeSetNotFound, AlreadyExistsException).
 An error the local AWS did not foresee is still answered in CloudFormation's shape, never as a 500.
 """
 

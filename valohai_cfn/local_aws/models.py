@@ -176,11 +176,57 @@ class ElastiCacheReplicationGroup(_Model):
             cluster_mode=p.get("ClusterMode"),
             serverless_cache_snapshot_name=None,
         )
-        return cls(group)
+        made = cls(group)
+        made.make_member_clusters(account_id, region_name, p)
+        return made
+
+    def make_member_clusters(self, account_id: str, region_name: str, p: dict[str, Any]) -> None:
+        """The group's nodes as ElastiCache shows them (DescribeCacheClusters: engine version, node type),
+        which moto's group names but does not make."""
+        backend = elasticache_backends[account_id][region_name]
+        for cluster_id in self.group.member_clusters:
+            backend.cache_clusters.pop(cluster_id, None)
+            backend.create_cache_cluster(
+                cache_cluster_id=cluster_id,
+                replication_group_id=self.group.replication_group_id,
+                az_mode="single-az",
+                preferred_availability_zone=None,
+                num_cache_nodes=1,
+                cache_node_type=self.group.cache_node_type,
+                engine=self.group.engine,
+                engine_version=self.group.engine_version,
+                cache_parameter_group_name=p.get("CacheParameterGroupName"),
+                cache_subnet_group_name=p.get("CacheSubnetGroupName"),
+                transit_encryption_enabled=self.group.transit_encryption_enabled,
+                network_type=p.get("NetworkType"),
+                ip_discovery=p.get("IpDiscovery"),
+                snapshot_name=None,
+                preferred_maintenance_window=p.get("PreferredMaintenanceWindow"),
+                port=int(p.get("Port", 6379)),
+                notification_topic_arn=p.get("NotificationTopicArn"),
+                auto_minor_version_upgrade=as_bool(p.get("AutoMinorVersionUpgrade", True)),
+                snapshot_retention_limit=int(p.get("SnapshotRetentionLimit", 0)),
+                snapshot_window=p.get("SnapshotWindow"),
+                auth_token=None,
+                outpost_mode=None,
+                preferred_outpost_arn=None,
+                preferred_availability_zones=[],
+                cache_security_group_names=[],
+                security_group_ids=list(p.get("SecurityGroupIds", [])),
+                tags=[],
+                snapshot_arns=[],
+                preferred_outpost_arns=[],
+                log_delivery_configurations=[],
+                cache_node_ids_to_remove=[],
+                cache_node_ids_to_reboot=[],
+            )
 
     def delete(self, account_id: str, region_name: str) -> None:
         # moto's DeleteReplicationGroup only marks the group "deleting"; CloudFormation waits until it is gone.
-        elasticache_backends[account_id][region_name].replication_groups.pop(self.physical_resource_id, None)
+        backend = elasticache_backends[account_id][region_name]
+        for cluster_id in self.group.member_clusters:
+            backend.cache_clusters.pop(cluster_id, None)
+        backend.replication_groups.pop(self.physical_resource_id, None)
 
 
 class SecretsManagerSecret(_Model):

@@ -195,6 +195,19 @@ def _transit_encryption_steps(where: updates.Where, old: dict[str, Any], new: di
     return None
 
 
+def _version(text: Any) -> tuple[int, ...]:
+    return tuple(int(part) for part in str(text).split(".") if part.isdigit())
+
+
+@rule("update", "AWS::ElastiCache::ReplicationGroup")
+def _engine_only_upgrades(where: updates.Where, old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """ElastiCache upgrades an engine in place; it cannot downgrade one."""
+    before, after = old.get("EngineVersion"), new.get("EngineVersion")
+    if before and after and _version(after) < _version(before):
+        return f"InvalidParameterCombination: cannot downgrade the engine from {before} to {after}"
+    return None
+
+
 @rule("update", "AWS::RDS::DBInstance")
 def _storage_only_grows(where: updates.Where, old: dict[str, Any], new: dict[str, Any]) -> str | None:
     before, after = old.get("AllocatedStorage"), new.get("AllocatedStorage")

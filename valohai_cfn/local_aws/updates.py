@@ -447,6 +447,19 @@ def _queue_settings(where: Where, made: Any, new: dict, old: dict) -> None:
     group.auto_minor_version_upgrade = as_bool(new.get("AutoMinorVersionUpgrade", True))
 
 
+# Registered after the group's own changes (applied in this order): it reads what they set.
+@changes(
+    "AWS::ElastiCache::ReplicationGroup",
+    "CacheNodeType",
+    "EngineVersion",
+    "TransitEncryptionEnabled",
+    "SecurityGroupIds",
+)
+def _queue_nodes_follow(where: Where, made: Any, new: dict, old: dict) -> None:
+    """The group's member clusters take its new node type, engine version and encryption."""
+    made.make_member_clusters(where.account_id, where.region, new)
+
+
 @changes("AWS::ElastiCache::ReplicationGroup", "Tags")
 def _queue_tags(where: Where, made: Any, new: dict, old: dict) -> None:
     _tags_by_arn(elasticache_backends[where.account_id][where.region], made.group.arn, new, old)
