@@ -56,7 +56,7 @@ def commands_reading(params: str) -> dict[str, list[str]]:
         "plan": ["plan", "--stack-name", "s", "--params", params, *aws],
         "diff": ["diff", "--stack-name", "s", "--params", params, *aws],
         "build --processed-for": ["build", "--processed-for", params, "-o", "out"],
-        "publish": ["publish", "--bucket", "b", "--params", params, *aws],
+        "publish": ["publish", "--bucket", "templates-bucket", "--params", params, *aws],
         "link": [
             "link",
             "--template-url",
@@ -122,7 +122,7 @@ def commands_with_a_stack_name(name: str, params: str) -> dict[str, list[str]]:
         "outputs": ["outputs", name, *aws],
         "drift": ["drift", name, *aws],
         "delete": ["delete", name, "--yes", *aws],
-        "publish": ["publish", "--bucket", "b", "--stack-name", name, *aws],
+        "publish": ["publish", "--bucket", "templates-bucket", "--stack-name", name, *aws],
         "link": [
             "link",
             "--template-url",
