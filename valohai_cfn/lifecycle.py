@@ -349,7 +349,7 @@ class Promises:
         self.report = report
         self._approved_executions: dict[str, str] = {}  # change set ARN → the stack id it was approved for
         self._approved_deletes: set[str] = set()  # stack ids
-        self._made: dict[str, ChangeSet | None] = {}  # ARN → change sets this run made and has not disposed of
+        self._made: dict[str, tuple[str, str]] = {}  # ARN → (stack, name): made by this run, not yet disposed of
         self._made_stack: dict[str, bool] = {}  # ARN → whether that change set's CREATE made its stack
         self._requested: tuple[str, str] | None = None  # (stack, change set name) asked for, not yet answered
         self._done: list[str] = []  # what this run changed so far, for an interruption's message
@@ -378,10 +378,7 @@ class Promises:
                 f"--stack-name {stack}, and remove it with aws cloudformation delete-change-set --stack-name {stack} "
                 f"--change-set-name {name}"
             )
-        for arn, change_set in self._made.items():
-            if change_set is None:
-                continue
-            stack, name = change_set.stack_name, change_set.name
+        for arn, (stack, name) in self._made.items():
             empty = self._made_stack[arn]
             parts.append(
                 f"Change set {name} of stack {stack} was left, not executed"
@@ -411,10 +408,8 @@ class Promises:
         self.report.note(CreatingChangeSet(request.stack_name, name, request.plan.value))
         self._requested = (request.stack_name, name)
         arn = deploy.request_change_set(self.cfn, request, name)
-        self._made[arn], self._made_stack[arn], self._requested = None, made_stack, None
-        change_set = deploy.wait_for_change_set(self.cfn, arn, request.plan.value)
-        self._made[arn] = change_set
-        return change_set
+        self._made[arn], self._made_stack[arn], self._requested = (request.stack_name, name), made_stack, None
+        return deploy.wait_for_change_set(self.cfn, arn, request.plan.value)
 
     def discard(self, change_set: ChangeSet) -> bool:
         """Delete a change set this run made and will not execute (and the empty stack it made); True when the
@@ -631,13 +626,19 @@ def check_account(aws: Any, template: Template, parameters: dict[str, str], stac
         ) from None
 
 
-def _review(cfn: Any, state: StackState, change_set: ChangeSet, document: dict, values: dict[str, str]) -> Review:
+def _deployed_template(cfn: Any, change_set: ChangeSet) -> dict | None:
+    """The template the change set's stack has now (None for a new stack's change set)."""
+    return deploy.template_of(cfn, StackName=change_set.stack_id) if change_set.kind == "UPDATE" else None
+
+
+def _review(
+    cfn: Any, state: StackState, change_set: ChangeSet, deployed: dict | None, document: dict, values: dict[str, str]
+) -> Review:
     """The change set's review: CloudFormation's changes, with the templates' values, and the outputs."""
     from valohai_cfn import review
     from valohai_cfn.intrinsics import EvaluationError, pseudo_parameters
     from valohai_cfn.language_extensions import TransformError
 
-    deployed = deploy.template_of(cfn, StackName=change_set.stack_id) if change_set.kind == "UPDATE" else None
     pseudo = pseudo_parameters(
         region=cfn.meta.region_name, stack_name=change_set.stack_name, stack_id=change_set.stack_id
     )
@@ -808,7 +809,8 @@ def deploy_stack(
             raise DeployError(f"change set {change_set.name} is {change_set.status}: {change_set.reason}")
         if change_set.stack_name != request.stack_name:
             raise DeployError(f"change set {change_set.name} is stack {change_set.stack_name}'s")
-        reviewed = _review(cfn, state, change_set, request.template.document, sent.values)
+        deployed = _deployed_template(cfn, change_set)
+        reviewed = _review(cfn, state, change_set, deployed, request.template.document, sent.values)
         report.note(Reviewed(request.stack_name, reviewed, change_set))
         if reviewed.data_loss and not request.allow_replace:
             promises.discard(change_set)
@@ -821,7 +823,6 @@ def deploy_stack(
                 raise DeployError("nobody to approve the change: no terminal to ask in. Add --yes")
             result.end = End.DECLINED
             return result
-        deployed = deploy.template_of(cfn, StackName=change_set.stack_id) if plan is Plan.UPDATE else None
         return _executed(
             promises,
             change_set,
@@ -866,7 +867,8 @@ def execute_change_set(aws: Any, request: ExecuteRequest, *, approve: Approve | 
             raise DeployError(f"stack {request.stack_name} is {state.status}: {state.meaning}")
         change_set.kind = "CREATE" if state.status == "REVIEW_IN_PROGRESS" else "UPDATE"
         document = deploy.template_of(cfn, StackName=change_set.stack_id, ChangeSetName=change_set.arn)
-        reviewed = _review(cfn, state, change_set, document, change_set.parameters)
+        deployed = _deployed_template(cfn, change_set)
+        reviewed = _review(cfn, state, change_set, deployed, document, change_set.parameters)
         report.note(Reviewed(request.stack_name, reviewed, change_set))
         if reviewed.data_loss and not request.allow_replace:
             raise DataLoss(reviewed)
@@ -874,7 +876,6 @@ def execute_change_set(aws: Any, request: ExecuteRequest, *, approve: Approve | 
             if promises.approve is None:
                 raise DeployError("nobody to approve the change: no terminal to ask in. Add --yes")
             return Result(request.stack_name, End.DECLINED, reviewed, change_set, kept=True)
-        deployed = deploy.template_of(cfn, StackName=change_set.stack_id) if change_set.kind == "UPDATE" else None
         return _executed(
             promises,
             change_set,
