@@ -407,8 +407,9 @@ class Promises:
         name = deploy.new_change_set_name()
         self.report.note(CreatingChangeSet(request.stack_name, name, request.plan.value))
         self._requested = (request.stack_name, name)
-        arn = deploy.request_change_set(self.cfn, request, name)
-        self._made[arn], self._made_stack[arn], self._requested = (request.stack_name, name), made_stack, None
+        with interrupts_deferred():  # a second at most; Ctrl-C then knows the change set it leaves
+            arn = deploy.request_change_set(self.cfn, request, name)
+            self._made[arn], self._made_stack[arn], self._requested = (request.stack_name, name), made_stack, None
         return deploy.wait_for_change_set(self.cfn, arn, request.plan.value)
 
     def discard(self, change_set: ChangeSet) -> bool:
