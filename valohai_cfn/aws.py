@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -67,16 +66,29 @@ class Clients:
     def __call__(self, service: str) -> Any:
         if service not in self._clients:
             try:
-                self._clients[service] = self.session.client(service, endpoint_url=self.endpoint_url, config=RETRIES)
+                client = self.session.client(service, endpoint_url=self.endpoint_url, config=RETRIES)
             except SETUP_ERRORS as e:
                 raise _setup_error(e) from None
+            client.meta.events.register("before-parse", _refuse_html)
+            self._clients[service] = client
         return self._clients[service]
 
 
+def _refuse_html(response_dict: dict, **_kwargs: Any) -> None:
+    """An HTML page is never an AWS answer (a proxy's sign-in page, a wrong path): refused before botocore's
+    parser reads it as XML and fails somewhere inside."""
+    content_type = str(response_dict.get("headers", {}).get("content-type", "")).lower()
+    body = response_dict.get("body") or b""
+    start = body[:200].lstrip().lower() if isinstance(body, bytes) else b""
+    if content_type.startswith("text/html") or start.startswith((b"<!doctype html", b"<html")):
+        raise AwsError(
+            f"the endpoint answered with an HTML page (HTTP {response_dict.get('status_code')}), not an AWS "
+            "response: is --endpoint-url right?"
+        )
+
+
 def _one_line(text: str, limit: int = 300) -> str:
-    """A message as one line, never a page: an HTML answer (a proxy, a wrong path) is named, not printed."""
-    if re.search(r"<\s*(!doctype|html|head|body|title)\b", text, re.IGNORECASE):
-        return "the endpoint answered with an HTML page, not an AWS response (is --endpoint-url right?)"
+    """A message as one line of reasonable length."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
