@@ -769,3 +769,22 @@ def test_aws_region_comes_before_aws_default_region(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     CliRunner().invoke(cli, ["status", STACK])
     assert seen["region"] == "eu-north-1"
+
+
+def test_the_summary_after_a_deploy_lists_every_worker_group(capsys):
+    from valohai_cfn.cli.stack import _rendered
+    from valohai_cfn.console import Output
+    from valohai_cfn.deploy import Outcome
+    from valohai_cfn.lifecycle import End, Result
+
+    outputs = {
+        "AppUrl": "https://valohai.example.com",
+        "DatabaseEndpoint": "db.internal",
+        "SpotWorkerGroupg4dnxlarge": "valohai-worker-g4dn.xlarge-spot",
+        "WorkerGroupt3medium": "valohai-worker-t3.medium",
+    }
+    result = Result(STACK, End.EXECUTED, outcome=Outcome("UPDATE_COMPLETE"), outputs=outputs)
+    assert _rendered(Output(), result, {}) == 0
+    shown = capsys.readouterr().out
+    assert "valohai-worker-g4dn.xlarge-spot" in shown and "valohai-worker-t3.medium" in shown
+    assert "https://valohai.example.com" in shown and "db.internal" not in shown

@@ -250,6 +250,8 @@ class Evaluator:
             function = FUNCTIONS.get(fn)
             if function is not None:
                 return function(self, argument)
+            if fn == "Fn::GetAZs" and self(argument) == "":
+                return _unknown(fn, self.ref("AWS::Region"))  # "": the stack's own region
             if fn in KNOWN_AT_DEPLOY:
                 return _unknown(fn, self(argument))
         evaluated = {k: self(v) for k, v in node.items()}
