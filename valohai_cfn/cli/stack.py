@@ -189,7 +189,8 @@ def _rendered(out: Output, result: Result, options: dict[str, Any]) -> int:
     headline = {
         k: v for k, v in result.outputs.items() if k in HEADLINE_OUTPUTS or k.startswith(WORKER_GROUP_OUTPUT_PREFIXES)
     }
-    console.show_outputs(out, headline)
+    if headline:  # another template's outputs are `valohai-cfn outputs`'s to show
+        console.show_outputs(out, headline)
     return common.EXIT_OK
 
 
