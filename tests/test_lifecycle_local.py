@@ -20,6 +20,7 @@ from faults import ctrl_c, enforce_termination_protection, error_response, on_ca
 
 from valohai_cfn.cli import cli
 from valohai_cfn.cli import common as cli_common
+from valohai_cfn.stack.policy import stack_policy
 
 WITH_DATA = {
     "AWSTemplateFormatVersion": "2010-09-09",
@@ -97,12 +98,16 @@ def hooked(monkeypatch):
     return installs.append
 
 
-def deployed(cli_run, files, name: str, template: str = "data.json", *extra: str) -> None:
-    result = cli_run(
-        "deploy", "--stack-name", name, "--params", str(files["empty.json"]), "--template", str(files[template]),
-        "--skip-preflight", "--yes", *extra,
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
+def deployed(cfn, name: str, template: dict = WITH_DATA) -> str:
+    """A stack as `valohai-cfn deploy` leaves it (tagged valohai=1, termination protection, the template's stack
+    policy), made directly: the deploy itself is tested in test_deploy_local.py."""
+    return cfn.create_stack(
+        StackName=name,
+        TemplateBody=json.dumps(template),
+        Tags=[{"Key": "valohai", "Value": "1"}],
+        EnableTerminationProtection=True,
+        StackPolicyBody=stack_policy(template),
+    )["StackId"]
 
 
 def protections(cfn, name: str) -> tuple[bool, list[str]]:
@@ -122,7 +127,7 @@ def protections(cfn, name: str) -> tuple[bool, list[str]]:
 
 
 def test_another_template_refused_or_declined_leaves_the_stack_as_it_was(cli_run, cfn, files, monkeypatch):
-    deployed(cli_run, files, "kept-as-it-was")
+    deployed(cfn, "kept-as-it-was")
     before = protections(cfn, "kept-as-it-was")
     assert before == (True, ["Data", "Secret"])
     deploy_other = ["deploy", "--stack-name", "kept-as-it-was", "--params", str(files["empty.json"])]
@@ -159,7 +164,7 @@ def test_the_policy_message_says_what_the_policy_denies(cli_run, cfn, files):
 
 
 def test_a_role_arn_that_is_not_one_is_refused_before_any_call(cli_run, cfn, files):
-    deployed(cli_run, files, "role-checked")
+    deployed(cfn, "role-checked")
     result = cli_run("delete", "role-checked", "--force", "--yes", "--role-arn", "not-an-arn")
     assert result.exit_code == 2, result.output
     assert len(result.stderr.splitlines()) == 1 and "not an IAM role ARN" in result.stderr
@@ -167,7 +172,7 @@ def test_a_role_arn_that_is_not_one_is_refused_before_any_call(cli_run, cfn, fil
 
 
 def test_a_refused_delete_puts_termination_protection_back(cli_run, cfn, files, hooked):
-    deployed(cli_run, files, "refused-delete")
+    deployed(cfn, "refused-delete")
 
     def refuse_delete(client):
         message = "User is not authorized to perform: iam:PassRole on resource: cfn-service"
@@ -182,7 +187,7 @@ def test_a_refused_delete_puts_termination_protection_back(cli_run, cfn, files, 
 
 
 def test_ctrl_c_between_lifting_and_deleting_cannot_split_them(cli_run, cfn, files, hooked):
-    deployed(cli_run, files, "unsplit")
+    deployed(cfn, "unsplit")
     hooked(lambda client: on_calls(client, "UpdateTerminationProtection", ctrl_c))
     result = cli_run("delete", "unsplit", "--force", "--yes")
     assert result.exit_code == 130, result.output
@@ -194,8 +199,7 @@ def test_ctrl_c_between_lifting_and_deleting_cannot_split_them(cli_run, cfn, fil
 def test_recreate_lifts_termination_protection_as_part_of_the_approved_delete(cli_run, cfn, files, hooked):
     """The local AWS cannot fail a first create nor refuse DeleteStack while termination protection is on;
     hooks play CloudFormation for both (ROLLBACK_COMPLETE, its resources deleted; DeleteStack refused)."""
-    deployed(cli_run, files, "recreated", "other.json")
-    first = cfn.describe_stacks(StackName="recreated")["Stacks"][0]["StackId"]
+    first = deployed(cfn, "recreated", NO_DATA)
     hooked(lambda client: enforce_termination_protection(client, cfn))
     hooked(lambda client: rolled_back_first_create(client, cfn, {first}))
     result = cli_run(
@@ -214,7 +218,7 @@ def test_recreate_lifts_termination_protection_as_part_of_the_approved_delete(cl
 
 
 def test_a_change_set_of_another_stack_is_refused(cli_run, cfn, files):
-    deployed(cli_run, files, "named-stack")
+    deployed(cfn, "named-stack")
     planned = cli_run(
         "plan", "--stack-name", "other-stack", "--params", str(files["empty.json"]), "--template",
         str(files["data.json"]), "--skip-preflight", "--keep", "--output", "json",

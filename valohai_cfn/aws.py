@@ -77,10 +77,9 @@ class Clients:
 def _refuse_html(response_dict: dict, **_kwargs: Any) -> None:
     """An HTML page is never an AWS answer (a proxy's sign-in page, a wrong path): refused before botocore's
     parser reads it as XML and fails somewhere inside."""
-    content_type = str(response_dict.get("headers", {}).get("content-type", "")).lower()
     body = response_dict.get("body") or b""
     start = body[:200].lstrip().lower() if isinstance(body, bytes) else b""
-    if content_type.startswith("text/html") or start.startswith((b"<!doctype html", b"<html")):
+    if start.startswith((b"<!doctype html", b"<html")):  # the body, not the header: S3's HEAD 404 says text/html
         raise AwsError(
             f"the endpoint answered with an HTML page (HTTP {response_dict.get('status_code')}), not an AWS "
             "response: is --endpoint-url right?"

@@ -479,25 +479,23 @@ class Promises:
                 self.cfn.execute_change_set(
                     ChangeSetName=change_set.arn, ClientRequestToken=token, DisableRollback=disable_rollback
                 )
-            except ClientError as e:
+            except Exception as e:
                 if not new:
-                    self._set_policy(stack_id, policies.otherwise)  # what the approval relaxed is put back
-                raise DeployError(
-                    f"executing change set {change_set.name} failed: {e.response['Error'].get('Message', e)}"
-                ) from e
+                    self._put_back(change_set, policies.otherwise)  # what the approval relaxed
+                if isinstance(e, ClientError):
+                    message = e.response["Error"].get("Message", e)
+                    raise DeployError(f"executing change set {change_set.name} failed: {message}") from e
+                raise
             self._made.pop(change_set.arn, None)
             self._under_way = change_set.stack_name
-            if new:
-                try:
+            # A state that takes no change yet, or AWS out of reach: applied once the operation ends, below.
+            with contextlib.suppress(Exception):
+                if new:
                     applied += deploy.ensure_protections(
                         self.cfn, stack_id, Protections(termination, policies.succeeded), new=True
                     )
                     self._policy_set[stack_id] = policies.succeeded
                     termination_done = True
-                except ClientError as e:
-                    if deploy.throttled(e):
-                        raise
-                    # A state that takes no change yet: applied once the operation ends, below.
         outcome: Outcome | None = None
         try:
             with deploy.stopped_watching_on_ctrl_c(change_set.stack_name), self.report.progress() as progress:
@@ -535,13 +533,21 @@ class Promises:
                 applied.append(Protection.TERMINATION)
             if self._set_policy(stack_id, want):
                 applied.append(Protection.STACK_POLICY)
-        except ClientError as e:
+        except Exception as e:
             raise DeployError(
-                f"the protections of stack {change_set.stack_name} could not be applied "
-                f"({e.response['Error'].get('Message', e)}): run valohai-cfn deploy again once its operation has "
-                "ended; it applies them"
+                f"the protections of stack {change_set.stack_name} could not be applied ({e}): run valohai-cfn "
+                "deploy again once its operation has ended; it applies them"
             ) from e
         return applied
+
+    def _put_back(self, change_set: ChangeSet, policy: str) -> None:
+        try:
+            self._set_policy(change_set.stack_id, policy)
+        except Exception as e:
+            raise DeployError(
+                f"the stack policy of {change_set.stack_name} could not be put back ({e}) and still lets this "
+                "update's replacements through: run valohai-cfn deploy again; it applies the policy"
+            ) from e
 
     # -- deleting ----------------------------------------------------------------------------------
 
@@ -817,12 +823,11 @@ def deploy_stack(
             promises.discard(change_set)
             raise DataLoss(reviewed)
         if not execute:
-            return _not_executed(promises, change_set, reviewed, keep=request.keep or plan is Plan.UPDATE)
+            return _not_executed(promises, change_set, reviewed, End.PLANNED, keep=request.keep or plan is Plan.UPDATE)
         if not promises.ask(Question(Asked.EXECUTE, request.stack_name, change_set.stack_id, change_set)):
-            result = _not_executed(promises, change_set, reviewed, keep=request.keep)
+            result = _not_executed(promises, change_set, reviewed, End.DECLINED, keep=request.keep)
             if promises.approve is None:
                 raise DeployError("nobody to approve the change: no terminal to ask in. Add --yes")
-            result.end = End.DECLINED
             return result
         return _executed(
             promises,
@@ -835,14 +840,15 @@ def deploy_stack(
         )
 
 
-def _not_executed(promises: Promises, change_set: ChangeSet, reviewed: Review, *, keep: bool) -> Result:
+def _not_executed(promises: Promises, change_set: ChangeSet, reviewed: Review, end: End, *, keep: bool) -> Result:
+    """A change set this run made and does not execute: kept for `valohai-cfn execute`, or deleted."""
     if keep:
         promises.keep(change_set)
         gone = False
     else:
         gone = promises.discard(change_set)
     promises.report.note(NotExecuted(change_set.stack_name, change_set, keep, gone))
-    return Result(change_set.stack_name, End.PLANNED, reviewed, change_set, kept=keep)
+    return Result(change_set.stack_name, end, reviewed, change_set, kept=keep)
 
 
 def execute_change_set(aws: Any, request: ExecuteRequest, *, approve: Approve | None, report: Reporter) -> Result:

@@ -169,8 +169,8 @@ def _rendered(out: Output, result: Result, options: dict[str, Any]) -> int:
 
     name = result.stack_name
     if result.end is lifecycle.End.UP_TO_DATE:
-        if out.as_json:
-            out.json(console.review_json(result.review or lifecycle.Review(), stack=name))
+        if out.as_json and result.review is not None:
+            out.json(console.review_json(result.review, stack=name))
         return common.EXIT_OK
     if result.end is lifecycle.End.PLANNED:
         link = _change_set_link(options, result)
