@@ -7,12 +7,15 @@ botocore's own Stubber does; the rest of the calls reach the local AWS.
 
 from __future__ import annotations
 
+import json
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
+
+from valohai_cfn.stack.policy import stack_policy
 
 
 def error_response(code: str, message: str, status: int = 400) -> tuple[AWSResponse, dict]:
@@ -135,3 +138,52 @@ def on_calls(cfn: Any, operation: str, action: Callable[[], Any], *, when: str =
         action()
 
     cfn.meta.events.register(f"{'before' if when == 'before' else 'after'}-call.cloudformation.{operation}", hook)
+
+
+# Small templates for the lifecycle's tests (cfn-lint clean, as --template requires): one with data (a bucket,
+# a secret) and a setting, one without any data.
+WITH_DATA = {
+    "AWSTemplateFormatVersion": "2010-09-09",
+    "Description": "A stack with data, for lifecycle tests",
+    "Parameters": {"Setting": {"Type": "String", "Default": "one"}},
+    "Resources": {
+        "Data": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"},
+        "Secret": {
+            "Type": "AWS::SecretsManager::Secret",
+            "DeletionPolicy": "Delete",
+            "UpdateReplacePolicy": "Delete",
+            "Properties": {"GenerateSecretString": {"PasswordLength": 32}},
+        },
+        "Value": {
+            "Type": "AWS::SSM::Parameter",
+            "Properties": {
+                "Name": {"Fn::Sub": "/${AWS::StackName}/setting"},
+                "Type": "String",
+                "Value": {"Ref": "Setting"},
+            },
+        },
+    },
+}
+# Another template: no database, bucket or secret at all.
+NO_DATA = {
+    "AWSTemplateFormatVersion": "2010-09-09",
+    "Description": "Another stack's template, without data",
+    "Resources": {
+        "Value": {
+            "Type": "AWS::SSM::Parameter",
+            "Properties": {"Name": {"Fn::Sub": "/${AWS::StackName}/setting"}, "Type": "String", "Value": "other"},
+        }
+    },
+}
+
+
+def deployed(cfn: Any, name: str, template: dict = WITH_DATA) -> str:
+    """A stack as `valohai-cfn deploy` leaves it (tagged valohai=1, termination protection, the template's stack
+    policy), made directly with CreateStack: the deploy itself is tested in test_deploy_local.py. Its id."""
+    return cfn.create_stack(
+        StackName=name,
+        TemplateBody=json.dumps(template),
+        Tags=[{"Key": "valohai", "Value": "1"}],
+        EnableTerminationProtection=True,
+        StackPolicyBody=stack_policy(template),
+    )["StackId"]

@@ -29,36 +29,20 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from faults import Fault, Recorder, enforce_termination_protection, rolled_back_first_create
+from faults import (
+    NO_DATA,
+    WITH_DATA,
+    Fault,
+    Recorder,
+    deployed,
+    enforce_termination_protection,
+    rolled_back_first_create,
+)
 
 from valohai_cfn import deploy, lifecycle
 from valohai_cfn.deploy import DeployError, Interrupted, StoppedWatching
-from valohai_cfn.stack.policy import stack_policy
 
 DATA_TYPES = ("AWS::S3::Bucket", "AWS::SecretsManager::Secret", "AWS::RDS::DBInstance")
-WITH_DATA = {
-    "Parameters": {"Setting": {"Type": "String", "Default": "one"}},
-    "Resources": {
-        "Data": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"},
-        "Secret": {"Type": "AWS::SecretsManager::Secret", "Properties": {"GenerateSecretString": {}}},
-        "Value": {
-            "Type": "AWS::SSM::Parameter",
-            "Properties": {
-                "Name": {"Fn::Sub": "/${AWS::StackName}/setting"},
-                "Type": "String",
-                "Value": {"Ref": "Setting"},
-            },
-        },
-    },
-}
-NO_DATA = {
-    "Resources": {
-        "Value": {
-            "Type": "AWS::SSM::Parameter",
-            "Properties": {"Name": {"Fn::Sub": "/${AWS::StackName}/setting"}, "Type": "String", "Value": "x"},
-        }
-    }
-}
 
 
 @dataclass(frozen=True)
@@ -110,18 +94,6 @@ class Case:
         return True
 
 
-def made(reader: Any, name: str, template: dict, **extra: Any) -> str:
-    """A stack as this tool leaves it: tagged valohai=1, termination protection on, the template's policy."""
-    return reader.create_stack(
-        StackName=name,
-        TemplateBody=json.dumps(template),
-        Tags=[{"Key": "valohai", "Value": "1"}],
-        EnableTerminationProtection=True,
-        StackPolicyBody=stack_policy(template),
-        **extra,
-    )["StackId"]
-
-
 def deploy_create(aws: Any, case: Case, _context: Any) -> Any:
     request = lifecycle.DeployRequest(case.name, Template(WITH_DATA), {}, preflight=False)
     return lifecycle.deploy_stack(aws, request, approve=case.approve, report=Report())
@@ -133,7 +105,7 @@ def deploy_update(aws: Any, case: Case, _context: Any) -> Any:
 
 
 def planned_update(reader: Any, name: str) -> str:
-    made(reader, name, WITH_DATA)
+    deployed(reader, name, WITH_DATA)
     return reader.create_change_set(
         StackName=name,
         ChangeSetName="planned",
@@ -170,10 +142,10 @@ class Scenario:
 
 SCENARIOS = {
     "deploy-create": Scenario(lambda _reader, _name: None, deploy_create, 9),
-    "deploy-update": Scenario(lambda reader, name: made(reader, name, WITH_DATA), deploy_update, 10),
+    "deploy-update": Scenario(lambda reader, name: deployed(reader, name, WITH_DATA), deploy_update, 10),
     "execute": Scenario(planned_update, execute, 10),
-    "delete": Scenario(lambda reader, name: made(reader, name, WITH_DATA), delete, 8),
-    "recreate": Scenario(lambda reader, name: made(reader, name, NO_DATA), recreate, 18, rolled_back=True),
+    "delete": Scenario(lambda reader, name: deployed(reader, name, WITH_DATA), delete, 8),
+    "recreate": Scenario(lambda reader, name: deployed(reader, name, NO_DATA), recreate, 18, rolled_back=True),
 }
 KINDS = ("fail", "before", "after")
 REGIONS = dict(zip(SCENARIOS, ("eu-west-1", "eu-west-2", "eu-west-3", "eu-north-1", "eu-central-1"), strict=True))

@@ -16,45 +16,19 @@ import json
 import click
 import pytest
 from click.testing import CliRunner
-from faults import ctrl_c, enforce_termination_protection, error_response, on_calls, rolled_back_first_create
+from faults import (
+    NO_DATA,
+    WITH_DATA,
+    ctrl_c,
+    deployed,
+    enforce_termination_protection,
+    error_response,
+    on_calls,
+    rolled_back_first_create,
+)
 
 from valohai_cfn.cli import cli
 from valohai_cfn.cli import common as cli_common
-from valohai_cfn.stack.policy import stack_policy
-
-WITH_DATA = {
-    "AWSTemplateFormatVersion": "2010-09-09",
-    "Description": "A stack with data, for lifecycle tests",
-    "Parameters": {"Setting": {"Type": "String", "Default": "one"}},
-    "Resources": {
-        "Data": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"},
-        "Secret": {
-            "Type": "AWS::SecretsManager::Secret",
-            "DeletionPolicy": "Delete",
-            "UpdateReplacePolicy": "Delete",
-            "Properties": {"GenerateSecretString": {"PasswordLength": 32}},
-        },
-        "Value": {
-            "Type": "AWS::SSM::Parameter",
-            "Properties": {
-                "Name": {"Fn::Sub": "/${AWS::StackName}/setting"},
-                "Type": "String",
-                "Value": {"Ref": "Setting"},
-            },
-        },
-    },
-}
-# Another template: no database, bucket or secret at all.
-NO_DATA = {
-    "AWSTemplateFormatVersion": "2010-09-09",
-    "Description": "Another stack's template, without data",
-    "Resources": {
-        "Value": {
-            "Type": "AWS::SSM::Parameter",
-            "Properties": {"Name": {"Fn::Sub": "/${AWS::StackName}/setting"}, "Type": "String", "Value": "other"},
-        }
-    },
-}
 
 
 @pytest.fixture
@@ -96,18 +70,6 @@ def hooked(monkeypatch):
 
     monkeypatch.setattr(cli_common, "aws_clients", clients)
     return installs.append
-
-
-def deployed(cfn, name: str, template: dict = WITH_DATA) -> str:
-    """A stack as `valohai-cfn deploy` leaves it (tagged valohai=1, termination protection, the template's stack
-    policy), made directly: the deploy itself is tested in test_deploy_local.py."""
-    return cfn.create_stack(
-        StackName=name,
-        TemplateBody=json.dumps(template),
-        Tags=[{"Key": "valohai", "Value": "1"}],
-        EnableTerminationProtection=True,
-        StackPolicyBody=stack_policy(template),
-    )["StackId"]
 
 
 def protections(cfn, name: str) -> tuple[bool, list[str]]:
