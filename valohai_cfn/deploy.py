@@ -630,7 +630,7 @@ class Outcome:
         return root_cause(self.events)
 
 
-def throttled(error: ClientError) -> bool:
+def _throttled(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") in THROTTLING_CODES
 
 
@@ -657,7 +657,7 @@ def follow(
             status = described["StackStatus"] if described else None
             fresh = follower.poll() if status else []
         except ClientError as e:
-            if not throttled(e):
+            if not _throttled(e):
                 raise
             wait = min(wait * 2, THROTTLED_SECONDS_MAX)
             time.sleep(wait)
