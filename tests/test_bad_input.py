@@ -203,7 +203,6 @@ OTHER_BAD_INPUTS = {
         "--yes",
         *AT_NOWHERE,
     ],
-    "an empty profile": ["status", "s", "--profile", "", "--endpoint-url", NOWHERE, "--region", "us-east-1"],
 }
 
 
@@ -284,6 +283,7 @@ AWS_COMMANDS = {
 CLIENT_PROBLEMS = {
     "no region": ({"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}, [], "no region"),
     "a profile that does not exist": ({"AWS_DEFAULT_REGION": "us-east-1"}, ["--profile", "nosuch"], "nosuch"),
+    "an empty profile": ({"AWS_DEFAULT_REGION": "us-east-1"}, ["--profile", ""], "--profile"),
     "an access key without its secret": (
         {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"},
         [],
