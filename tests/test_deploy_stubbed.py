@@ -366,6 +366,25 @@ def test_allow_replace_puts_the_policy_back_when_the_execute_is_refused(cfn):
         execute(cfn, a_change_set(DATABASE_REPLACED), progress=Recorder(), policies=RELAXING)
 
 
+def test_allow_replace_puts_the_policy_back_when_aws_is_out_of_reach_at_the_execute(cfn, monkeypatch):
+    s = cfn.stubber
+    s.add_response("describe_stack_events", events(event(1, STACK, "UPDATE_COMPLETE")), {"StackName": STACK_ID})
+    s.add_response(
+        "describe_stacks", stack("UPDATE_COMPLETE", EnableTerminationProtection=True), {"StackName": STACK_ID}
+    )
+    s.add_response("get_stack_policy", {"StackPolicyBody": POLICY}, {"StackName": STACK_ID})
+    s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": RELAXED})
+    s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": POLICY})
+
+    def unreachable(**_kwargs):
+        raise EndpointConnectionError(endpoint_url="https://cloudformation.eu-west-1.amazonaws.com/")
+
+    monkeypatch.setattr(cfn, "execute_change_set", unreachable)
+    with pytest.raises(EndpointConnectionError):
+        execute(cfn, a_change_set(DATABASE_REPLACED), progress=Recorder(), policies=RELAXING)
+    # The Stubber's queue is empty only if the relaxed policy was replaced by the kept one.
+
+
 def test_a_failed_resource_and_its_rollback_report_the_root_cause(cfn):
     s = cfn.stubber
     expect_execute(s, protected=True, policy=POLICY)
