@@ -28,7 +28,7 @@ from valohai_cfn import lifecycle
 from valohai_cfn.deploy import ChangeSet, Drift, Outcome, Protection, Tally, cause_text
 from valohai_cfn.lifecycle import Asked, Question
 from valohai_cfn.preflight import Check
-from valohai_cfn.review import Review, SecurityChange
+from valohai_cfn.review import PropertyChange, Review, SecurityChange
 
 HEARTBEAT_SECONDS = 15.0
 # Without a terminal (CI logs) lines are not wrapped at 80 columns.
@@ -214,17 +214,17 @@ def show_parameters(out: Output, review: Review) -> None:
 
 
 def no_resource_changes_text(review: Review, *, from_change_set: bool) -> str:
-    """What is true when no resource changes: which of parameters and outputs do, or (a change set CloudFormation
-    found not empty) what else can."""
+    """What is true when no resource changes. A change set CloudFormation made (not empty) changes parameter
+    values, outputs or stack tags; the two templates (diff) tell which of parameters and outputs do."""
+    if from_change_set:
+        return "No resource changes: only parameter values, outputs or stack tags change."
     changing = [what for what, items in (("parameter values", review.parameters), ("outputs", review.outputs)) if items]
     if changing:
         return f"No resource changes: only {' and '.join(changing)} change."
-    if from_change_set:
-        return "No resource changes: only stack tags, or the template's description or metadata, change."
     return "No changes: the resources, outputs and parameter values are as deployed."
 
 
-def _property_line(c_id: str, p: Any) -> Text:
+def _property_line(c_id: str, p: PropertyChange) -> Text:
     line = Text(f"  {c_id}.{p.path}: ")
     line.append(short(p.before, 50), style="red")
     line.append(" → ")

@@ -256,8 +256,8 @@ def check_bucket_name(name: str) -> str:
     problem = None
     if not _BUCKET_NAME.match(name):
         problem = "3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit"
-    elif ".." in name or ".-" in name or "-." in name:
-        problem = "no two dots, nor a dot next to a hyphen"
+    elif ".." in name:
+        problem = "no two dots in a row"
     elif name.startswith(_BUCKET_PREFIXES) or name.endswith(_BUCKET_SUFFIXES):
         problem = f"no prefix {', '.join(_BUCKET_PREFIXES)} and no suffix {', '.join(_BUCKET_SUFFIXES)}"
     else:
