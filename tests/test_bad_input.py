@@ -56,7 +56,7 @@ def commands_reading(params: str) -> dict[str, list[str]]:
         "plan": ["plan", "--stack-name", "s", "--params", params, *aws],
         "diff": ["diff", "--stack-name", "s", "--params", params, *aws],
         "build --processed-for": ["build", "--processed-for", params, "-o", "out"],
-        "publish": ["publish", "--bucket", "b", "--params", params, *aws],
+        "publish": ["publish", "--bucket", "templates-bucket", "--params", params, *aws],
         "link": [
             "link",
             "--template-url",
@@ -122,7 +122,7 @@ def commands_with_a_stack_name(name: str, params: str) -> dict[str, list[str]]:
         "outputs": ["outputs", name, *aws],
         "drift": ["drift", name, *aws],
         "delete": ["delete", name, "--yes", *aws],
-        "publish": ["publish", "--bucket", "b", "--stack-name", name, *aws],
+        "publish": ["publish", "--bucket", "templates-bucket", "--stack-name", name, *aws],
         "link": [
             "link",
             "--template-url",
@@ -144,6 +144,8 @@ def test_a_bad_stack_name_is_refused_by_every_command_before_preflight(tmp_path,
         assert "not a valid stack name" in result.stderr, command
 
 
+AT_NOWHERE = ["--endpoint-url", NOWHERE, "--region", "us-east-1"]
+STACK_PARAMS = ["--stack-name", "s", "--params", str(REPO / "params" / "example.json")]
 OTHER_BAD_INPUTS = {
     "endpoint that is not a URL": ["status", "s", "--endpoint-url", "not a url", "--region", "us-east-1"],
     "endpoint with a bad port": ["status", "s", "--endpoint-url", "http://127.0.0.1:99999x", "--region", "us-east-1"],
@@ -180,6 +182,27 @@ OTHER_BAD_INPUTS = {
         "us-east-1",
     ],
     "stack command in a region that is not one": ["status", "s", "--region", "xx-fake-1"],
+    "demo params where nothing can be written": ["local-aws", "--port", "0", "--demo-params", "/sys/p.json"],
+    "publish to a bucket name S3 refuses": ["publish", "--bucket", "Bad_Bucket!", "--endpoint-url", NOWHERE],
+    "publish to a bucket named like an IP address": ["publish", "--bucket", "192.168.1.1", "--endpoint-url", NOWHERE],
+    "deploy with a role that is not an ARN": [
+        "deploy",
+        *STACK_PARAMS,
+        "--yes",
+        "--role-arn",
+        "not-an-arn",
+        *AT_NOWHERE,
+    ],
+    "plan with a bucket name S3 refuses": ["plan", *STACK_PARAMS, "--bucket", "-bucket", *AT_NOWHERE],
+    "delete with a role that is not an ARN": ["delete", "s", "--force", "--yes", "--role-arn", "x", *AT_NOWHERE],
+    "execute a change set that is neither a name nor an ARN": [
+        "execute",
+        "--stack-name",
+        "s",
+        "arn:aws:cloudformation:us-east-1:111111111111:stack/s/1",
+        "--yes",
+        *AT_NOWHERE,
+    ],
 }
 
 
@@ -240,3 +263,124 @@ def test_yaml_values_stay_as_written(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text("Parameters:\n  DatabaseEngineVersion: 16.10\n  WorkerVolumeSize: 0100\n  Domain: on\n")
     assert load_parameters(path) == {"DatabaseEngineVersion": "16.10", "WorkerVolumeSize": "0100", "Domain": "on"}
+
+
+# -- the AWS client cannot be made: one line on every command that talks to AWS ------------------------------
+
+EXAMPLE_PARAMS = str(REPO / "params" / "example.json")
+AWS_COMMANDS = {
+    "status": ["status", "s"],
+    "outputs": ["outputs", "s"],
+    "drift": ["drift", "s"],
+    "delete": ["delete", "s", "--yes"],
+    "diff": ["diff", "--stack-name", "s", "--params", EXAMPLE_PARAMS],
+    "execute": ["execute", "--stack-name", "s", "cs-1", "--yes"],
+    "plan": ["plan", "--stack-name", "s", "--params", EXAMPLE_PARAMS, "--skip-preflight"],
+    "deploy": ["deploy", "--stack-name", "s", "--params", EXAMPLE_PARAMS, "--yes", "--skip-preflight"],
+    "publish": ["publish", "--bucket", "templates-bucket"],
+}
+# (environment, extra options, what the one line says)
+CLIENT_PROBLEMS = {
+    "no region": ({"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}, [], "no region"),
+    "a profile that does not exist": ({"AWS_DEFAULT_REGION": "us-east-1"}, ["--profile", "nosuch"], "nosuch"),
+    "an empty profile": ({"AWS_DEFAULT_REGION": "us-east-1"}, ["--profile", ""], "--profile"),
+    "an access key without its secret": (
+        {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"},
+        [],
+        "missing: AWS_SECRET_ACCESS_KEY",
+    ),
+}
+
+
+@pytest.fixture
+def no_aws_configuration(monkeypatch, tmp_path):
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.mark.parametrize("problem", sorted(CLIENT_PROBLEMS))
+def test_a_client_that_cannot_be_made_is_one_line_on_every_command(no_aws_configuration, monkeypatch, problem):
+    environment, options, words = CLIENT_PROBLEMS[problem]
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    for command, args in AWS_COMMANDS.items():
+        if problem == "no region" and command == "publish":
+            continue  # S3 needs no region: botocore's client for it is made without one
+        result = CliRunner().invoke(cli, [*args, *options, "--endpoint-url", NOWHERE])
+        assert result.exit_code == 2, (command, result.exit_code, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (command, result.exception)
+        (line,) = result.stderr.splitlines()
+        assert line.startswith("Error: ") and words in line, (command, line)
+
+
+# -- what is printed never holds the endpoint's credentials, nor a page of HTML -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "exit_code"),
+    [("http://admin:s3cr3t@127.0.0.1:9", 1), ("http://admin:s3cr3t@127.0.0.1:99999x", 2)],
+    ids=["unreachable", "bad port"],
+)
+def test_credentials_in_the_endpoint_are_never_printed(aws_env, endpoint, exit_code):
+    result = CliRunner().invoke(cli, ["status", "s", "--endpoint-url", endpoint, "--region", "us-east-1"])
+    assert result.exit_code == exit_code, result.output
+    assert "s3cr3t" not in result.output and "admin:" not in result.output
+    assert "****@127.0.0.1" in result.output
+
+
+@pytest.fixture
+def html_endpoint():
+    """An endpoint that answers every request with an HTML page (a proxy's, or a wrong path's)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Page(BaseHTTPRequestHandler):
+        status = 200
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = b"<!DOCTYPE html>\n<html><head><title>Proxy</title></head>\n<body><h1>Sign in</h1></body></html>"
+            self.send_response(int(self.path.strip("/") or 200) if self.path.strip("/").isdigit() else self.status)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.mark.parametrize("status", ["200", "502"])
+def test_an_endpoint_that_answers_html_is_one_line(aws_env, html_endpoint, status):
+    result = CliRunner().invoke(
+        cli, ["status", "s", "--endpoint-url", f"{html_endpoint}/{status}", "--region", "us-east-1"]
+    )
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("Error: ") and "<" not in line, line
+
+
+def test_a_foreign_template_is_one_line_in_preflight(tmp_path, run_in):
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(
+        json.dumps(
+            {
+                "Parameters": {"Name": {"Type": "String"}},
+                "Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": {"Ref": "Name"}}}},
+            }
+        )
+    )
+    params = tmp_path / "p.json"
+    params.write_text(json.dumps({"Parameters": {"Name": "x"}}))
+    args = ["preflight", "--params", str(params), "--template", str(foreign), "--endpoint-url", NOWHERE]
+    result, here, before = run_in(tmp_path, [*args, "--region", "us-east-1"])
+    refused_cleanly(result, here, before)
+    assert "has no parameter VpcId" in result.stderr and "--skip-preflight" in result.stderr

@@ -6,6 +6,7 @@ throttling, events of a machine whose clock is off, and drift detection."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -31,9 +32,9 @@ from valohai_cfn.deploy import (
     StoppedWatching,
     describe_change_set,
     ensure_protections,
-    execute,
     stack_state,
 )
+from valohai_cfn.lifecycle import Asked, Policies, Promises, Question
 
 STACK = "valohai"
 STACK_ID = "arn:aws:cloudformation:eu-west-1:111111111111:stack/valohai/5b1a3c30-0000-11ef-aaaa-0a1b2c3d4e5f"
@@ -166,17 +167,37 @@ def a_change_set(*changes: dict) -> ChangeSet:
 
 
 class Recorder:
-    """A deploy.Progress that keeps what it was given."""
+    """A deploy.Progress and lifecycle.Reporter that keeps what it was given."""
 
     def __init__(self) -> None:
         self.seen: list[dict] = []
         self.tallies: list = []
+        self.notes: list = []
 
     def events(self, new: list[dict]) -> None:
         self.seen += new
 
     def tally(self, tally) -> None:
         self.tallies.append(tally)
+
+    def note(self, note) -> None:
+        self.notes.append(note)
+
+    @contextlib.contextmanager
+    def progress(self):
+        yield self
+
+
+def execute(cfn, change_set: ChangeSet, *, progress: Recorder, policies: Policies, disable_rollback: bool = False):
+    """lifecycle.Promises.execute of a change set approved for its stack (termination protection asked)."""
+    promises = Promises(cfn, lambda _question: True, progress)
+    assert promises.ask(Question(Asked.EXECUTE, STACK, STACK_ID, change_set))
+    return promises.execute(change_set, termination=True, policies=policies, disable_rollback=disable_rollback)
+
+
+# The policies of an update that replaces nothing, and of one approved to replace the database.
+KEPT = Policies(POLICY, POLICY, POLICY)
+RELAXING = Policies(RELAXED, POLICY, POLICY)
 
 
 # -- what each status means ------------------------------------------------------------------------
@@ -255,18 +276,11 @@ def test_property_values_and_the_data_loss_they_cause_are_read(cfn):
 # -- executing: protections first, whatever happens to the watching -------------------------------
 
 
-def expect_execute(s, *, protected: bool, policy: str | None, temporary: str | None = None) -> None:
-    """Up to and including the protections applied right after ExecuteChangeSet."""
+def expect_execute(s, *, protected: bool, policy: str | None, during: str = POLICY, rollback: bool = False) -> None:
+    """An update's protections, in the same step as ExecuteChangeSet and before it, then ExecuteChangeSet."""
     s.add_response("describe_stack_events", events(event(1, STACK, "UPDATE_COMPLETE")), {"StackName": STACK_ID})
-    if temporary:
-        s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": temporary})
     s.add_response(
-        "execute_change_set",
-        {},
-        {"ChangeSetName": CHANGE_SET_ID, "ClientRequestToken": ANY, "DisableRollback": False},
-    )
-    s.add_response(
-        "describe_stacks", stack("UPDATE_IN_PROGRESS", EnableTerminationProtection=protected), {"StackName": STACK_ID}
+        "describe_stacks", stack("UPDATE_COMPLETE", EnableTerminationProtection=protected), {"StackName": STACK_ID}
     )
     if not protected:
         s.add_response(
@@ -274,10 +288,14 @@ def expect_execute(s, *, protected: bool, policy: str | None, temporary: str | N
             {"StackId": STACK_ID},
             {"EnableTerminationProtection": True, "StackName": STACK_ID},
         )
-    if not temporary:
-        s.add_response("get_stack_policy", {"StackPolicyBody": policy} if policy else {}, {"StackName": STACK_ID})
-        if policy != POLICY:
-            s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": POLICY})
+    s.add_response("get_stack_policy", {"StackPolicyBody": policy} if policy else {}, {"StackName": STACK_ID})
+    if policy != during:
+        s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": during})
+    s.add_response(
+        "execute_change_set",
+        {},
+        {"ChangeSetName": CHANGE_SET_ID, "ClientRequestToken": ANY, "DisableRollback": rollback},
+    )
 
 
 def interrupt_the_watch(monkeypatch) -> None:
@@ -294,10 +312,10 @@ def test_ctrl_c_while_following_leaves_a_protected_stack(cfn, monkeypatch):
     s.add_response("describe_stack_events", events(event(2, STACK, "UPDATE_IN_PROGRESS")), {"StackName": STACK_ID})
     interrupt_the_watch(monkeypatch)
     with pytest.raises(StoppedWatching) as stopped:
-        execute(cfn, a_change_set(INSTANCE_MODIFIED), progress=Recorder(), protections=Protections(True, POLICY))
+        execute(cfn, a_change_set(INSTANCE_MODIFIED), progress=Recorder(), policies=KEPT)
     assert "valohai-cfn status valohai --watch" in str(stopped.value)
     # The Stubber's queue is empty only if UpdateTerminationProtection and SetStackPolicy were called: both
-    # happened before the first poll, so no interruption of the watch can skip them.
+    # happened with the execute, before the first poll, so no interruption of the watch can skip them.
 
 
 def test_ensuring_protections_only_mends_what_is_missing(cfn):
@@ -321,24 +339,22 @@ def test_ensuring_protections_only_mends_what_is_missing(cfn):
 
 def test_allow_replace_relaxes_the_policy_for_one_update_and_puts_it_back_on_ctrl_c(cfn, monkeypatch):
     s = cfn.stubber
-    expect_execute(s, protected=True, policy=POLICY, temporary=RELAXED)
+    expect_execute(s, protected=True, policy=POLICY, during=RELAXED)
     s.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK_ID})
     s.add_response("describe_stack_events", events(event(2, STACK, "UPDATE_IN_PROGRESS")), {"StackName": STACK_ID})
     s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": POLICY})  # put back
     interrupt_the_watch(monkeypatch)
     with pytest.raises(StoppedWatching):
-        execute(
-            cfn,
-            a_change_set(DATABASE_REPLACED),
-            progress=Recorder(),
-            protections=Protections(True, POLICY),
-            temporary_policy=RELAXED,
-        )
+        execute(cfn, a_change_set(DATABASE_REPLACED), progress=Recorder(), policies=RELAXING)
 
 
 def test_allow_replace_puts_the_policy_back_when_the_execute_is_refused(cfn):
     s = cfn.stubber
     s.add_response("describe_stack_events", events(event(1, STACK, "UPDATE_COMPLETE")), {"StackName": STACK_ID})
+    s.add_response(
+        "describe_stacks", stack("UPDATE_COMPLETE", EnableTerminationProtection=True), {"StackName": STACK_ID}
+    )
+    s.add_response("get_stack_policy", {"StackPolicyBody": POLICY}, {"StackName": STACK_ID})
     s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": RELAXED})
     s.add_client_error(
         "execute_change_set",
@@ -347,13 +363,26 @@ def test_allow_replace_puts_the_policy_back_when_the_execute_is_refused(cfn):
     )
     s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": POLICY})
     with pytest.raises(DeployError, match="cannot be executed"):
-        execute(
-            cfn,
-            a_change_set(DATABASE_REPLACED),
-            progress=Recorder(),
-            protections=Protections(True, POLICY),
-            temporary_policy=RELAXED,
-        )
+        execute(cfn, a_change_set(DATABASE_REPLACED), progress=Recorder(), policies=RELAXING)
+
+
+def test_allow_replace_puts_the_policy_back_when_aws_is_out_of_reach_at_the_execute(cfn, monkeypatch):
+    s = cfn.stubber
+    s.add_response("describe_stack_events", events(event(1, STACK, "UPDATE_COMPLETE")), {"StackName": STACK_ID})
+    s.add_response(
+        "describe_stacks", stack("UPDATE_COMPLETE", EnableTerminationProtection=True), {"StackName": STACK_ID}
+    )
+    s.add_response("get_stack_policy", {"StackPolicyBody": POLICY}, {"StackName": STACK_ID})
+    s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": RELAXED})
+    s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": POLICY})
+
+    def unreachable(**_kwargs):
+        raise EndpointConnectionError(endpoint_url="https://cloudformation.eu-west-1.amazonaws.com/")
+
+    monkeypatch.setattr(cfn, "execute_change_set", unreachable)
+    with pytest.raises(EndpointConnectionError):
+        execute(cfn, a_change_set(DATABASE_REPLACED), progress=Recorder(), policies=RELAXING)
+    # The Stubber's queue is empty only if the relaxed policy was replaced by the kept one.
 
 
 def test_a_failed_resource_and_its_rollback_report_the_root_cause(cfn):
@@ -390,7 +419,7 @@ def test_a_failed_resource_and_its_rollback_report_the_root_cause(cfn):
     s.add_response("describe_stacks", stack("UPDATE_ROLLBACK_COMPLETE"), {"StackName": STACK_ID})
     s.add_response("describe_stack_events", events(*rolled_back), {"StackName": STACK_ID})
     progress = Recorder()
-    outcome = execute(cfn, a_change_set(INSTANCE_MODIFIED), progress=progress, protections=Protections(True, POLICY))
+    outcome = execute(cfn, a_change_set(INSTANCE_MODIFIED), progress=progress, policies=KEPT)
     assert outcome.status == "UPDATE_ROLLBACK_COMPLETE"
     cause = outcome.root_cause
     assert (cause["LogicalResourceId"], cause["ResourceStatus"]) == ("RoiInstance", "UPDATE_FAILED")
@@ -558,7 +587,7 @@ def test_cli_recreate_lists_what_is_kept_before_deleting(stubbed_cli, cfn, monke
     s.add_response("list_stack_resources", resources(), {"StackName": STACK_ID})
     template = {"Resources": {"DataBucket": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain"}}}
     s.add_response(
-        "get_template", {"TemplateBody": json.dumps(template)}, {"StackName": STACK, "TemplateStage": "Processed"}
+        "get_template", {"TemplateBody": json.dumps(template)}, {"StackName": STACK_ID, "TemplateStage": "Processed"}
     )
     s.add_response(
         "list_stack_resources",
@@ -573,7 +602,7 @@ def test_cli_recreate_lists_what_is_kept_before_deleting(stubbed_cli, cfn, monke
                 }
             ]
         },
-        {"StackName": STACK},
+        {"StackName": STACK_ID},
     )
     monkeypatch.setattr(cli_common, "interactive", lambda: True)
     result = CliRunner().invoke(
@@ -738,21 +767,12 @@ def test_a_service_role_and_disabled_rollback_are_sent(cfn):
     change_set = deploy_module.create_change_set(cfn, request, "valohai-cfn-1")
     assert change_set.kind == "UPDATE" and len(change_set.changes) == 1
 
-    s.add_response("describe_stack_events", events(event(1, STACK, "UPDATE_COMPLETE")), {"StackName": STACK_ID})
-    s.add_response(
-        "execute_change_set", {}, {"ChangeSetName": CHANGE_SET_ID, "ClientRequestToken": ANY, "DisableRollback": True}
-    )
-    s.add_response(
-        "describe_stacks", stack("UPDATE_IN_PROGRESS", EnableTerminationProtection=True), {"StackName": STACK_ID}
-    )
-    s.add_response("get_stack_policy", {"StackPolicyBody": POLICY}, {"StackName": STACK_ID})
+    expect_execute(s, protected=True, policy=POLICY, rollback=True)
     s.add_response("describe_stacks", stack("UPDATE_FAILED"), {"StackName": STACK_ID})
     s.add_response(
         "describe_stack_events", events(event(2, STACK, "UPDATE_FAILED", "kept for debugging")), {"StackName": STACK_ID}
     )
-    outcome = execute(
-        cfn, change_set, progress=Recorder(), protections=Protections(True, POLICY), disable_rollback=True
-    )
+    outcome = execute(cfn, change_set, progress=Recorder(), policies=KEPT, disable_rollback=True)
     assert outcome.status == "UPDATE_FAILED" and outcome.root_cause["ResourceStatusReason"] == "kept for debugging"
 
 
@@ -768,3 +788,22 @@ def test_aws_region_comes_before_aws_default_region(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     CliRunner().invoke(cli, ["status", STACK])
     assert seen["region"] == "eu-north-1"
+
+
+def test_the_summary_after_a_deploy_lists_every_worker_group(capsys):
+    from valohai_cfn.cli.stack import _rendered
+    from valohai_cfn.console import Output
+    from valohai_cfn.deploy import Outcome
+    from valohai_cfn.lifecycle import End, Result
+
+    outputs = {
+        "AppUrl": "https://valohai.example.com",
+        "DatabaseEndpoint": "db.internal",
+        "SpotWorkerGroupg4dnxlarge": "valohai-worker-g4dn.xlarge-spot",
+        "WorkerGroupt3medium": "valohai-worker-t3.medium",
+    }
+    result = Result(STACK, End.EXECUTED, outcome=Outcome("UPDATE_COMPLETE"), outputs=outputs)
+    assert _rendered(Output(), result, {}) == 0
+    shown = capsys.readouterr().out
+    assert "valohai-worker-g4dn.xlarge-spot" in shown and "valohai-worker-t3.medium" in shown
+    assert "https://valohai.example.com" in shown and "db.internal" not in shown

@@ -12,7 +12,8 @@ import urllib.request
 
 import pytest
 
-from valohai_cfn.deploy import TEMPLATE_BODY_LIMIT, DeployError, template_location
+from valohai_cfn.deploy import DeployError, template_location
+from valohai_cfn.render import TEMPLATE_BODY_LIMIT
 
 
 def test_local_aws_command_serves_and_writes_demo_params(tmp_path):

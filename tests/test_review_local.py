@@ -92,8 +92,17 @@ def test_outputs_and_status_json_have_the_documented_keys(aws_env, local_session
     diff = json.loads(
         run(endpoint, "diff", "--stack-name", "scripted", "--params", str(demo_params), "--output", "json").stdout
     )
-    assert {"stack", "exists", "has_changes", "parameters", "changes", "security", "data_loss"} <= set(diff)
+    assert {"stack", "exists", "has_changes", "parameters", "changes", "outputs", "security", "data_loss"} <= set(diff)
     assert diff["has_changes"] is False
+    same = run(endpoint, "diff", "--stack-name", "scripted", "--params", str(demo_params))
+    assert "No changes: the resources, outputs and parameter values are as deployed." in same.stdout
+    # A parameter used only inside Fn::Sub and Fn::If: the URL setting, the bucket's CORS origin, the app's URL.
+    moved = run(
+        endpoint, "diff", "--stack-name", "scripted", "--params", str(demo_params), "--set", "Domain=ml.example.org"
+    )
+    assert "Settingurl.Value: http://valohai.demo.example.com → http://ml.example.org" in moved.stdout
+    assert "DataBucket.CorsConfiguration.CorsRules" in moved.stdout
+    assert "AppUrl: http://valohai.demo.example.com → http://ml.example.org" in moved.stdout
     preflight = json.loads(
         run(endpoint, "preflight", "--params", str(demo_params), "--stack-name", "scripted", "--output", "json").stdout
     )

@@ -1,6 +1,7 @@
 """Everything a person or a script sees: tables, colours, live progress, JSON.
 
-The library (deploy.py, review.py, preflight.py) returns data; this module renders it, with rich. On a
+The library (lifecycle.py, deploy.py, review.py, preflight.py) returns data; this module renders it, with rich:
+the lifecycle's notes (`Report`), its questions (`question_text`), reviews, tables, progress. On a
 terminal, a stack operation is a live display (events scroll, one status line redrawn); elsewhere (CI
 logs, pipes) the same as plain lines, a tally printed whenever events came or every HEARTBEAT_SECONDS.
 NO_COLOR or TERM=dumb give plain text without a single escape code. With `--output json` the JSON document
@@ -23,9 +24,11 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from valohai_cfn.deploy import ChangeSet, Drift, Kept, Outcome, Protection, Tally, cause_text
+from valohai_cfn import lifecycle
+from valohai_cfn.deploy import ChangeSet, Drift, Outcome, Protection, Tally, cause_text
+from valohai_cfn.lifecycle import Asked, Question
 from valohai_cfn.preflight import Check
-from valohai_cfn.review import Review, SecurityChange
+from valohai_cfn.review import PropertyChange, Review, SecurityChange
 
 HEARTBEAT_SECONDS = 15.0
 # Without a terminal (CI logs) lines are not wrapped at 80 columns.
@@ -34,11 +37,7 @@ VALUE_WIDTH = 80  # property values longer than this are shortened in tables
 
 STATUS_STYLES = (("FAILED", "bold red"), ("ROLLBACK", "red"), ("IN_PROGRESS", "yellow"), ("COMPLETE", "green"))
 ACTION_STYLES = {"Add": "green", "Modify": "yellow", "Remove": "red", "Import": "cyan", "Dynamic": "magenta"}
-PROTECTION_WORDS = {
-    Protection.TERMINATION: "Termination protection is on (valohai-cfn delete --force lifts it).",
-    Protection.STACK_POLICY: "Stack policy applied: the database, bucket and secrets cannot be replaced or deleted "
-    "by an update.",
-}
+TERMINATION_WORDS = "Termination protection is on (valohai-cfn delete --force lifts it)."
 
 
 def plain() -> bool:
@@ -214,9 +213,32 @@ def show_parameters(out: Output, review: Review) -> None:
     out.table(table)
 
 
-def show_changes(out: Output, review: Review) -> None:
+def no_resource_changes_text(review: Review, *, from_change_set: bool) -> str:
+    """What is true when no resource changes. A change set CloudFormation made (not empty) changes parameter
+    values, outputs or stack tags; the two templates (diff) tell which of parameters and outputs do."""
+    if from_change_set:
+        return "No resource changes: only parameter values, outputs or stack tags change."
+    changing = [what for what, items in (("parameter values", review.parameters), ("outputs", review.outputs)) if items]
+    if changing:
+        return f"No resource changes: only {' and '.join(changing)} change."
+    return "No changes: the resources, outputs and parameter values are as deployed."
+
+
+def _property_line(c_id: str, p: PropertyChange) -> Text:
+    line = Text(f"  {c_id}.{p.path}: ")
+    line.append(short(p.before, 50), style="red")
+    line.append(" → ")
+    line.append(short(p.after, 70), style="green")
+    if p.at_deploy:
+        line.append("  (changes at deploy)", style="yellow")
+    if p.requires_recreation in ("Always", "Conditionally"):
+        line.append(f"  (replacement: {p.requires_recreation.lower()})", style="bold red")
+    return line
+
+
+def show_changes(out: Output, review: Review, *, from_change_set: bool = True) -> None:
     if not review.resources:
-        out.line("No resource changes: only parameter values or stack tags change.")
+        out.line(no_resource_changes_text(review, from_change_set=from_change_set))
         return
     table = _table("Action", "Logical ID", "Resource type", "Replacement")
     for c in review.resources:
@@ -227,12 +249,20 @@ def show_changes(out: Output, review: Review) -> None:
     if changed:
         out.line("Property changes:", "bold")
     for c, p in changed:
-        line = Text(f"  {c.logical_id}.{p.path}: ")
-        line.append(short(p.before, 50), style="red")
+        out.console.print(_property_line(c.logical_id, p))
+
+
+def show_outputs_changes(out: Output, review: Review) -> None:
+    if not review.outputs:
+        return
+    out.line("Outputs that change:", "bold")
+    for o in review.outputs:
+        line = Text(f"  {o.name}: ")
+        line.append(short(o.before, 50) if o.before is not None else "(none)", style="red")
         line.append(" → ")
-        line.append(short(p.after, 70), style="green")
-        if p.requires_recreation in ("Always", "Conditionally"):
-            line.append(f"  (replacement: {p.requires_recreation.lower()})", style="bold red")
+        line.append(short(o.after, 70) if o.after is not None else "(removed)", style="green")
+        if o.at_deploy:
+            line.append("  (changes at deploy)", style="yellow")
         out.console.print(line)
 
 
@@ -256,19 +286,21 @@ def show_security(out: Output, review: Review) -> None:
         out.console.print(security_text(change))
 
 
-def show_review(out: Output, review: Review) -> None:
+# What replacing the app instance means, said where it is reviewed (an upgrade is `--set RoiAmiId=latest`).
+APP_INSTANCE_REPLACED = (
+    "The app instance is replaced: a new one boots from the image given, and the update waits for its health "
+    "signal (the app answering /healthz) before it completes; the old instance is removed afterwards. The "
+    "database, bucket and secrets are kept, and the new app migrates the database as it starts."
+)
+
+
+def show_review(out: Output, review: Review, *, from_change_set: bool = True) -> None:
     show_parameters(out, review)
-    show_changes(out, review)
+    show_changes(out, review, from_change_set=from_change_set)
+    if review.replaces_app_instance:
+        out.warn(APP_INSTANCE_REPLACED)
+    show_outputs_changes(out, review)
     show_security(out, review)
-
-
-def data_loss_text(review: Review) -> str:
-    lines = ["This change would lose data; refusing without --allow-replace:"]
-    for c in review.data_loss:
-        what = "removed" if c.action == "Remove" else f"replaced (Replacement: {c.replacement})"
-        why = f", forced by {', '.join(c.forced_by)}" if c.forced_by else ""
-        lines.append(f"  {c.logical_id} ({c.resource_type}) would be {what}{why}")
-    return "\n".join(lines)
 
 
 def review_json(review: Review, change_set: ChangeSet | None = None, **extra: Any) -> dict[str, Any]:
@@ -285,8 +317,10 @@ def review_json(review: Review, change_set: ChangeSet | None = None, **extra: An
             }
             for c in review.resources
         ],
+        "outputs": [asdict(o) for o in review.outputs],
         "security": [{**asdict(s), "opens": s.opens} for s in review.security],
         "data_loss": [c.logical_id for c in review.data_loss],
+        "replaces_app_instance": review.replaces_app_instance,
     }
     if change_set:
         document["change_set"] = {"name": change_set.name, "id": change_set.arn, "type": change_set.kind}
@@ -307,10 +341,17 @@ def preflight_json(checks: list[Check]) -> dict[str, Any]:
     return {"ok": all(c.ok for c in checks), "checks": [asdict(c) for c in checks]}
 
 
-def show_protections(out: Output, applied: list[Protection], *, restored: bool = False) -> None:
-    for protection in applied:
-        words = PROTECTION_WORDS[protection]
-        out.line(f"Re-applied: {words}" if restored else words, "yellow" if restored else "")
+def policy_words(denied: tuple[str, ...]) -> str:
+    """What the stack policy applied does, exactly: the resources an update can no longer replace or delete."""
+    if not denied:
+        return "Stack policy applied: it protects nothing (the template has no database, bucket or secret)."
+    return f"Stack policy applied: an update cannot replace or delete {', '.join(denied)}."
+
+
+def show_protections(out: Output, protected: lifecycle.Protected) -> None:
+    for protection in protected.applied:
+        words = TERMINATION_WORDS if protection is Protection.TERMINATION else policy_words(protected.denied)
+        out.line(f"Re-applied: {words}" if protected.mended else words, "yellow" if protected.mended else "")
 
 
 def root_cause_text(event: dict) -> str:
@@ -372,10 +413,99 @@ def drift_json(stack: str, status: str, drifted: list[Drift]) -> dict[str, Any]:
     }
 
 
-def show_kept(out: Output, kept: list[Kept]) -> None:
+def show_deletion(out: Output, listed: lifecycle.DeleteListed) -> None:
+    """What deleting the stack keeps and what it removes, before anyone approves it."""
     out.line("Kept after the delete:")
-    for k in kept:
+    for k in listed.kept:
         what = "final snapshot of" if k.policy == "Snapshot" else "kept:"
         out.line(f"  {what} {k.logical_id} ({k.resource_type}) {k.physical_id}")
-    if not kept:
+    if not listed.kept:
         out.line("  nothing")
+    out.line(f"Removed with the stack: {len(listed.removed)} resource(s)")
+    by_type: dict[str, list[str]] = {}
+    for logical_id, resource_type in listed.removed:
+        by_type.setdefault(resource_type, []).append(logical_id)
+    for resource_type, names in sorted(by_type.items()):
+        out.line(f"  {resource_type}: {', '.join(names)}")
+    if listed.lifts_termination_protection:
+        out.line("Its termination protection is lifted for the delete (--force).")
+
+
+# -- the lifecycle's questions and notes ----------------------------------------------------------
+
+
+def question_text(question: Question) -> str:
+    name = question.stack_name
+    lifting = ", lifting its termination protection," if question.lifts_termination_protection else ""
+    if question.asked is Asked.EXECUTE and question.change_set is not None:
+        return f"Execute change set {question.change_set.name} on stack {name}?"
+    if question.asked is Asked.RECREATE:
+        return f"Delete stack {name} ({question.status}){lifting} to create it again?"
+    return f"Delete stack {name}{lifting.rstrip(',')}?"
+
+
+def _not_executed(out: Output, note: lifecycle.NotExecuted) -> None:
+    change_set, stack = note.change_set, note.stack_name
+    if note.kept:
+        out.line(
+            f"Change set {change_set.name} is ready and was not executed. Execute exactly it with: "
+            f"valohai-cfn execute --stack-name {stack} {change_set.name}"
+        )
+        return
+    out.line(
+        f"Change set {change_set.name} was not executed and is deleted"
+        + (f", with the empty stack {stack} it made" if note.stack_gone else "")
+        + " (--keep keeps it)."
+    )
+
+
+def _images_resolved(out: Output, note: lifecycle.ImagesResolved) -> None:
+    for image in note.images:
+        out.line(f"{image.parameter}=latest: {image.image_id} ({image.name or 'no name'}, made {image.created})")
+
+
+def _deleting(out: Output, note: lifecycle.Deleting) -> None:
+    if note.lifting:
+        out.line(f"Lifting termination protection (--force) and deleting stack {note.stack_name}…")
+    else:
+        out.line(f"Deleting stack {note.stack_name}…")
+
+
+NOTES: dict[type, Any] = {
+    lifecycle.Waiting: lambda out, n: out.line(
+        f"Stack {n.stack_name} is {n.status}; waiting for that operation to end (Ctrl-C stops waiting)…"
+    ),
+    lifecycle.AccountChecked: lambda out, n: show_preflight(out, n.checks),
+    lifecycle.ImagesResolved: _images_resolved,
+    lifecycle.CreatingChangeSet: lambda out, n: out.line(
+        f"Creating change set {n.name} ({n.kind}) for stack {n.stack_name}…"
+    ),
+    lifecycle.UpToDate: lambda out, n: out.line(f"Stack {n.stack_name} is up to date: no changes."),
+    lifecycle.Reviewed: lambda out, n: show_review(out, n.review),
+    lifecycle.NotExecuted: _not_executed,
+    lifecycle.Relaxed: lambda out, n: out.warn(
+        f"--allow-replace: the stack policy lets this update replace {', '.join(n.resources)}; "
+        "it is put back afterwards."
+    ),
+    lifecycle.Executing: lambda out, n: out.line(f"Executing change set {n.change_set.name}…"),
+    lifecycle.Protected: show_protections,
+    lifecycle.Failed: lambda out, n: show_root_cause(out, n.outcome),
+    lifecycle.DeleteListed: show_deletion,
+    lifecycle.Deleting: _deleting,
+    lifecycle.Deleted: lambda out, n: out.line(
+        f"Stack {n.stack_name} is deleted; creating it again." if n.recreating else f"Stack {n.stack_name} is deleted."
+    ),
+}
+
+
+class Report:
+    """lifecycle.Reporter for a person or a log: each note as lines, each operation's live progress."""
+
+    def __init__(self, out: Output) -> None:
+        self.out = out
+
+    def note(self, note: Any) -> None:
+        NOTES[type(note)](self.out, note)
+
+    def progress(self) -> Any:
+        return self.out.progress()

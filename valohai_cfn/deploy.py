@@ -1,11 +1,12 @@
-"""The change-set lifecycle as data: decide, create, describe, guard, protect, execute, follow — and status,
-drift and delete.
+"""The CloudFormation calls the lifecycle (valohai_cfn.lifecycle) is made of, as data: a stack's state and what
+a deploy does with it, change sets (create, describe, discard), protections, following an operation's events,
+status, outputs, drift, and what a delete keeps.
 
-Nothing here prints. Functions return what happened, and a stack operation reports its events and running
-tally to a `Progress` while it is followed; valohai_cfn.console renders both, the command line (cli/)
-decides what to ask. Everything takes a boto3 CloudFormation client, so tests hand it one pointed at a
-local server or wrapped in botocore's Stubber. Failures, rollbacks and replacements are read from the
-shapes real CloudFormation returns, which the local AWS cannot produce.
+Nothing here prints or decides: functions return what happened, and a followed operation reports its events
+and running tally to a `Progress`. Everything takes a boto3 CloudFormation client, so tests hand it one pointed
+at a local server or wrapped in botocore's Stubber. Failures, rollbacks and replacements are read from the
+shapes real CloudFormation returns, which the local AWS cannot produce. Nothing here imports troposphere,
+cfn-lint or cfn-flip at import time: commands that build no template stay fast.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError, HTTPClientError, WaiterError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-from valohai_cfn.publish import upload
-from valohai_cfn.render import TEMPLATE_BODY_LIMIT
 from valohai_cfn.review import PropertyChange, ResourceChange
 from valohai_cfn.stack.policy import DATA_RESOURCE_TYPES
 
@@ -51,7 +50,15 @@ class DeployError(Exception):
     """A deploy that cannot go on; the message says why and what to do."""
 
 
-class StoppedWatching(DeployError):
+class WrongInput(DeployError):
+    """An input that names something it cannot be (a change set of another stack); nothing was changed."""
+
+
+class Interrupted(DeployError):
+    """Ctrl-C before any stack operation was under way; the message says what was left and what to do with it."""
+
+
+class StoppedWatching(Interrupted):
     """Following stopped (Ctrl-C, or AWS out of reach); the operation goes on in AWS."""
 
 
@@ -250,10 +257,39 @@ def _change(entry: dict) -> ResourceChange:
     )
 
 
+# arn:<partition>:cloudformation:<region>:<account>:changeSet/<name>/<uuid>
+CHANGE_SET_ARN = re.compile(r"^arn:[a-z-]+:cloudformation:[a-z0-9-]+:\d{12}:changeSet/[A-Za-z][A-Za-z0-9-]*/[\w-]+$")
+# CloudFormation's rule for a change set's name.
+CHANGE_SET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+
+
+# arn:<partition>:iam::<account>:role/<path/><name>, with IAM's rules for the path and the name.
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/(?:[\x21-\x7e]*/)?[\w+=,.@-]{1,64}$")
+
+
+def check_role_arn(role_arn: str) -> str:
+    """An IAM role's ARN, as given; WrongInput for anything else (checked before any call)."""
+    if ROLE_ARN.match(role_arn):
+        return role_arn
+    shown = role_arn if len(role_arn) <= 60 else role_arn[:60] + "…"
+    raise WrongInput(f"{shown!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+
+
+def check_change_set(change_set: str) -> str:
+    """A change set's name or full ARN, as given; WrongInput for anything CloudFormation could not name."""
+    if CHANGE_SET_ARN.match(change_set) or CHANGE_SET_NAME.match(change_set):
+        return change_set
+    shown = change_set if len(change_set) <= 60 else change_set[:60] + "…"
+    raise WrongInput(
+        f"{shown!r} is neither a change set name (a letter, then letters, digits and hyphens) nor a change set "
+        "ARN (arn:aws:cloudformation:<region>:<account>:changeSet/<name>/<id>)"
+    )
+
+
 def describe_change_set(cfn: Any, change_set: str, stack_name: str | None = None) -> ChangeSet:
     """The change set (by ARN, or by name with its stack), with property values where CloudFormation
-    gives them (IncludePropertyValues)."""
-    named = {"StackName": stack_name} if stack_name else {}
+    gives them (IncludePropertyValues). An ARN names its stack itself: the stack name is not sent with it."""
+    named = {"StackName": stack_name} if stack_name and not change_set.startswith("arn:") else {}
     try:
         pages = list(
             cfn.get_paginator("describe_change_set").paginate(
@@ -325,6 +361,9 @@ def fixed_parameter_changes(previous: dict[str, str], effective: dict[str, str])
 
 def template_location(template_body: str, s3: Any | None, bucket: str | None, prefix: str = "valohai-cfn") -> dict:
     """TemplateBody when it fits, else an upload to S3 under a content-addressed key."""
+    from valohai_cfn.publish import upload
+    from valohai_cfn.render import TEMPLATE_BODY_LIMIT
+
     if len(template_body.encode()) <= TEMPLATE_BODY_LIMIT:
         return {"TemplateBody": template_body}
     if not bucket or s3 is None:
@@ -352,8 +391,8 @@ def new_change_set_name() -> str:
     return f"valohai-cfn-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
-def create_change_set(cfn: Any, request: ChangeSetRequest, name: str) -> ChangeSet:
-    """Create the change set and wait until CloudFormation has computed it (or found nothing to change)."""
+def request_change_set(cfn: Any, request: ChangeSetRequest, name: str) -> str:
+    """Ask CloudFormation for the change set; its ARN. (It is computed afterwards: wait_for_change_set.)"""
     role = {"RoleARN": request.role_arn} if request.role_arn else {}
     response = cfn.create_change_set(
         StackName=request.stack_name,
@@ -366,22 +405,36 @@ def create_change_set(cfn: Any, request: ChangeSetRequest, name: str) -> ChangeS
         **role,
         **request.template,
     )
-    change_set = describe_change_set(cfn, response["Id"])
+    return response["Id"]
+
+
+def wait_for_change_set(cfn: Any, arn: str, kind: str) -> ChangeSet:
+    """The change set once CloudFormation has computed it (or found nothing to change); `kind` is its type
+    (CREATE or UPDATE), which DescribeChangeSet does not give."""
+    change_set = describe_change_set(cfn, arn)
     if change_set.status not in ("CREATE_COMPLETE", "FAILED"):
         # A FAILED change set ends the waiter too; it is described below with its reason ("no changes" among them).
         with contextlib.suppress(WaiterError):
             cfn.get_waiter("change_set_create_complete").wait(
-                ChangeSetName=response["Id"], WaiterConfig={"Delay": POLL_SECONDS, "MaxAttempts": 900}
+                ChangeSetName=arn, WaiterConfig={"Delay": POLL_SECONDS, "MaxAttempts": 900}
             )
-        change_set = describe_change_set(cfn, response["Id"])
-    change_set.kind = request.plan.value
+        change_set = describe_change_set(cfn, arn)
+    change_set.kind = kind
     return change_set
 
 
-def discard(cfn: Any, change_set: ChangeSet) -> bool:
-    """Delete a change set that will not be executed, and the stack it made when it was a new stack's
-    (REVIEW_IN_PROGRESS: nothing exists in it). True when the stack went too."""
+def create_change_set(cfn: Any, request: ChangeSetRequest, name: str) -> ChangeSet:
+    """Create the change set and wait until CloudFormation has computed it (or found nothing to change)."""
+    return wait_for_change_set(cfn, request_change_set(cfn, request, name), request.plan.value)
+
+
+def discard(cfn: Any, change_set: ChangeSet, *, made_stack: bool) -> bool:
+    """Delete a change set that will not be executed and, when `made_stack` (its CREATE made the stack: it did
+    not exist before), the stack it made, if that is still empty (REVIEW_IN_PROGRESS) and no other change set
+    waits in it. True when the stack went too."""
     cfn.delete_change_set(ChangeSetName=change_set.arn)
+    if not made_stack:
+        return False
     stack = _described(cfn, change_set.stack_id)
     if stack and stack["StackStatus"] == "REVIEW_IN_PROGRESS":
         left = cfn.list_change_sets(StackName=change_set.stack_id).get("Summaries", [])
@@ -391,21 +444,20 @@ def discard(cfn: Any, change_set: ChangeSet) -> bool:
     return False
 
 
-def template_of(cfn: Any, **which: str) -> dict[str, Any]:
-    """A deployed template (StackName=…) or a change set's (ChangeSetName=…), as CloudFormation stores it
-    (the original, loops and all), as a document."""
-    body = cfn.get_template(TemplateStage="Original", **which)["TemplateBody"]
-    return _document(body)
-
-
-def _document(body: dict[str, Any] | str) -> dict[str, Any]:
-    # botocore parses a JSON body into a dict; a YAML body (short-form tags included) goes through cfn_flip,
-    # imported only then: commands that build no template do not import it (tests/test_imports.py).
+def as_document(body: Any) -> dict[str, Any]:
+    """A template body as GetTemplate gives it: botocore parses a JSON body into a dict; a YAML body (short-form
+    tags included) is text, read with cfn-flip."""
     if isinstance(body, dict):
         return body
     import cfn_flip
 
     return cfn_flip.load(body)[0]
+
+
+def template_of(cfn: Any, **which: str) -> dict[str, Any]:
+    """A deployed template (StackName=…) or a change set's (ChangeSetName=…), as CloudFormation stores it
+    (the original, loops and all), as a document."""
+    return as_document(cfn.get_template(TemplateStage="Original", **which)["TemplateBody"])
 
 
 # -- protections ---------------------------------------------------------------------------------
@@ -664,79 +716,6 @@ def wait_until_settled(cfn: Any, stack_name: str, progress: Progress) -> StackSt
     return stack_state(cfn, stack_name)
 
 
-def execute(
-    cfn: Any,
-    change_set: ChangeSet,
-    *,
-    progress: Progress,
-    protections: Protections,
-    temporary_policy: str | None = None,
-    disable_rollback: bool = False,
-) -> Outcome:
-    """Execute the change set and follow it to the end.
-
-    The stack's protections are applied the moment it exists, before any watching, with Ctrl-C held back
-    until they are: an interrupted watch, a throttled or dropped connection later cannot leave a stack
-    without them. `temporary_policy` (an approved --allow-replace) replaces the stack policy for this one
-    update and the protections' policy is put back afterwards, whatever happens (failure, Ctrl-C).
-    """
-    after = newest_event_id(cfn, change_set.stack_id)
-    token = f"valohai-cfn-{uuid.uuid4()}"
-    during = Protections(protections.termination, None if temporary_policy else protections.stack_policy)
-    with interrupts_deferred():
-        if temporary_policy:
-            cfn.set_stack_policy(StackName=change_set.stack_id, StackPolicyBody=temporary_policy)
-        try:
-            cfn.execute_change_set(
-                ChangeSetName=change_set.arn, ClientRequestToken=token, DisableRollback=disable_rollback
-            )
-        except ClientError as e:
-            if temporary_policy:
-                _restore_policy(cfn, change_set, protections)
-            raise DeployError(f"executing the change set failed: {e.response['Error'].get('Message', e)}") from e
-        applied, protected = _protect_now(cfn, change_set.stack_id, during, new=change_set.kind == "CREATE")
-    try:
-        with stopped_watching_on_ctrl_c(change_set.stack_name):
-            outcome = follow(
-                cfn,
-                change_set.stack_id,  # by id: a name can come to mean another stack, an id cannot
-                progress=progress,
-                after=after,
-                token=token,
-                total=len(change_set.changes),
-                stack_name=change_set.stack_name,
-            )
-    finally:
-        if temporary_policy:
-            with interrupts_deferred():
-                _restore_policy(cfn, change_set, protections)
-    if outcome.status is not None and not protected:
-        # A state that took no change then (mid-create) takes it now.
-        applied += [p for p in ensure_protections(cfn, change_set.stack_id, during) if p not in applied]
-    outcome.protections = applied
-    return outcome
-
-
-def _protect_now(cfn: Any, stack: str, protections: Protections, *, new: bool) -> tuple[list[Protection], bool]:
-    """What was applied, and whether all of it was."""
-    try:
-        return ensure_protections(cfn, stack, protections, new=new), True
-    except ClientError as e:
-        if _throttled(e):
-            raise
-        return [], False  # a state that takes no change yet: applied when the operation ends, and by every deploy
-
-
-def _restore_policy(cfn: Any, change_set: ChangeSet, protections: Protections) -> None:
-    try:
-        cfn.set_stack_policy(StackName=change_set.stack_id, StackPolicyBody=protections.stack_policy)
-    except Exception as e:
-        raise DeployError(
-            f"the stack policy of {change_set.stack_name} still allows this update's replacements ({e}): "
-            "deploy again (every deploy re-applies the policy)"
-        ) from e
-
-
 # -- status, outputs, drift and delete -----------------------------------------------------------
 
 
@@ -829,58 +808,24 @@ class Kept:
     policy: str
 
 
-def kept_on_delete(cfn: Any, stack_name: str) -> list[Kept]:
-    """Resources that outlive the stack: DeletionPolicy Retain, or Snapshot (a final snapshot stays)."""
+def deletion(cfn: Any, stack_id: str) -> tuple[list[Kept], list[tuple[str, str]]]:
+    """What deleting the stack does: the resources that outlive it (DeletionPolicy Retain, or Snapshot: a
+    final snapshot stays), and those it removes, as (logical id, resource type)."""
     # Processed: after the transform, with the loops' resources as they were made (the original has the loops).
-    body = cfn.get_template(StackName=stack_name, TemplateStage="Processed")["TemplateBody"]
-    template = _document(body)
+    template = as_document(cfn.get_template(StackName=stack_id, TemplateStage="Processed")["TemplateBody"])
     policies = {
         name: r["DeletionPolicy"]
         for name, r in template.get("Resources", {}).items()
         if r.get("DeletionPolicy") in ("Retain", "Snapshot", "RetainExceptOnCreate")
     }
-    kept = []
-    for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack_name):
+    kept, removed = [], []
+    for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack_id):
         for r in page["StackResourceSummaries"]:
-            if r["LogicalResourceId"] in policies and r["ResourceStatus"] != "DELETE_COMPLETE":
-                kept.append(
-                    Kept(
-                        r["LogicalResourceId"],
-                        r["ResourceType"],
-                        r.get("PhysicalResourceId", ""),
-                        policies[r["LogicalResourceId"]],
-                    )
-                )
-    return sorted(kept, key=lambda k: k.logical_id)
-
-
-def prepare_delete(cfn: Any, stack_name: str, *, force: bool) -> tuple[list[Kept], bool]:
-    """What deleting would keep, and whether termination protection must be lifted (refused without force)."""
-    protected = bool(describe(cfn, stack_name).get("EnableTerminationProtection"))
-    if protected and not force:
-        raise DeployError(f"stack {stack_name} has termination protection on; add --force to lift it and delete")
-    return kept_on_delete(cfn, stack_name), protected
-
-
-def delete_stack(
-    cfn: Any, stack_name: str, *, progress: Progress, lift_protection: bool = False, role_arn: str | None = None
-) -> Outcome:
-    """Delete the stack (after whoever decides has approved) and follow the delete to its end."""
-    stack = describe(cfn, stack_name)
-    stack_id = stack["StackId"]
-    total = sum(
-        len(p["StackResourceSummaries"]) for p in cfn.get_paginator("list_stack_resources").paginate(StackName=stack_id)
-    )
-    if lift_protection:
-        cfn.update_termination_protection(EnableTerminationProtection=False, StackName=stack_id)
-    after = newest_event_id(cfn, stack_id)
-    token = f"valohai-cfn-{uuid.uuid4()}"
-    role = {"RoleARN": role_arn} if role_arn else {}
-    cfn.delete_stack(StackName=stack_id, ClientRequestToken=token, **role)
-    with stopped_watching_on_ctrl_c(stack_name):
-        outcome = follow(cfn, stack_id, progress=progress, after=after, token=token, total=total, stack_name=stack_name)
-    if not is_success(outcome.status, "DELETE"):
-        cause = outcome.root_cause
-        why = f": {cause['LogicalResourceId']} {cause_text(cause)}" if cause else ""
-        raise DeployError(f"deleting stack {stack_name} ended in {outcome.status}{why}")
-    return outcome
+            logical_id, status = r["LogicalResourceId"], r["ResourceStatus"]
+            physical_id = r.get("PhysicalResourceId", "")
+            if logical_id in policies:
+                if status != "DELETE_COMPLETE":  # DELETE_SKIPPED: retained by an earlier delete, still there
+                    kept.append(Kept(logical_id, r["ResourceType"], physical_id, policies[logical_id]))
+            elif status not in ("DELETE_COMPLETE", "DELETE_SKIPPED"):
+                removed.append((logical_id, r["ResourceType"]))
+    return sorted(kept, key=lambda k: k.logical_id), sorted(removed)

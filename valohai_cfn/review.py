@@ -1,29 +1,46 @@
 """What a change does, in the terms a person approves it in: parameters old → new, each resource's changed
-properties, and what it opens or closes (security group rules, IAM statements), like `cdk diff`'s summary.
+properties, the outputs that change, and what it opens or closes (security group rules, IAM statements),
+like `cdk diff`'s summary.
 
-Works on templates as documents (dicts): the deployed one (GetTemplate) and the new build or file. Each is
-first resolved the way CloudFormation processes it for its parameter values (`resolve`): loops expanded,
-conditions evaluated, what a false condition excludes left out, Fn::If chosen, a Ref to a parameter
-replaced by its value. References to resources stay symbolic (${Name}), as they are before deployment.
+Works on templates as documents (dicts): the deployed one (GetTemplate) and the new build or file, each
+processed as CloudFormation processes it for its parameter values (valohai_cfn.intrinsics: loops, conditions,
+Fn::Sub, Fn::If, Fn::FindInMap, Fn::Join, Fn::Select…). What only the deploy can know is shown as "changes
+at deploy", never as no change: a reference to a resource that is added or replaced, an attribute that every
+update of its resource changes (a launch template's version). Whether a Modify replaces its resource comes
+from the change set when there is one (CloudFormation's own verdict), else from the resource's schema
+(createOnlyProperties: always; conditionalCreateOnlyProperties: conditionally), read through cfn-lint.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from valohai_cfn.language_extensions import comma_delimited, expand
+from valohai_cfn.intrinsics import EMPTY, Processed, process, referenced_resources, references
+from valohai_cfn.intrinsics import shown as shown_text
+from valohai_cfn.language_extensions import comma_delimited
 from valohai_cfn.stack.policy import DATA_RESOURCE_TYPES
 
-NO_VALUE = object()
 MASK = "****"
+# The app instance ("roi"): the template's only EC2 instance.
+APP_INSTANCE_TYPE = "AWS::EC2::Instance"
 # Resource types whose statements are access: IAM roles and policies, and resource policies.
 POLICY_HOLDERS = ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::S3::BucketPolicy")
 # The rule a security group gets to allow no outbound traffic at all (an address no packet goes to).
 CLOSED_EGRESS = {"CidrIp": "255.255.255.255/32", "IpProtocol": "icmp"}
+# Attributes every in-place update of their resource changes (CloudFormation makes a new launch template
+# version on each update); any other attribute of a resource updated in place stays what it was.
+UPDATED_ATTRIBUTES = {"AWS::EC2::LaunchTemplate": ("LatestVersionNumber", "DefaultVersionNumber")}
+# Replacement verdicts under which a resource's id and attributes may be new after the deploy ("" unknown).
+RENEWING = ("True", "Conditional", "")
+_ABSENT = object()
+
+# (logical id, resource type, top-level properties that change) → "True", "Conditional", "False" or "" (unknown)
+Replacement = Callable[[str, str, frozenset[str]], str]
 
 
 # -- parameters ----------------------------------------------------------------------------------
@@ -62,98 +79,19 @@ def parameter_changes(specs: dict[str, dict], old: dict[str, str] | None, new: d
     return changes
 
 
-# -- the template as CloudFormation processes it -------------------------------------------------
-
-
-def parameter_values(specs: dict[str, dict], given: dict[str, str]) -> dict[str, Any]:
-    """Every parameter's value: given, else its default; list types split into lists as Ref gives them."""
-    values: dict[str, Any] = {}
-    for name, spec in specs.items():
-        value = given.get(name, spec.get("Default"))
-        if value is None:
-            continue
-        kind = spec.get("Type", "String")
-        values[name] = comma_delimited(str(value)) if kind.startswith(("List<", "CommaDelimitedList")) else str(value)
-    return values
-
-
-def _condition(expr: Any, conditions: dict[str, Any], values: dict[str, Any], memo: dict[str, bool]) -> Any:
-    if not isinstance(expr, dict) or len(expr) != 1:
-        return expr
-    ((fn, arg),) = expr.items()
-    if fn == "Condition":
-        if arg not in memo:
-            memo[arg] = bool(_condition(conditions[arg], conditions, values, memo))
-        return memo[arg]
-    if fn == "Ref":
-        return values.get(arg, f"${{{arg}}}")
-    evaluated = [_condition(a, conditions, values, memo) for a in (arg if isinstance(arg, list) else [arg])]
-    if fn == "Fn::Equals":
-        return evaluated[0] == evaluated[1]
-    if fn == "Fn::Not":
-        return not evaluated[0]
-    if fn == "Fn::And":
-        return all(evaluated)
-    if fn == "Fn::Or":
-        return any(evaluated)
-    if fn == "Fn::Join":
-        separator, items = evaluated
-        return separator.join(items if isinstance(items, list) else [items])
-    raise ValueError(f"unsupported in a condition: {fn}")
-
-
-def _resolve(node: Any, conditions: dict[str, bool], values: dict[str, Any]) -> Any:
-    if isinstance(node, dict):
-        if len(node) == 1 and "Fn::If" in node:
-            name, if_true, if_false = node["Fn::If"]
-            return _resolve(if_true if conditions[name] else if_false, conditions, values)
-        if node == {"Ref": "AWS::NoValue"}:
-            return NO_VALUE
-        if len(node) == 1 and isinstance(node.get("Ref"), str) and node["Ref"] in values:
-            return copy.deepcopy(values[node["Ref"]])
-        out = {k: _resolve(v, conditions, values) for k, v in node.items()}
-        return {k: v for k, v in out.items() if v is not NO_VALUE}
-    if isinstance(node, list):
-        return [v for v in (_resolve(item, conditions, values) for item in node) if v is not NO_VALUE]
-    return node
-
-
-def resolve(template: dict[str, Any], given: dict[str, str]) -> dict[str, Any]:
-    """The template as CloudFormation processes it for these parameter values (defaults fill the rest)."""
-    specs = template.get("Parameters", {})
-    values = parameter_values(specs, given)
-    expanded = expand(copy.deepcopy(template), {k: v for k, v in given.items() if k in specs})
-    raw_conditions = expanded.get("Conditions", {})
-    memo: dict[str, bool] = {}
-    conditions = {name: bool(_condition({"Condition": name}, raw_conditions, values, memo)) for name in raw_conditions}
-    kept = {}
-    for section in ("Resources", "Outputs"):
-        items = expanded.get(section, {})
-        kept[section] = {k: v for k, v in items.items() if conditions.get(v.get("Condition"), True)}
-    return _resolve({**expanded, **kept}, conditions, values)
-
-
 # -- showing a value -----------------------------------------------------------------------------
 
 
 def shown(value: Any) -> str:
-    """A property value as a person reads it: references as ${Name}, Fn::Sub as its text."""
+    """An evaluated value as a person reads it: what only the deploy knows as ${Name}, lists comma-separated."""
     if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and len(value) == 1:
-        ((fn, arg),) = value.items()
-        if fn == "Ref":
-            return f"${{{arg}}}"
-        if fn == "Fn::GetAtt":
-            return "${" + (".".join(arg) if isinstance(arg, list) else str(arg)) + "}"
-        if fn == "Fn::Sub":
-            return arg if isinstance(arg, str) else arg[0]
-    if isinstance(value, list) and all(isinstance(v, (str, dict)) for v in value):
-        return ", ".join(shown(v) for v in value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+        return shown_text(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ", ".join(shown_text(v) for v in value)
+    return shown_text(json.dumps(value, sort_keys=True, separators=(",", ":")))
 
 
-# -- resources and their properties --------------------------------------------------------------
+# -- resources, their properties, and the outputs ------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -162,6 +100,7 @@ class PropertyChange:
     before: str | None  # None: not known (the API gave no value) or not set
     after: str | None
     requires_recreation: str = ""  # "Always", "Conditionally", "Never", or "" where unknown
+    at_deploy: bool = False  # its value is known only once deployed: it refers to what the deploy renews
 
 
 def property_changes(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[PropertyChange]:
@@ -169,14 +108,14 @@ def property_changes(before: dict[str, Any], after: dict[str, Any], prefix: str 
     changes = []
     for key in sorted(set(before) | set(after)):
         path = f"{prefix}{key}"
-        old, new = before.get(key, NO_VALUE), after.get(key, NO_VALUE)
+        old, new = before.get(key, _ABSENT), after.get(key, _ABSENT)
         if old == new:
             continue
         if isinstance(old, dict) and isinstance(new, dict):
             changes += property_changes(old, new, f"{path}.")
         else:
             changes.append(
-                PropertyChange(path, None if old is NO_VALUE else shown(old), None if new is NO_VALUE else shown(new))
+                PropertyChange(path, None if old is _ABSENT else shown(old), None if new is _ABSENT else shown(new))
             )
     return changes
 
@@ -201,20 +140,142 @@ class ResourceChange:
         return self.resource_type in DATA_RESOURCE_TYPES and (self.action == "Remove" or replaced)
 
 
-def resource_diffs(old: dict[str, Any], new: dict[str, Any]) -> list[ResourceChange]:
-    """Each resource added, removed, or whose properties change, between two resolved templates."""
-    before, after = old.get("Resources", {}), new.get("Resources", {})
-    diffs = []
-    for name in sorted(set(before) | set(after)):
-        if name not in before:
-            diffs.append(ResourceChange("Add", name, after[name]["Type"]))
-        elif name not in after:
-            diffs.append(ResourceChange("Remove", name, before[name]["Type"]))
-        else:
-            changed = property_changes(before[name].get("Properties", {}), after[name].get("Properties", {}))
-            if changed or before[name]["Type"] != after[name]["Type"]:
-                diffs.append(ResourceChange("Modify", name, after[name]["Type"], properties=tuple(changed)))
-    return diffs
+@dataclass(frozen=True)
+class OutputChange:
+    name: str
+    before: str | None  # None: the output is new
+    after: str | None  # None: the output goes
+    at_deploy: bool = False  # its value is known only once deployed
+
+
+def schema_replacement(region: str | None) -> Replacement:
+    """Whether a Modify replaces its resource, from the resource type's schema as cfn-lint ships it: a change
+    to a createOnlyProperties member always does ("True"), to a conditionalCreateOnlyProperties member may
+    ("Conditional"); a type cfn-lint does not know gives "" (unknown)."""
+
+    @functools.cache
+    def create_only(resource_type: str) -> tuple[frozenset[str], frozenset[str]] | None:
+        # cfn-lint is imported only when a Modify is judged: a new stack's review needs no schema.
+        from cfnlint.helpers import REGIONS
+        from cfnlint.schema import PROVIDER_SCHEMA_MANAGER, ResourceNotFoundError
+
+        # A region newer than cfn-lint's data: the commercial partition's first region has every common type.
+        known_region = region if region in REGIONS else "us-east-1"
+        try:
+            schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(known_region, resource_type).schema
+        except ResourceNotFoundError:
+            return None
+
+        def top(key: str) -> frozenset[str]:
+            return frozenset(p.split("/")[2] for p in schema.get(key, []) if p.startswith("/properties/"))
+
+        return top("createOnlyProperties"), top("conditionalCreateOnlyProperties")
+
+    def replacement(_logical_id: str, resource_type: str, paths: frozenset[str]) -> str:
+        known = create_only(resource_type)
+        if known is None:
+            return ""
+        always, conditionally = known
+        return "True" if paths & always else "Conditional" if paths & conditionally else "False"
+
+    return replacement
+
+
+def change_set_replacement(change_set: list[ResourceChange]) -> Replacement:
+    """CloudFormation's own verdicts, from a change set: what it does not list it does not replace."""
+    verdicts = {c.logical_id: c.replacement for c in change_set if c.action == "Modify"}
+    return lambda logical_id, _type, _paths: verdicts.get(logical_id, "False")
+
+
+@dataclass
+class _Settled:
+    """Which resources a deploy renews (new ids and attributes), and which properties therefore change."""
+
+    old: Processed
+    new: Processed
+    replacement: Replacement
+    at_deploy: dict[str, set[str]] = field(default_factory=dict)  # logical id → top-level properties
+    verdicts: dict[str, str] = field(default_factory=dict)  # logical id → replacement, for each Modify
+    renewed: set[str] = field(default_factory=set)
+    updated_attributes: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.kept = sorted(self.old.resources.keys() & self.new.resources.keys())
+        before, after = self.old.resources, self.new.resources
+        self.textual = {
+            n: property_changes(before[n].get("Properties", {}), after[n].get("Properties", {})) for n in self.kept
+        }
+        self.at_deploy = {n: set() for n in self.kept}
+        # Each round may find a property that refers to a renewed resource, which may renew its own resource.
+        while self._judge():
+            pass
+
+    def waits(self, value: Any) -> bool:
+        """Whether an evaluated value is known only once deployed."""
+        return any(r.split(".")[0] in self.renewed or r in self.updated_attributes for r in references(value))
+
+    def _judge(self) -> bool:
+        before, after = self.old.resources, self.new.resources
+        self.verdicts = {}
+        for n in self.kept:
+            paths = frozenset({p.path.split(".")[0] for p in self.textual[n]} | self.at_deploy[n])
+            if before[n]["Type"] != after[n]["Type"]:
+                self.verdicts[n] = "True"
+            elif paths:
+                self.verdicts[n] = self.replacement(n, after[n]["Type"], paths)
+        self.renewed = (after.keys() - before.keys()) | {n for n, v in self.verdicts.items() if v in RENEWING}
+        self.updated_attributes = {
+            f"{n}.{attribute}"
+            for n in self.verdicts
+            if n not in self.renewed
+            for attribute in UPDATED_ATTRIBUTES.get(after[n]["Type"], ())
+        }
+        grew = False
+        for n in self.kept:
+            for key, value in after[n].get("Properties", {}).items():
+                if key not in self.at_deploy[n] and self.waits(value):
+                    self.at_deploy[n].add(key)
+                    grew = True
+        return grew
+
+    def properties(self, name: str) -> tuple[PropertyChange, ...]:
+        old = self.old.resources[name].get("Properties", {})
+        new = self.new.resources[name].get("Properties", {})
+        deploying = self.at_deploy[name]
+        changes = [dataclasses.replace(p, at_deploy=p.path.split(".")[0] in deploying) for p in self.textual[name]]
+        textual_keys = {p.path.split(".")[0] for p in self.textual[name]}
+        changes += [
+            PropertyChange(key, shown(old[key]) if key in old else None, shown(new[key]), at_deploy=True)
+            for key in sorted(deploying - textual_keys)
+        ]
+        return tuple(sorted(changes, key=lambda p: p.path))
+
+    def resources(self) -> list[ResourceChange]:
+        before, after = self.old.resources, self.new.resources
+        changes = []
+        for name in sorted(before.keys() | after.keys()):
+            if name not in before:
+                changes.append(ResourceChange("Add", name, after[name]["Type"]))
+            elif name not in after:
+                changes.append(ResourceChange("Remove", name, before[name]["Type"]))
+            elif name in self.verdicts:
+                verdict = self.verdicts[name]
+                changes.append(ResourceChange("Modify", name, after[name]["Type"], verdict, self.properties(name)))
+        return changes
+
+    def outputs(self) -> list[OutputChange]:
+        before, after = self.old.outputs, self.new.outputs
+        changes = []
+        for name in sorted(before.keys() | after.keys()):
+            old, new = before.get(name, _ABSENT), after.get(name, _ABSENT)
+            deploying = new is not _ABSENT and self.waits(new)
+            if old != new or deploying:
+                changes.append(
+                    OutputChange(
+                        name, None if old is _ABSENT else shown(old), None if new is _ABSENT else shown(new), deploying
+                    )
+                )
+        return changes
 
 
 # -- security: what is opened or closed ----------------------------------------------------------
@@ -233,12 +294,10 @@ class SecurityChange:
         return self.change == "+"
 
 
-def _group_of(reference: Any) -> str:
-    if isinstance(reference, dict) and "Ref" in reference:
-        return reference["Ref"]
-    if isinstance(reference, dict) and "Fn::GetAtt" in reference:
-        return reference["Fn::GetAtt"][0]
-    return shown(reference)
+def _group_of(value: Any) -> str:
+    """The logical id a security group reference names (GroupId: a Ref or Fn::GetAtt of the group)."""
+    named = referenced_resources(value)
+    return next(iter(named)) if len(named) == 1 else shown(value)
 
 
 def _rule(direction: str, owner: str, rule: dict[str, Any]) -> tuple[str, str, bool]:
@@ -261,9 +320,9 @@ def _rule(direction: str, owner: str, rule: dict[str, Any]) -> tuple[str, str, b
     return owner, f"{ports} {preposition} {other}", cidr is not None and direction == "ingress"
 
 
-def _rules(template: dict[str, Any]) -> set[tuple[str, str, str, bool]]:
+def _rules(resources: dict[str, dict]) -> set[tuple[str, str, str, bool]]:
     found = set()
-    for name, resource in template.get("Resources", {}).items():
+    for name, resource in resources.items():
         props = resource.get("Properties", {})
         kind = resource["Type"]
         if kind == "AWS::EC2::SecurityGroup":
@@ -293,9 +352,9 @@ def _statement_text(statement: dict[str, Any]) -> tuple[str, bool]:
     return text, effect == "Allow" and wildcard
 
 
-def _statements(template: dict[str, Any]) -> set[tuple[str, str, str, bool]]:
+def _statements(resources: dict[str, dict]) -> set[tuple[str, str, str, bool]]:
     found = set()
-    for name, resource in template.get("Resources", {}).items():
+    for name, resource in resources.items():
         if resource["Type"] not in POLICY_HOLDERS:
             continue
         props = resource.get("Properties", {})
@@ -309,11 +368,11 @@ def _statements(template: dict[str, Any]) -> set[tuple[str, str, str, bool]]:
     return found
 
 
-def security_changes(old: dict[str, Any], new: dict[str, Any]) -> list[SecurityChange]:
-    """Security group rules and IAM statements in one resolved template and not the other. A statement
+def security_changes(old: Processed, new: Processed) -> list[SecurityChange]:
+    """Security group rules and IAM statements in one processed template and not the other. A statement
     that grew (another action or resource) shows as the wider one added and the narrower one removed."""
-    before = _rules(old) | _statements(old)
-    after = _rules(new) | _statements(new)
+    before = _rules(old.resources) | _statements(old.resources)
+    after = _rules(new.resources) | _statements(new.resources)
     changes = [SecurityChange(kind, "+", owner, text, risky) for kind, owner, text, risky in after - before]
     changes += [SecurityChange(kind, "-", owner, text, False) for kind, owner, text, _ in before - after]
     return sorted(changes, key=lambda c: (c.kind != "ingress", c.kind, c.owner, c.change, c.text))
@@ -324,19 +383,29 @@ def security_changes(old: dict[str, Any], new: dict[str, Any]) -> list[SecurityC
 
 @dataclass
 class Review:
-    """What a person approves: the parameters, the resources and the security changes."""
+    """What a person approves: the parameters, the resources, the outputs and the security changes."""
 
     parameters: list[ParameterChange] = field(default_factory=list)
     resources: list[ResourceChange] = field(default_factory=list)
     security: list[SecurityChange] = field(default_factory=list)
+    outputs: list[OutputChange] = field(default_factory=list)
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.parameters or self.resources)
+        return bool(self.parameters or self.resources or self.outputs)
 
     @property
     def data_loss(self) -> list[ResourceChange]:
         return [c for c in self.resources if c.loses_data]
+
+    @property
+    def replaces_app_instance(self) -> bool:
+        """Whether the update makes a new app instance (a new RoiAmiId: Valohai's next release, or another
+        instance type): the template's only EC2 instance is the app's ("roi")."""
+        return any(
+            c.resource_type == APP_INSTANCE_TYPE and c.action == "Modify" and c.replacement in ("True", "Conditional")
+            for c in self.resources
+        )
 
 
 def review(
@@ -344,36 +413,56 @@ def review(
     old_parameters: dict[str, str] | None,
     new_template: dict[str, Any],
     new_parameters: dict[str, str],
+    *,
+    pseudo: dict[str, str] | None = None,
+    replacement: Replacement | None = None,
+    change_set: list[ResourceChange] | None = None,
 ) -> Review:
-    """The difference between what is deployed (None for a new stack) and what would be, from the two
-    templates alone (no change set: `valohai-cfn diff`)."""
+    """The difference between what is deployed (`old_template` None for a new stack) and what would be.
+
+    `pseudo`: the pseudo parameters known (intrinsics.pseudo_parameters). With `change_set` (its resource
+    changes), the change set's list of changes and its replacement verdicts are CloudFormation's and win; the
+    templates add the property values it does not give, and the outputs. Without one (`valohai-cfn diff`),
+    `replacement` judges whether a Modify replaces its resource (default: the schemas, schema_replacement).
+    Raises intrinsics.EvaluationError for a template CloudFormation would refuse to process."""
     specs = new_template.get("Parameters", {})
-    new = resolve(new_template, new_parameters)
-    old = resolve(old_template, old_parameters or {}) if old_template else {"Resources": {}}
-    effective = parameter_values(specs, new_parameters)
-    shown_new = {k: ",".join(v) if isinstance(v, list) else v for k, v in effective.items()}
+    new = process(new_template, new_parameters, pseudo)
+    old = process(old_template, old_parameters or {}, pseudo) if old_template else EMPTY
+    if change_set is not None:
+        replacement = change_set_replacement(change_set)
+    elif replacement is None:
+        replacement = schema_replacement((pseudo or {}).get("AWS::Region"))
+    settled = _Settled(old, new, replacement)
+    shown_new = {k: ",".join(v) if isinstance(v, list) else v for k, v in new.parameters.items()}
+    resources = settled.resources()
     return Review(
         parameters=parameter_changes(specs, old_parameters if old_template else None, shown_new),
-        resources=resource_diffs(old, new),
+        resources=resources if change_set is None else with_change_set(resources, change_set),
         security=security_changes(old, new),
+        outputs=settled.outputs(),
     )
 
 
-def with_change_set(from_templates: Review, change_set_changes: list[ResourceChange]) -> Review:
-    """The review of a change set: its own changes (actions, replacements, and property values where the
-    API gives them), each Modify without values given the ones the templates show."""
-    known = {c.logical_id: c for c in from_templates.resources}
+def with_change_set(from_templates: list[ResourceChange], change_set: list[ResourceChange]) -> list[ResourceChange]:
+    """A change set's resource changes (actions, replacements, and property values where the API gives them),
+    each property without values given the ones the templates show."""
+    known = {c.logical_id: c for c in from_templates}
     merged = []
-    for change in change_set_changes:
-        values_known = any(p.before is not None or p.after is not None for p in change.properties)
-        if change.action == "Modify" and not values_known and change.logical_id in known:
+    for change in change_set:
+        if change.action == "Modify" and change.logical_id in known:
             # The change set names top-level properties; the templates' paths may go deeper (Tags, UserData).
             recreation = {p.path: p.requires_recreation for p in change.properties}
-            valued = known[change.logical_id].properties
-            covered = {p.path.split(".")[0] for p in valued}
-            properties = tuple(
-                dataclasses.replace(p, requires_recreation=recreation.get(p.path.split(".")[0], "")) for p in valued
-            ) + tuple(p for p in change.properties if p.path not in covered)
-            change = dataclasses.replace(change, properties=properties)
+            valued = {p.path for p in change.properties if p.before is not None or p.after is not None}
+            templates = [p for p in known[change.logical_id].properties if p.path.split(".")[0] not in valued]
+            covered = {p.path.split(".")[0] for p in templates} | valued
+            properties = (
+                tuple(p for p in change.properties if p.path in valued)
+                + tuple(
+                    dataclasses.replace(p, requires_recreation=recreation.get(p.path.split(".")[0], ""))
+                    for p in templates
+                )
+                + tuple(p for p in change.properties if p.path not in covered)
+            )
+            change = dataclasses.replace(change, properties=tuple(sorted(properties, key=lambda p: p.path)))
         merged.append(change)
-    return Review(parameters=from_templates.parameters, resources=merged, security=from_templates.security)
+    return merged

@@ -6,9 +6,12 @@ Heavy imports (cfn-lint, boto3, rich) happen inside the functions that need them
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import ipaddress
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,9 +41,22 @@ class ProblemsFound(BadInput):
 
 
 class Interrupted(click.ClickException):
-    """Ctrl-C: exit 130 with what goes on and how to resume."""
+    """Ctrl-C: exit 130 with what goes on and how to resume (`watching`), or what was left."""
 
     exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, message: str, *, watching: bool = True) -> None:
+        super().__init__(message)
+        self.watching = watching
+
+
+# The user name and password of a URL (http://user:secret@host): never printed, whoever's message quotes it.
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"]+@")
+
+
+def masked(text: str) -> str:
+    """The text with the credentials of every URL in it replaced by ****."""
+    return _URL_CREDENTIALS.sub(r"\1****@", text)
 
 
 class ValohaiCfnGroup(click.Group):
@@ -53,13 +69,14 @@ class ValohaiCfnGroup(click.Group):
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as e:
             hint = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
-            click.echo(f"Error: {one_line(e.format_message())}{hint}", err=True)
+            click.echo(masked(f"Error: {one_line(e.format_message())}{hint}"), err=True)
             sys.exit(EXIT_BAD_INPUT)
         except Interrupted as e:
-            click.echo(f"\nStopped watching. {e.format_message()}", err=True)
+            what = "Stopped watching." if e.watching else "Interrupted."
+            click.echo(masked(f"\n{what} {e.format_message()}"), err=True)
             sys.exit(e.exit_code)
         except click.ClickException as e:
-            click.echo(f"Error: {e.format_message()}", err=True)
+            click.echo(masked(f"Error: {e.format_message()}"), err=True)
             sys.exit(e.exit_code)
         except (click.Abort, KeyboardInterrupt):
             click.echo("\nInterrupted.", err=True)
@@ -72,9 +89,12 @@ def one_line(text: str) -> str:
 
 
 def guarded(run: Callable[[], T]) -> T:
-    """Run a command body, turning AWS, deploy, publish and parameter-file errors into one-line errors."""
-    from valohai_cfn.aws import AwsError, aws_errors
-    from valohai_cfn.deploy import DeployError, StoppedWatching
+    """Run a command body, turning AWS, deploy, publish and parameter-file errors into one-line errors: exit 2
+    for an input that is wrong (a file, a value, a change set of another stack, no region or credentials), 1 for
+    what AWS or the deploy refused (an image not shared among it), 130 for Ctrl-C."""
+    from valohai_cfn.aws import AwsError, AwsSetupError, aws_errors
+    from valohai_cfn.deploy import DeployError, StoppedWatching, WrongInput
+    from valohai_cfn.deploy import Interrupted as DeployInterrupted
     from valohai_cfn.images import ImageNotShared
     from valohai_cfn.params import ParamsError
     from valohai_cfn.publish import PublishError
@@ -82,9 +102,9 @@ def guarded(run: Callable[[], T]) -> T:
     try:
         with aws_errors():
             return run()
-    except StoppedWatching as e:
-        raise Interrupted(str(e)) from None
-    except (ParamsError, PublishError) as e:
+    except DeployInterrupted as e:
+        raise Interrupted(str(e), watching=isinstance(e, StoppedWatching)) from None
+    except (ParamsError, PublishError, WrongInput, AwsSetupError) as e:
         raise BadInput(str(e)) from None
     except (AwsError, DeployError, ImageNotShared) as e:
         raise click.ClickException(str(e)) from None
@@ -95,13 +115,25 @@ def interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def approver(assume_yes: bool) -> Callable[[str], bool] | None:
-    """Who approves a change: --yes, a person at a terminal, or nobody (None)."""
+def approver(assume_yes: bool) -> Callable[[Any], bool] | None:
+    """Who approves what the lifecycle asks (a lifecycle.Question): --yes, a person at a terminal, or nobody
+    (None). Ctrl-C at the prompt is Ctrl-C (the lifecycle says what it leaves); end of input is a no."""
+    from valohai_cfn.console import question_text
+
     if assume_yes:
         return lambda _question: True
-    if interactive():
-        return lambda question: click.confirm(question, default=False)
-    return None
+    if not interactive():
+        return None
+
+    def ask(question: Any) -> bool:
+        try:
+            return click.confirm(question_text(question), default=False)
+        except click.Abort as e:  # click turns both Ctrl-C and end of input into Abort
+            if isinstance(e.__context__, EOFError):
+                return False
+            raise KeyboardInterrupt from None
+
+    return ask
 
 
 # -- options -------------------------------------------------------------------------------------
@@ -159,12 +191,20 @@ def _endpoint(_ctx: click.Context, _param: click.Parameter, value: str | None) -
     return value
 
 
+def _profile(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise click.BadParameter("empty: give a profile's name, or leave --profile out for the environment's")
+    return value
+
+
 def profile_options(command):
     """--profile and --endpoint-url: who talks to AWS, and where."""
     command = click.option(
         "--endpoint-url", callback=_endpoint, help="AWS endpoint to talk to instead (e.g. valohai-cfn local-aws)."
     )(command)
-    return click.option("--profile", help="AWS profile to use (default: the environment's).")(command)
+    return click.option("--profile", callback=_profile, help="AWS profile to use (default: the environment's).")(
+        command
+    )
 
 
 def aws_options(command):
@@ -189,9 +229,64 @@ def output_option(*choices: str):
 
 
 def aws_clients(region: str | None, profile: str | None, endpoint_url: str | None):
+    """The command's AWS clients (valohai_cfn.aws.Clients: a service name → its client). Made inside
+    `guarded`, so that no region, an unknown profile or a key without its secret is one line."""
     from valohai_cfn.aws import Clients
 
     return Clients(profile, region, endpoint_url)
+
+
+def _role_arn(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    from valohai_cfn.deploy import WrongInput, check_role_arn
+
+    if value is None:
+        return None
+    try:
+        return check_role_arn(value)
+    except WrongInput as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def role_arn_option(help_text: str):
+    return click.option("--role-arn", callback=_role_arn, help=help_text)
+
+
+# S3's bucket naming rules (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html).
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+def check_bucket_name(name: str) -> str:
+    """An S3 bucket name S3 would accept; BadInput otherwise."""
+    problem = None
+    if not _BUCKET_NAME.match(name):
+        problem = "3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit"
+    elif ".." in name:
+        problem = "no two dots in a row"
+    elif name.startswith(_BUCKET_PREFIXES) or name.endswith(_BUCKET_SUFFIXES):
+        problem = f"no prefix {', '.join(_BUCKET_PREFIXES)} and no suffix {', '.join(_BUCKET_SUFFIXES)}"
+    else:
+        with contextlib.suppress(ValueError):
+            ipaddress.IPv4Address(name)
+            problem = "not an IP address"
+    if problem:
+        shown = name if len(name) <= 70 else name[:70] + "…"
+        raise BadInput(f"{shown!r} is not an S3 bucket name: {problem}")
+    return name
+
+
+def _bucket(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return check_bucket_name(value)
+    except BadInput as e:
+        raise click.BadParameter(e.message) from None
+
+
+def bucket_option(help_text: str, **kwargs: Any):
+    return click.option("--bucket", callback=_bucket, help=help_text, **kwargs)
 
 
 def key_values(values: tuple[str, ...], option: str) -> dict[str, str]:

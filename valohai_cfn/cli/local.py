@@ -9,9 +9,19 @@ import click
 from valohai_cfn.cli import common
 
 
-def _parent_exists(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
-    if value is not None and not value.parent.is_dir():
+def _writable(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
+    """A file that can be written, checked before the server starts (a probe file, removed at once)."""
+    import tempfile
+
+    if value is None:
+        return None
+    if not value.parent.is_dir():
         raise click.BadParameter(f"{value}: directory {value.parent} does not exist")
+    try:
+        with tempfile.TemporaryFile(dir=value.parent):
+            pass
+    except OSError as e:
+        raise click.BadParameter(f"{value}: cannot write in {value.parent}: {e.strerror or e}") from None
     return value
 
 
@@ -26,7 +36,7 @@ def _parent_exists(_ctx: click.Context, _param: click.Parameter, value: Path | N
 @click.option(
     "--demo-params",
     type=click.Path(dir_okay=False, path_type=Path),
-    callback=_parent_exists,
+    callback=_writable,
     help="Also create a demo VPC, subnets and image, and write their parameters to this file.",
 )
 @common.region_option(default="us-east-1", show_default=True, help="Region of the demo network.")
@@ -63,7 +73,10 @@ def local_aws_command(port: int, demo_params: Path | None, region: str) -> None:
             )
             parameters = create_demo_network(ec2, region)
             # Written whole: whoever waits for the file never reads half of it.
-            write_atomically(demo_params, dump_parameters(parameters))
+            try:
+                write_atomically(demo_params, dump_parameters(parameters))
+            except OSError as e:
+                raise click.ClickException(f"{demo_params}: cannot write it: {e.strerror or e}") from None
             click.echo(f"Wrote {demo_params}")
             for name in sorted(set(parameters) & set(NOT_APPLIED)):
                 click.echo(f"Note: the local AWS does not apply {name} as AWS would: {NOT_APPLIED[name]}.")

@@ -44,7 +44,7 @@ def link_options(command):
 
 
 @click.command("publish")
-@click.option("--bucket", required=True, help="S3 bucket to upload the template to.")
+@common.bucket_option("S3 bucket to upload the template to.", required=True)
 @click.option("--prefix", default="", help="Key prefix in the bucket.")
 @link_options
 @common.template_option
