@@ -30,7 +30,8 @@ What it does as CloudFormation does, where moto alone does not:
   database); ListStackResources with each resource's status and reason; one operation at a time.
 - rules (`rules`, where to add one): termination protection on DeleteStack; the stack policy on every
   Update:Modify, Update:Replace and Update:Delete; a custom-named resource cannot be replaced under its
-  name; ElastiCache turns in-transit encryption on or off only through TransitEncryptionMode preferred;
+  name; ElastiCache offers the engine versions DescribeCacheEngineVersions lists, upgrades them and never
+  downgrades, and turns in-transit encryption on or off only through TransitEncryptionMode preferred;
   RDS storage does not shrink.
 - resources (`models`, `updates`): ElastiCache, Secrets Manager, S3 bucket policies and ACM certificates,
   which moto's CloudFormation lacks; EC2 instances, RDS instances, ingress rules, SSM parameters and Auto
@@ -38,6 +39,7 @@ What it does as CloudFormation does, where moto alone does not:
   when the resource is made and changed in place through the service's API, or refused; what a service
   needs before a delete (a role's policies detached); AWS managed IAM policies, which moto loads only on
   request; Route 53 hosted zone ids that start with Z; EC2 resources tagged aws:cloudformation:*.
+- the services' own calls moto lacks (`services`): ElastiCache DescribeCacheEngineVersions (moto: HTTP 500).
 - drift (`drift`): DetectStackDrift, DetectStackResourceDrift, DescribeStackDriftDetectionStatus and
   DescribeStackResourceDrifts for security groups and ingress rules, SSM parameters and Auto Scaling groups
   (other types NOT_CHECKED, as CloudFormation reports an unsupported one); moto answered a 500 page.
@@ -52,7 +54,7 @@ Where it still differs from AWS:
   other than AWS::LanguageExtensions, nested stacks, imports, changing a resource's type, and
   DeletionPolicy Snapshot on types other than RDS instances and ElastiCache replication groups;
 - permissions are not evaluated: a RoleARN is accepted and not used, any access key works;
-- the services' own limits and checks are moto's (no quotas, no engine version catalogue, certificates
+- the services' own limits and checks are moto's (no quotas, no RDS engine version catalogue, certificates
   issued at once) plus the rules above.
 
 This package is the only code that knows moto (the optional `local` extra); only the command line's

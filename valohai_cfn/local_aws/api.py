@@ -29,7 +29,7 @@ from moto.moto_api._internal import mock_random
 from moto.route53.models import ROUTE53_ID_CHOICE, HostedZoneIdentifier
 from moto.utilities.id_generator import moto_id_manager
 
-from . import drift, operations, rules
+from . import drift, operations, rules, services
 from .changesets import NO_CHANGES, ChangeSet, ChangeSetNotFound, InvalidChangeSetStatus, plan
 from .stacks import Resource, StackState, outputs, stack_event, state
 from .template import Processed, process
@@ -578,7 +578,9 @@ def _hosted_zone_id(context: Any) -> str | None:
 
 
 def install() -> None:
-    """Answer these calls, and DescribeStacks from the local state; hosted zone ids as Route 53's."""
+    """Answer these calls, and DescribeStacks from the local state; the services' calls moto lacks; hosted
+    zone ids as Route 53's."""
+    services.install()
     if _hosted_zone_id not in moto_id_manager._id_sources:
         moto_id_manager.add_id_source(_hosted_zone_id)
     for name, handler in HANDLERS.items():

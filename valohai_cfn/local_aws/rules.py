@@ -25,7 +25,7 @@ from typing import Any
 from cfnlint.schema.manager import PROVIDER_SCHEMA_MANAGER
 from moto.cloudformation.exceptions import ValidationError
 
-from . import models, updates
+from . import models, services, updates
 from .models import as_bool
 
 # -- replacement -----------------------------------------------------------------------------------
@@ -192,6 +192,15 @@ def _transit_encryption_steps(where: updates.Where, old: dict[str, Any], new: di
             "InvalidParameterCombination: to disable in-transit encryption, first set TransitEncryptionMode "
             "to preferred in a modification of its own"
         )
+    return None
+
+
+@rule("create", "AWS::ElastiCache::ReplicationGroup")
+@rule("update", "AWS::ElastiCache::ReplicationGroup")
+def _engine_offered(where: updates.Where, old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    engine, version = new.get("Engine", "redis"), new.get("EngineVersion")
+    if version and not services.offered(engine, version):
+        return f"InvalidParameterCombination: Cannot find version {version} for {engine}"
     return None
 
 
