@@ -17,7 +17,7 @@ from typing import Any
 from moto.cloudformation.exceptions import CloudFormationError
 from moto.cloudformation.models import Stack
 
-from . import rules
+from . import rules, updates
 from .intrinsics import Unresolved, references, rendered
 from .stacks import StackScope, StackState, creation_order, now
 from .template import Processed
@@ -253,6 +253,8 @@ def plan(stack: Stack, local: StackState, processed: Processed) -> list[Resource
         if not details:
             continue
         replacement = _replacement(details, new_ids)
+        if replacement != "True":
+            _check_in_place(name, resource_type, details)
         if replacement != "False":
             new_ids.add(name)
         new_attributes.add(name)
@@ -274,6 +276,15 @@ def plan(stack: Stack, local: StackState, processed: Processed) -> list[Resource
                 ResourceChange("Remove", name, current.resource_type, current.physical_id, before=current.properties)
             )
     return changes
+
+
+def _check_in_place(name: str, resource_type: str, details: list[Detail]) -> None:
+    """A property changed in place must be one the local AWS changes in place: else it would report an
+    update it did not make."""
+    changing = {d.name for d in details if d.name and d.requires_recreation != "Always"}
+    missing = sorted(changing - updates.in_place(resource_type))
+    if missing:
+        raise rules.not_supported(f"changing {', '.join(missing)} of {resource_type} in place (resource {name})")
 
 
 def _replacement(details: list[Detail], new_ids: set[str]) -> str:

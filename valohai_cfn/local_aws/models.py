@@ -759,7 +759,7 @@ MADE_WITH: dict[str, frozenset[str]] = {
             "Protocol",
             "SslPolicy",
         ],
-        "AWS::ElasticLoadBalancingV2::LoadBalancer": ["Name", "Scheme", "SecurityGroups", "Subnets", "Type"],
+        "AWS::ElasticLoadBalancingV2::LoadBalancer": ["Name", "Scheme", "SecurityGroups", "Subnets"],
         "AWS::ElasticLoadBalancingV2::TargetGroup": [
             "HealthCheckIntervalSeconds",
             "HealthCheckPath",

@@ -495,6 +495,13 @@ def _elb_tags(where: Where, arn: str, new: dict, old: dict) -> None:
         backend.remove_tags([arn], removed)
 
 
+@changes("AWS::ElasticLoadBalancingV2::LoadBalancer", "Type")
+def _balancer_type(where: Where, made: Any, new: dict, old: dict) -> None:
+    """moto makes application load balancers only (Type is create-only: this runs when one is made)."""
+    if new.get("Type", "application") != "application":
+        raise ValueError(f"not supported by the local AWS: load balancers of type {new['Type']}")
+
+
 @changes("AWS::ElasticLoadBalancingV2::LoadBalancer", "Subnets")
 def _balancer_subnets(where: Where, made: Any, new: dict, old: dict) -> None:
     elbv2_backends[where.account_id][where.region].set_subnets(made.arn, new["Subnets"], [])
@@ -742,10 +749,11 @@ def _secret_target(where: Where, made: Any, new: dict, old: dict) -> None:
     models.attach(new, where.account_id, where.region)
 
 
-@changes("AWS::Route53::RecordSet", "AliasTarget", "ResourceRecords", "TTL")
+@changes("AWS::Route53::RecordSet", "Name", "Type", "AliasTarget", "ResourceRecords", "TTL")
 def _record(where: Where, made: Any, new: dict, old: dict) -> Any:
+    # ChangeResourceRecordSets: the old record deleted, the new one made (a new name is a new record).
     return RecordSet.update_from_cloudformation_json(
-        made, made.name, {"Properties": json.loads(json.dumps(new))}, where.account_id, where.region
+        made, new["Name"], {"Properties": json.loads(json.dumps(new))}, where.account_id, where.region
     )
 
 
