@@ -675,176 +675,75 @@ MODELS = (
     CertificateManagerCertificate,
 )
 
-MADE_WITH: dict[str, frozenset[str]] = {
-    t: frozenset(p)
-    for t, p in {
-        "AWS::AutoScaling::AutoScalingGroup": [
-            "AutoScalingGroupName",
-            "AvailabilityZones",
-            "Cooldown",
-            "DesiredCapacity",
-            "HealthCheckGracePeriod",
-            "HealthCheckType",
-            "LaunchTemplate",
-            "MaxSize",
-            "MinSize",
-            "MixedInstancesPolicy",
-            "NewInstancesProtectedFromScaleIn",
-            "Tags",
-            "TerminationPolicies",
-            "VPCZoneIdentifier",
-        ],
-        "AWS::CertificateManager::Certificate": [
-            "DomainName",
-            "DomainValidationOptions",
-            "SubjectAlternativeNames",
-            "Tags",
-            "ValidationMethod",
-        ],
-        "AWS::EC2::Instance": [
-            "BlockDeviceMappings",
-            "IamInstanceProfile",
-            "ImageId",
-            "InstanceType",
-            "KeyName",
-            "MetadataOptions",
-            "Monitoring",
-            "PropagateTagsToVolumeOnCreation",
-            "SecurityGroupIds",
-            "SubnetId",
-            "Tags",
-            "UserData",
-        ],
-        "AWS::EC2::LaunchTemplate": [
-            "LaunchTemplateData",
-            "LaunchTemplateName",
-            "TagSpecifications",
-            "VersionDescription",
-        ],
-        "AWS::EC2::SecurityGroup": ["GroupDescription", "GroupName", "Tags", "VpcId"],
-        "AWS::EC2::SecurityGroupIngress": [
-            "CidrIp",
-            "Description",
-            "FromPort",
-            "GroupId",
-            "IpProtocol",
-            "SourceSecurityGroupId",
-            "ToPort",
-        ],
-        "AWS::ElastiCache::ReplicationGroup": [
-            "AtRestEncryptionEnabled",
-            "AutoMinorVersionUpgrade",
-            "AutomaticFailoverEnabled",
-            "CacheNodeType",
-            "CacheSubnetGroupName",
-            "Engine",
-            "EngineVersion",
-            "MultiAZEnabled",
-            "NumCacheClusters",
-            "Port",
-            "ReplicationGroupDescription",
-            "ReplicationGroupId",
-            "SecurityGroupIds",
-            "SnapshotRetentionLimit",
-            "Tags",
-            "TransitEncryptionEnabled",
-            "TransitEncryptionMode",
-        ],
-        "AWS::ElastiCache::SubnetGroup": ["CacheSubnetGroupName", "Description", "SubnetIds", "Tags"],
-        "AWS::ElasticLoadBalancingV2::Listener": [
-            "Certificates",
-            "DefaultActions",
-            "LoadBalancerArn",
-            "Port",
-            "Protocol",
-            "SslPolicy",
-        ],
-        "AWS::ElasticLoadBalancingV2::LoadBalancer": ["Name", "Scheme", "SecurityGroups", "Subnets"],
-        "AWS::ElasticLoadBalancingV2::TargetGroup": [
-            "HealthCheckIntervalSeconds",
-            "HealthCheckPath",
-            "HealthCheckPort",
-            "HealthCheckProtocol",
-            "HealthCheckTimeoutSeconds",
-            "HealthyThresholdCount",
-            "Matcher",
-            "Name",
-            "Port",
-            "Protocol",
-            "TargetType",
-            "UnhealthyThresholdCount",
-            "VpcId",
-        ],
-        "AWS::IAM::InstanceProfile": ["InstanceProfileName", "Path", "Roles"],
-        "AWS::IAM::Role": [
-            "AssumeRolePolicyDocument",
-            "Description",
-            "MaxSessionDuration",
-            "Path",
-            "Policies",
-            "RoleName",
-            "Tags",
-        ],
-        "AWS::RDS::DBInstance": [
-            "AllocatedStorage",
-            "AutoMinorVersionUpgrade",
-            "BackupRetentionPeriod",
-            "CopyTagsToSnapshot",
-            "DBInstanceClass",
-            "DBInstanceIdentifier",
-            "DBName",
-            "DBSubnetGroupName",
-            "DeletionProtection",
-            "EnableCloudwatchLogsExports",
-            "EnableIAMDatabaseAuthentication",
-            "Engine",
-            "EngineVersion",
-            "MasterUserPassword",
-            "MasterUsername",
-            "MonitoringInterval",
-            "MonitoringRoleArn",
-            "MultiAZ",
-            "Port",
-            "PubliclyAccessible",
-            "StorageEncrypted",
-            "StorageType",
-            "Tags",
-            "VPCSecurityGroups",
-        ],
-        "AWS::RDS::DBSubnetGroup": ["DBSubnetGroupDescription", "DBSubnetGroupName", "SubnetIds", "Tags"],
-        "AWS::Route53::RecordSet": [
-            "AliasTarget",
-            "HostedZoneId",
-            "HostedZoneName",
-            "Name",
-            "ResourceRecords",
-            "TTL",
-            "Type",
-        ],
-        "AWS::S3::Bucket": ["BucketEncryption", "BucketName", "Tags"],
-        "AWS::S3::BucketPolicy": ["Bucket", "PolicyDocument"],
-        "AWS::SSM::Parameter": [
-            "AllowedPattern",
-            "DataType",
-            "Description",
-            "Name",
-            "Policies",
-            "Tags",
-            "Tier",
-            "Type",
-            "Value",
-        ],
-        "AWS::SecretsManager::Secret": [
-            "Description",
-            "GenerateSecretString",
-            "KmsKeyId",
-            "Name",
-            "SecretString",
-            "Tags",
-        ],
-        "AWS::SecretsManager::SecretTargetAttachment": ["SecretId", "TargetId", "TargetType"],
-    }.items()
-}
+
+def _table(text: str) -> dict[str, frozenset[str]]:
+    """A resource type per line, its properties on the indented lines under it."""
+    table: dict[str, set[str]] = {}
+    current = ""
+    for line in text.strip().splitlines():
+        if line.startswith(" "):
+            table[current] |= set(line.split())
+        else:
+            current = line.strip()
+            table[current] = set()
+    return {resource_type: frozenset(properties) for resource_type, properties in table.items()}
+
+
+MADE_WITH = _table(
+    """
+AWS::AutoScaling::AutoScalingGroup
+    AutoScalingGroupName AvailabilityZones Cooldown DesiredCapacity HealthCheckGracePeriod HealthCheckType
+    LaunchTemplate MaxSize MinSize MixedInstancesPolicy NewInstancesProtectedFromScaleIn Tags TerminationPolicies
+    VPCZoneIdentifier
+AWS::CertificateManager::Certificate
+    DomainName DomainValidationOptions SubjectAlternativeNames Tags ValidationMethod
+AWS::EC2::Instance
+    BlockDeviceMappings IamInstanceProfile ImageId InstanceType KeyName MetadataOptions Monitoring
+    PropagateTagsToVolumeOnCreation SecurityGroupIds SubnetId Tags UserData
+AWS::EC2::LaunchTemplate
+    LaunchTemplateData LaunchTemplateName TagSpecifications VersionDescription
+AWS::EC2::SecurityGroup
+    GroupDescription GroupName Tags VpcId
+AWS::EC2::SecurityGroupIngress
+    CidrIp Description FromPort GroupId IpProtocol SourceSecurityGroupId ToPort
+AWS::ElastiCache::ReplicationGroup
+    AtRestEncryptionEnabled AutoMinorVersionUpgrade AutomaticFailoverEnabled CacheNodeType CacheSubnetGroupName
+    Engine EngineVersion MultiAZEnabled NumCacheClusters Port ReplicationGroupDescription ReplicationGroupId
+    SecurityGroupIds SnapshotRetentionLimit Tags TransitEncryptionEnabled TransitEncryptionMode
+AWS::ElastiCache::SubnetGroup
+    CacheSubnetGroupName Description SubnetIds Tags
+AWS::ElasticLoadBalancingV2::Listener
+    Certificates DefaultActions LoadBalancerArn Port Protocol SslPolicy
+AWS::ElasticLoadBalancingV2::LoadBalancer
+    Name Scheme SecurityGroups Subnets
+AWS::ElasticLoadBalancingV2::TargetGroup
+    HealthCheckIntervalSeconds HealthCheckPath HealthCheckPort HealthCheckProtocol HealthCheckTimeoutSeconds
+    HealthyThresholdCount Matcher Name Port Protocol TargetType UnhealthyThresholdCount VpcId
+AWS::IAM::InstanceProfile
+    InstanceProfileName Path Roles
+AWS::IAM::Role
+    AssumeRolePolicyDocument Description MaxSessionDuration Path Policies RoleName Tags
+AWS::RDS::DBInstance
+    AllocatedStorage AutoMinorVersionUpgrade BackupRetentionPeriod CopyTagsToSnapshot DBInstanceClass
+    DBInstanceIdentifier DBName DBSubnetGroupName DeletionProtection EnableCloudwatchLogsExports
+    EnableIAMDatabaseAuthentication Engine EngineVersion MasterUserPassword MasterUsername MonitoringInterval
+    MonitoringRoleArn MultiAZ Port PubliclyAccessible StorageEncrypted StorageType Tags VPCSecurityGroups
+AWS::RDS::DBSubnetGroup
+    DBSubnetGroupDescription DBSubnetGroupName SubnetIds Tags
+AWS::Route53::RecordSet
+    AliasTarget HostedZoneId HostedZoneName Name ResourceRecords TTL Type
+AWS::S3::Bucket
+    BucketEncryption BucketName Tags
+AWS::S3::BucketPolicy
+    Bucket PolicyDocument
+AWS::SSM::Parameter
+    AllowedPattern DataType Description Name Policies Tags Tier Type Value
+AWS::SecretsManager::Secret
+    Description GenerateSecretString KmsKeyId Name SecretString Tags
+AWS::SecretsManager::SecretTargetAttachment
+    SecretId TargetId TargetType
+"""
+)
 """The properties each type's model applies when it makes the resource (moto's own model for the types
 the project does not replace: LaunchTemplate, SecurityGroup, the load balancer's, IAM, DBSubnetGroup,
 RecordSet, Bucket)."""
