@@ -25,10 +25,11 @@ class Clients:
         return self.made[service]
 
 
+@dataclass
 class StackEvaluator(Evaluator):
     """The test helper's evaluator with this local AWS's region and account, and this stack's name."""
 
-    pseudo: dict[str, str] = {}  # noqa: RUF012 (set per instance)
+    pseudo: dict[str, str] = field(default_factory=dict)
 
     def parameter(self, name: str) -> Any:
         if name in self.pseudo:
@@ -158,8 +159,7 @@ def expected_state(
 ) -> dict:
     """What the processed template (`resolved` for these values) says, resource by resource (by logical id),
     with the ingress rules of each security group, and the outputs."""
-    evaluate = StackEvaluator(resolved, parameter_values(raw_template, values), attributes)
-    evaluate.pseudo = {**PSEUDO, **pseudo}
+    evaluate = StackEvaluator(resolved, parameter_values(raw_template, values), attributes, {**PSEUDO, **pseudo})
     state: dict[str, Any] = {}
     ingress: dict[str, set] = {}
     for name, resource in resolved["Resources"].items():
