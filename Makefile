@@ -62,7 +62,7 @@ bench: $(INSTALLED) ## Build time and memory against the targets; deploy time ne
 		($(PYTHON) -m venv .venv-awscli && .venv-awscli/bin/python -m pip install --quiet awscli)
 	$(BIN)/python benchmarks/bench.py
 
-demo: $(INSTALLED) ## Deploy the template to a local AWS (moto) on 127.0.0.1, ending with the app's URL and worker groups
+demo: $(INSTALLED) ## Deploy the template to a local AWS (moto) on 127.0.0.1, ending with the app's URL and worker groups; it names the parameters it does not apply as AWS would
 	@rm -f params/demo.json
 	@$(BIN)/valohai-cfn local-aws --port $(DEMO_PORT) --demo-params params/demo.json & server=$$!; \
 	trap 'kill '$$server EXIT; \

@@ -76,7 +76,9 @@ def demo_params(aws_env, local_session, tmp_path, resource_prefix):
 
     ec2 = local_session.client("ec2", endpoint_url=aws_env.endpoint_url)
     parameters = create_demo_network(ec2, "us-east-1")
-    parameters["ResourcePrefix"] = resource_prefix
+    # Tests delete their stacks, and RDS (the local AWS too) refuses to delete a protected database.
+    parameters["DatabaseDeletionProtection"] = "false"
+    parameters["ResourcePrefix"] = resource_prefix  # last: tests read it back from there
     path = tmp_path / "params.json"
     path.write_text(dump_parameters(parameters))
     return path

@@ -40,7 +40,8 @@ def probed(aws_env, local_session, tmp_path):
         "outputs": ["outputs", STACK, *aws],
         "drift": ["drift", STACK, *aws],
         "execute": ["execute", "--stack-name", STACK, "more", "--yes", *aws],
-        "delete": ["delete", STACK, "--yes", *aws],
+        # execute put termination protection on, as it does on every stack: delete lifts it with --force.
+        "delete": ["delete", STACK, "--yes", "--force", *aws],
         # Last, and the probe's own check: a build does import troposphere, and the probe sees it.
         "build": ["build", "-o", str(tmp_path / "templates")],
     }

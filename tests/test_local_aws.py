@@ -35,6 +35,9 @@ def test_local_aws_command_serves_and_writes_demo_params(tmp_path):
         values = {e["ParameterKey"]: e["ParameterValue"] for e in json.loads(params.read_text())}
         assert values["VpcId"].startswith("vpc-") and values["RoiAmiId"].startswith("ami-")
         assert len(values["LoadBalancerSubnetIds"].split(",")) == 2
+        assert server.stdout.readline().startswith("Wrote ")
+        # What the local AWS does not apply as AWS would is said when the demo has that parameter.
+        assert server.stdout.readline().startswith("Note: the local AWS does not apply VpcId as AWS would: ")
     finally:
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=10) == 0

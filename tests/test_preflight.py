@@ -177,7 +177,7 @@ def test_preflight_command_prints_a_table_and_fails(aws_env, account, good, tmp_
     )
     assert result.exit_code == 1
     rows = [line for line in result.output.splitlines() if "  ok  " in line or "  FAILED  " in line]
-    assert len(rows) == 17
+    assert len(rows) == 18  # the queue engine version row among them (DescribeCacheEngineVersions)
     assert any(line.startswith("App image is available") and "FAILED" in line for line in rows)
     assert result.output.rstrip().endswith("Error: preflight failed: see the rows marked FAILED")
 

@@ -48,7 +48,7 @@ def local_aws_command(port: int, demo_params: Path | None, region: str) -> None:
     import threading
 
     try:
-        from valohai_cfn.local_aws import LocalAws, create_demo_network
+        from valohai_cfn.local_aws import NOT_APPLIED, LocalAws, create_demo_network
     except ImportError as e:
         raise click.ClickException(f"local-aws needs the local extra (pip install 'valohai-cfn[local]'): {e}") from e
     from valohai_cfn.files import write_atomically
@@ -71,12 +71,15 @@ def local_aws_command(port: int, demo_params: Path | None, region: str) -> None:
                 aws_access_key_id="local",
                 aws_secret_access_key="local",
             )
+            parameters = create_demo_network(ec2, region)
             # Written whole: whoever waits for the file never reads half of it.
             try:
-                write_atomically(demo_params, dump_parameters(create_demo_network(ec2, region)))
+                write_atomically(demo_params, dump_parameters(parameters))
             except OSError as e:
                 raise click.ClickException(f"{demo_params}: cannot write it: {e.strerror or e}") from None
             click.echo(f"Wrote {demo_params}")
+            for name in sorted(set(parameters) & set(NOT_APPLIED)):
+                click.echo(f"Note: the local AWS does not apply {name} as AWS would: {NOT_APPLIED[name]}.")
         threading.Event().wait()
     except KeyboardInterrupt:
         click.echo("Stopping.")

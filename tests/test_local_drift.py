@@ -1,0 +1,71 @@
+"""`valohai-cfn drift` end to end against the local AWS: in sync after a deploy; after changes made by hand
+through the services' APIs, each drifted resource with expected → actual. Main answered DetectStackDrift
+with a raw HTML 500 page."""
+
+from __future__ import annotations
+
+import json
+
+from test_deploy_local import run
+
+from valohai_cfn.cli.common import EXIT_CHANGES
+
+
+def test_drift_is_detected_for_groups_rules_settings_and_worker_groups(aws_env, local_session, demo_params):
+    endpoint = aws_env.endpoint_url
+    prefix = json.loads(demo_params.read_text())[-1]["ParameterValue"]
+    flags = ("--yes", "--skip-preflight", "--no-termination-protection")
+    assert run(endpoint, "deploy", "--stack-name", "drifting", "--params", str(demo_params), *flags).exit_code == 0
+
+    in_sync = run(endpoint, "drift", "drifting", "--output", "json")
+    assert in_sync.exit_code == 0, in_sync.output
+    assert json.loads(in_sync.stdout) == {"stack": "drifting", "drift_status": "IN_SYNC", "drifted": []}
+
+    cfn = local_session.client("cloudformation", endpoint_url=endpoint)
+    physical = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cfn.list_stack_resources(StackName="drifting")["StackResourceSummaries"]
+    }
+    ec2 = local_session.client("ec2", endpoint_url=endpoint)
+    ec2.authorize_security_group_egress(
+        GroupId=physical["DatabaseSecurityGroup"],
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )
+    ec2.revoke_security_group_ingress(
+        GroupId=physical["LoadBalancerSecurityGroup"], SecurityGroupRuleIds=[physical["LoadBalancerHttpIngress"]]
+    )
+    ssm = local_session.client("ssm", endpoint_url=endpoint)
+    ssm.put_parameter(Name=f"/{prefix}/organization", Value="by-hand", Type="String", Overwrite=True)
+    autoscaling = local_session.client("autoscaling", endpoint_url=endpoint)
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName=physical["WorkerGroupt3medium"], MaxSize=3)
+
+    drifted = run(endpoint, "drift", "drifting", "--output", "json")
+    assert drifted.exit_code == EXIT_CHANGES, drifted.output
+    report = json.loads(drifted.stdout)
+    assert report["drift_status"] == "DRIFTED"
+    found = {d["logical_id"]: d for d in report["drifted"]}
+    assert {k: d["status"] for k, d in found.items()} == {
+        "DatabaseSecurityGroup": "MODIFIED",
+        "LoadBalancerHttpIngress": "DELETED",
+        "Settingorganization": "MODIFIED",
+        "WorkerGroupt3medium": "MODIFIED",
+    }
+    assert found["Settingorganization"]["differences"] == [
+        {"path": "/Value", "expected": "demo", "actual": "by-hand", "type": "NOT_EQUAL"}
+    ]
+    assert found["WorkerGroupt3medium"]["differences"] == [
+        {"path": "/MaxSize", "expected": "10", "actual": "3", "type": "NOT_EQUAL"}
+    ]
+    (added,) = found["DatabaseSecurityGroup"]["differences"]
+    assert added["path"].startswith("/SecurityGroupEgress/") and added["type"] == "ADD"
+    assert '"CidrIp": "0.0.0.0/0"' in added["actual"] and '"FromPort": "443"' in added["actual"]
+
+    text = run(endpoint, "drift", "drifting")
+    assert "Settingorganization (AWS::SSM::Parameter) MODIFIED" in text.output
+    assert "/Value (NOT_EQUAL): demo → by-hand" in text.output
+    resources = {
+        r["LogicalResourceId"]: r for r in cfn.list_stack_resources(StackName="drifting")["StackResourceSummaries"]
+    }
+    assert resources["Settingorganization"]["DriftInformation"]["StackResourceDriftStatus"] == "MODIFIED"
+    assert resources["Database"]["DriftInformation"]["StackResourceDriftStatus"] == "NOT_CHECKED"
+    assert cfn.describe_stacks(StackName="drifting")["Stacks"][0]["DriftInformation"]["StackDriftStatus"] == "DRIFTED"

@@ -1,0 +1,66 @@
+"""A local AWS to try the template on and to test against: moto in server mode plays the services, and this
+package plays CloudFormation on top of them.
+
+The rule: every operation the local AWS accepts ends in the state CloudFormation would reach, read back
+through each service's own API — or it is refused with a CloudFormation-shaped error ("not supported by
+the local AWS: …"). Never an HTTP 500, never a COMPLETE for what did not happen.
+
+What it does as CloudFormation does, where moto alone does not:
+- templates (`template`, `intrinsics`): the AWS::LanguageExtensions transform (Fn::ForEach) for CreateStack,
+  UpdateStack and change sets (moto runs none: its CreateStack answered HTTP 500); the capabilities a
+  template needs (CAPABILITY_IAM / CAPABILITY_NAMED_IAM, and CAPABILITY_AUTO_EXPAND for a transform outside
+  a change set: InsufficientCapabilitiesException); parameter constraints and AWS-specific types (VPC,
+  subnet, security group and key pair ids that exist); conditions; Fn::Join and lists without the
+  AWS::NoValue items (moto wrote the text "None"); Fn::Sub evaluating only the variables its text uses;
+  dynamic references ({{resolve:secretsmanager:…}}, {{resolve:ssm:…}}) resolved only when the properties
+  go to the service (moto kept them as text).
+- change sets (`changesets`): each resource's properties evaluated for the new values and compared with
+  what was applied, so a parameter reached through Fn::Sub or a condition is a change (moto compared
+  Refs); Replacement True / Conditional / False and Details with RequiresRecreation (create-only properties
+  from the resource provider schemas cfn-lint ships), Dynamic where a value is known only while executing;
+  property values (IncludePropertyValues); a stack's own change sets; "no changes" in CloudFormation's
+  words; GetTemplate of a stack or a change set, Original or Processed; a second CREATE change set joins
+  the stack under review, and a CREATE of a stack that exists is AlreadyExistsException.
+- operations (`operations`, `api`): create in dependency order, update in place, replace (the new physical
+  resource first, the old one removed in the cleanup phase under its UpdateReplacePolicy), remove; an event
+  per resource with the request's ClientRequestToken, DescribeStackEvents a page at a time; a failure
+  reported against the resource that failed, then a rollback (the updated resources changed back, the new
+  ones removed), or *_FAILED with rollback disabled; DeleteStack under each DeletionPolicy (Retain keeps,
+  Snapshot takes a final snapshot), DELETE_FAILED naming what a service refused to delete (a protected
+  database); ListStackResources with each resource's status and reason; one operation at a time.
+- rules (`rules`, where to add one): termination protection on DeleteStack; the stack policy on every
+  Update:Modify, Update:Replace and Update:Delete; a custom-named resource cannot be replaced under its
+  name; ElastiCache offers the engine versions DescribeCacheEngineVersions lists, upgrades them and never
+  downgrades, and turns in-transit encryption on or off only through TransitEncryptionMode preferred;
+  RDS storage does not shrink.
+- resources (`models`, `updates`): ElastiCache, Secrets Manager, S3 bucket policies and ACM certificates,
+  which moto's CloudFormation lacks; EC2 instances, RDS instances, ingress rules, SSM parameters and Auto
+  Scaling groups with every property the template sets (moto's models dropped some); every property applied
+  when the resource is made and changed in place through the service's API, or refused; what a service
+  needs before a delete (a role's policies detached); AWS managed IAM policies, which moto loads only on
+  request; Route 53 hosted zone ids that start with Z; EC2 resources tagged aws:cloudformation:*.
+- the services' own calls moto lacks (`services`): ElastiCache DescribeCacheEngineVersions (moto: HTTP 500).
+- drift (`drift`): DetectStackDrift, DetectStackResourceDrift, DescribeStackDriftDetectionStatus and
+  DescribeStackResourceDrifts for security groups and ingress rules, SSM parameters and Auto Scaling groups
+  (other types NOT_CHECKED, as CloudFormation reports an unsupported one); moto answered a 500 page.
+
+Where it still differs from AWS:
+- an operation runs to its end inside the API call: no *_IN_PROGRESS state is seen between two calls;
+- nothing boots: the app instance's user data never runs, so its CreationPolicy signal is not awaited;
+- stack tags are not copied onto the resources, and only EC2 resources get the aws:cloudformation:* tags;
+- a change of VpcId alone is applied (AWS refuses it: the subnets stay in the old VPC); the local AWS does
+  not check that a resource's subnets and security groups share a VPC (`NOT_APPLIED`);
+- a type or property it cannot make or change is refused when the change set is made, as are transforms
+  other than AWS::LanguageExtensions, nested stacks, imports, changing a resource's type, and
+  DeletionPolicy Snapshot on types other than RDS instances and ElastiCache replication groups;
+- permissions are not evaluated: a RoleARN is accepted and not used, any access key works;
+- the services' own limits and checks are moto's (no quotas, no RDS engine version catalogue, certificates
+  issued at once) plus the rules above.
+
+This package is the only code that knows moto (the optional `local` extra); only the command line's
+`local-aws` and the tests import it.
+"""
+
+from .server import NOT_APPLIED, LocalAws, create_demo_network
+
+__all__ = ["NOT_APPLIED", "LocalAws", "create_demo_network"]

@@ -1,0 +1,598 @@
+"""The CloudFormation API calls the local AWS answers itself, on moto's CloudFormation service: stacks,
+change sets, resources, events, templates, termination protection and drift. `install()` is the one place
+the package changes moto; moto's own handlers remain for what they do right (DescribeStacks — reading the
+local state through the Stack properties set here —, ListStacks, stack policies, ValidateTemplate).
+
+Every call runs under one lock: the server answers requests in threads, and CloudFormation runs one
+operation on a stack at a time (of two deploys of one new stack, the second finds its change set gone or
+the stack made: ChangeSetNotFound, AlreadyExistsException).
+An error the local AWS did not foresee is still answered in CloudFormation's shape, never as a 500.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from moto.cloudformation.exceptions import AlreadyExistsException, CloudFormationError, ValidationError
+from moto.cloudformation.models import CloudFormationBackend, Stack
+from moto.cloudformation.responses import CloudFormationResponse
+from moto.cloudformation.utils import generate_changeset_id, generate_stack_id, validate_create_change_set
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult, EmptyResult
+from moto.ec2.models import ec2_backends
+from moto.moto_api._internal import mock_random
+from moto.route53.models import ROUTE53_ID_CHOICE, HostedZoneIdentifier
+from moto.utilities.id_generator import moto_id_manager
+
+from . import drift, operations, rules, services
+from .changesets import NO_CHANGES, ChangeSet, ChangeSetNotFound, InvalidChangeSetStatus, plan
+from .stacks import Resource, StackState, outputs, stack_event, state
+from .template import Processed, process
+
+LOCK = threading.RLock()
+logger = logging.getLogger(__name__)
+
+UPDATABLE = (
+    "CREATE_COMPLETE",
+    "UPDATE_COMPLETE",
+    "UPDATE_ROLLBACK_COMPLETE",
+    "IMPORT_COMPLETE",
+    "IMPORT_ROLLBACK_COMPLETE",
+    # Failed with rollback disabled: an update retries what failed.
+    "CREATE_FAILED",
+    "UPDATE_FAILED",
+)
+
+
+# The drift detections run, by id: DescribeStackDriftDetectionStatus reads them back.
+DETECTIONS: dict[str, drift.Detection] = {}
+
+
+def _answered(handler: Callable[[CloudFormationResponse], ActionResult]) -> Callable[..., ActionResult]:
+    @functools.wraps(handler)
+    def answer(self: CloudFormationResponse) -> ActionResult:
+        with LOCK:
+            try:
+                return handler(self)
+            except (CloudFormationError, ServiceException):
+                raise
+            except Exception as e:  # an error the local AWS did not foresee: CloudFormation's shape, not a 500
+                logger.exception("the local AWS failed to answer %s", handler.__name__)
+                raise ValidationError(
+                    message=f"the local AWS could not answer {handler.__name__}: {type(e).__name__}: {e}"
+                ) from e
+
+    return answer
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _bool(self: CloudFormationResponse, name: str) -> bool:
+    return bool(self._get_bool_param(name, False))
+
+
+def _tags(self: CloudFormationResponse) -> dict[str, str] | None:
+    given = self._get_param("Tags")
+    return None if given is None else {t["Key"]: t["Value"] for t in given}
+
+
+def _live_stack(backend: CloudFormationBackend, name: str) -> Stack | None:
+    for stack in backend.stacks.values():
+        if name in (stack.name, stack.stack_id):
+            return stack
+    return None
+
+
+def _stack(backend: CloudFormationBackend, name: str) -> Stack:
+    """A stack by name (live only) or id (deleted ones too), or CloudFormation's error."""
+    stack = _live_stack(backend, name) or backend.deleted_stacks.get(name)
+    if stack is None:
+        raise ValidationError(message=f"Stack with id {name} does not exist")
+    return stack
+
+
+def _body(self: CloudFormationResponse, stack: Stack | None) -> str:
+    body = self._get_param("TemplateBody")
+    url = self._get_param("TemplateURL")
+    previous = _bool(self, "UsePreviousTemplate")
+    if previous and (body or url):
+        raise ValidationError(message="You cannot specify both usePreviousTemplate and Template Body/Template URL.")
+    if previous:
+        if stack is None or not stack.template:
+            raise ValidationError(message="The stack has no previous template")
+        return stack.template
+    if url:
+        return self._get_stack_from_s3_url(url)
+    if not body:
+        raise ValidationError(message="Either Template URL or Template Body must be specified.")
+    return body
+
+
+def _given_parameters(self: CloudFormationResponse, stack: Stack | None) -> dict[str, str]:
+    given = {}
+    for entry in self._get_param("Parameters", []) or []:
+        key = entry["ParameterKey"]
+        if str(entry.get("UsePreviousValue", "")).lower() == "true":
+            if entry.get("ParameterValue"):
+                raise ValidationError(
+                    message=f"Invalid input for parameter key {key}. Cannot specify usePreviousValue as true and "
+                    "non empty value for a parameter"
+                )
+            previous = state(stack).processed if stack is not None else None
+            if previous is None or key not in previous.values:
+                raise ValidationError(
+                    message=f"Invalid input for parameter key {key}. Cannot specify usePreviousValue as true for a "
+                    "parameter key not in the previous template"
+                )
+            given[key] = previous.values[key]
+        else:
+            given[key] = str(entry.get("ParameterValue", ""))
+    return given
+
+
+def _processed(self: CloudFormationResponse, stack: Stack, body: str, *, direct: bool) -> Processed:
+    return process(
+        body,
+        _given_parameters(self, stack),
+        region=stack.region_name,
+        account_id=stack.account_id,
+        stack_name=stack.name,
+        capabilities=self._get_param("Capabilities", []) or [],
+        direct=direct,
+        ec2=ec2_backends[stack.account_id][stack.region_name],
+    )
+
+
+def _check_updatable(stack: Stack) -> None:
+    if stack.status not in UPDATABLE:
+        raise ValidationError(message=f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.")
+
+
+def _new_stack(self: CloudFormationResponse, backend: CloudFormationBackend, name: str) -> Stack:
+    stack = Stack(
+        stack_id=generate_stack_id(name, backend.region_name, backend.account_id),
+        name=name,
+        template={},
+        parameters={},
+        account_id=backend.account_id,
+        region_name=backend.region_name,
+        notification_arns=self._get_param("NotificationARNs", []),
+        tags=_tags(self) or {},
+        role_arn=self._get_param("RoleARN"),
+    )
+    stack.local = StackState()
+    return stack
+
+
+def _unchanged(stack: Stack, processed: Processed, changes: list, tags: dict[str, str] | None) -> bool:
+    previous = state(stack).processed
+    return (
+        not changes
+        and previous is not None
+        and previous.document == processed.document
+        and previous.values == processed.values
+        and (tags is None or tags == stack.tags)
+    )
+
+
+def _snapshot_policies(processed: Processed) -> None:
+    for name, resource in processed.resources.items():
+        for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
+            if resource.get(policy) == "Snapshot" and resource["Type"] not in operations.SNAPSHOT_TYPES:
+                raise rules.not_supported(f"{policy} Snapshot of {resource['Type']} (resource {name})")
+
+
+def _change_set(backend: CloudFormationBackend, name: str, stack_name: str | None) -> ChangeSet:
+    found = backend.change_sets.get(name)
+    if found is None:
+        for change_set in backend.change_sets.values():
+            if change_set.change_set_name == name and (
+                stack_name is None or stack_name in (change_set.stack.name, change_set.stack_id)
+            ):
+                found = change_set
+    if found is None:
+        raise ChangeSetNotFound(name)
+    return found
+
+
+# -- stacks ------------------------------------------------------------------------------------------
+
+
+@_answered
+def create_stack(self: CloudFormationResponse) -> ActionResult:
+    backend = self.cloudformation_backend
+    name = self._get_param("StackName")
+    if _live_stack(backend, name) is not None:
+        raise AlreadyExistsException(f"Stack [{name}] already exists")
+    stack = _new_stack(self, backend, name)
+    processed = _processed(self, stack, _body(self, None), direct=True)
+    _snapshot_policies(processed)
+    changes = plan(stack, state(stack), processed)
+    stack.enable_termination_protection = _bool(self, "EnableTerminationProtection")
+    stack.policy = self._get_param("StackPolicyBody") or ""
+    stack.timeout_in_minutes = self._get_param("TimeoutInMinutes")
+    on_failure = self._get_param("OnFailure") or ("DO_NOTHING" if _bool(self, "DisableRollback") else "ROLLBACK")
+    stack.disable_rollback = on_failure == "DO_NOTHING"
+    backend.stacks[stack.stack_id] = stack
+    change_set = ChangeSet("", "", stack, "CREATE", processed, changes, None, stack.tags, [], stack.role_arn, [])
+    token = self._get_param("ClientRequestToken")
+    operations.execute(backend, change_set, token, disable_rollback=stack.disable_rollback)
+    if on_failure == "DELETE" and stack.status == "ROLLBACK_COMPLETE":
+        operations.delete(backend, stack, token)
+    return ActionResult({"StackId": stack.stack_id})
+
+
+@_answered
+def update_stack(self: CloudFormationResponse) -> ActionResult:
+    backend = self.cloudformation_backend
+    stack = _stack(backend, self._get_param("StackName"))
+    _check_updatable(stack)
+    processed = _processed(self, stack, _body(self, stack), direct=True)
+    _snapshot_policies(processed)
+    changes = plan(stack, state(stack), processed)
+    tags = _tags(self)
+    if _unchanged(stack, processed, changes, tags):
+        raise ValidationError(message="No updates are to be performed.")
+    if tags is not None:
+        stack.tags = tags
+    change_set = ChangeSet("", "", stack, "UPDATE", processed, changes, None, stack.tags, [], stack.role_arn, [])
+    during = self._get_param("StackPolicyDuringUpdateBody")
+    operations.execute(
+        backend,
+        change_set,
+        self._get_param("ClientRequestToken"),
+        disable_rollback=_bool(self, "DisableRollback"),
+        policy_during_update=during,
+    )
+    if self._get_param("StackPolicyBody"):
+        stack.policy = self._get_param("StackPolicyBody")
+    return ActionResult({"StackId": stack.stack_id})
+
+
+@_answered
+def delete_stack(self: CloudFormationResponse) -> ActionResult:
+    backend = self.cloudformation_backend
+    name = self._get_param("StackName")
+    stack = _live_stack(backend, name)
+    if stack is None:
+        return EmptyResult()  # CloudFormation answers a stack that is not there with success
+    rules.check_termination_protection(stack)
+    if self._get_param("RetainResources"):
+        raise rules.not_supported("DeleteStack with RetainResources")
+    operations.delete(backend, stack, self._get_param("ClientRequestToken"))
+    return EmptyResult()
+
+
+@_answered
+def update_termination_protection(self: CloudFormationResponse) -> ActionResult:
+    stack = _stack(self.cloudformation_backend, self._get_param("StackName"))
+    stack.enable_termination_protection = _bool(self, "EnableTerminationProtection")
+    return ActionResult({"StackId": stack.stack_id})
+
+
+# -- change sets -------------------------------------------------------------------------------------
+
+
+@_answered
+def create_change_set(self: CloudFormationResponse) -> ActionResult:
+    backend = self.cloudformation_backend
+    name = self._get_param("ChangeSetName")
+    validate_create_change_set(name)
+    stack_name = self._get_param("StackName")
+    kind = self._get_param("ChangeSetType") or "UPDATE"
+    existing = _live_stack(backend, stack_name)
+    if kind == "CREATE":
+        if existing is not None and existing.status != "REVIEW_IN_PROGRESS":
+            raise AlreadyExistsException(
+                f"Stack [{stack_name}] already exists and cannot be created again with the changeSet [{name}]."
+            )
+        stack = existing or _new_stack(self, backend, stack_name)
+    elif kind == "UPDATE":
+        if existing is None:
+            raise ValidationError(message=f"Stack [{stack_name}] does not exist")
+        stack = existing
+        _check_updatable(stack)
+    else:
+        raise rules.not_supported(f"change sets of type {kind}")
+    processed = _processed(self, stack, _body(self, stack if kind == "UPDATE" else None), direct=False)
+    _snapshot_policies(processed)
+    changes = plan(stack, state(stack), processed)
+    tags = _tags(self)
+    change_set = ChangeSet(
+        change_set_id=generate_changeset_id(name, backend.region_name, backend.account_id),
+        change_set_name=name,
+        stack=stack,
+        kind=kind,
+        processed=processed,
+        changes=changes,
+        description=self._get_param("Description"),
+        tags=tags if tags is not None else dict(stack.tags),
+        capabilities=self._get_param("Capabilities", []) or [],
+        role_arn=self._get_param("RoleARN"),
+        notification_arns=self._get_param("NotificationARNs", []) or [],
+    )
+    change_set.on_failure = self._get_param("OnStackFailure") or "ROLLBACK"
+    if kind == "UPDATE" and _unchanged(stack, processed, changes, tags):
+        change_set.status, change_set.execution_status, change_set.status_reason = "FAILED", "UNAVAILABLE", NO_CHANGES
+    if existing is None:
+        backend.stacks[stack.stack_id] = stack
+        stack_event(stack, "REVIEW_IN_PROGRESS", None, "User Initiated")
+    backend.change_sets[change_set.change_set_id] = change_set
+    return ActionResult({"Id": change_set.change_set_id, "StackId": stack.stack_id})
+
+
+@_answered
+def describe_change_set(self: CloudFormationResponse) -> ActionResult:
+    change_set = _change_set(
+        self.cloudformation_backend, self._get_param("ChangeSetName"), self._get_param("StackName")
+    )
+    return ActionResult(change_set.described(_bool(self, "IncludePropertyValues")))
+
+
+@_answered
+def delete_change_set(self: CloudFormationResponse) -> ActionResult:
+    backend = self.cloudformation_backend
+    change_set = _change_set(backend, self._get_param("ChangeSetName"), self._get_param("StackName"))
+    del backend.change_sets[change_set.change_set_id]
+    return EmptyResult()
+
+
+@_answered
+def list_change_sets(self: CloudFormationResponse) -> ActionResult:
+    """The stack's change sets (moto lists every stack's)."""
+    backend = self.cloudformation_backend
+    stack = _stack(backend, self._get_param("StackName"))
+    return ActionResult(
+        {"Summaries": [c.summary() for c in backend.change_sets.values() if c.stack_id == stack.stack_id]}
+    )
+
+
+@_answered
+def execute_change_set(self: CloudFormationResponse) -> ActionResult:
+    backend = self.cloudformation_backend
+    change_set = _change_set(backend, self._get_param("ChangeSetName"), self._get_param("StackName"))
+    if change_set.status != "CREATE_COMPLETE" or change_set.execution_status != "AVAILABLE":
+        raise InvalidChangeSetStatus(
+            f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current status of [{change_set.status}]"
+        )
+    stack = change_set.stack
+    if change_set.kind == "UPDATE":
+        _check_updatable(stack)
+    stack.tags = dict(change_set.tags)
+    stack.disable_rollback = _bool(self, "DisableRollback")
+    operations.execute(
+        backend, change_set, self._get_param("ClientRequestToken"), disable_rollback=stack.disable_rollback
+    )
+    return EmptyResult()
+
+
+# -- resources and templates -------------------------------------------------------------------------
+
+
+def _summary(resource: Resource, local: StackState) -> dict[str, Any]:
+    drifted = local.drift_by_resource.get(resource.logical_id)
+    summary: dict[str, Any] = {
+        "LogicalResourceId": resource.logical_id,
+        "ResourceType": resource.resource_type,
+        "LastUpdatedTimestamp": resource.updated,
+        "ResourceStatus": resource.status,
+        "DriftInformation": {
+            "StackResourceDriftStatus": drifted["StackResourceDriftStatus"] if drifted else "NOT_CHECKED",
+            **({"LastCheckTimestamp": drifted["Timestamp"]} if drifted else {}),
+        },
+    }
+    if resource.physical_id or resource.reason is None:
+        summary["PhysicalResourceId"] = resource.physical_id
+    if resource.reason:
+        summary["ResourceStatusReason"] = resource.reason
+    return summary
+
+
+@_answered
+def list_stack_resources(self: CloudFormationResponse) -> ActionResult:
+    stack = _stack(self.cloudformation_backend, self._get_param("StackName"))
+    local = state(stack)
+    return ActionResult({"StackResourceSummaries": [_summary(r, local) for r in local.resources.values()]})
+
+
+def _detail(stack: Stack, resource: Resource) -> dict[str, Any]:
+    detail = _summary(resource, state(stack))
+    detail.pop("LastUpdatedTimestamp")
+    return {**detail, "StackName": stack.name, "StackId": stack.stack_id, "Timestamp": resource.updated}
+
+
+@_answered
+def describe_stack_resources(self: CloudFormationResponse) -> ActionResult:
+    stack = _stack(self.cloudformation_backend, self._get_param("StackName"))
+    logical, physical = self._get_param("LogicalResourceId"), self._get_param("PhysicalResourceId")
+    chosen = [
+        r
+        for r in state(stack).resources.values()
+        if (logical is None or r.logical_id == logical) and (physical is None or r.physical_id == physical)
+    ]
+    return ActionResult({"StackResources": [_detail(stack, r) for r in chosen]})
+
+
+@_answered
+def describe_stack_resource(self: CloudFormationResponse) -> ActionResult:
+    stack = _stack(self.cloudformation_backend, self._get_param("StackName"))
+    logical = self._get_param("LogicalResourceId")
+    resource = state(stack).resources.get(logical)
+    if resource is None:
+        raise ValidationError(message=f"Resource {logical} does not exist for stack {stack.name}")
+    detail = {**_detail(stack, resource), "LastUpdatedTimestamp": resource.updated}
+    detail.pop("Timestamp")
+    # cfn-init and cfn-hup read the resource's Metadata from here.
+    detail["Metadata"] = json.dumps(resource.metadata or {})
+    return ActionResult({"StackResourceDetail": detail})
+
+
+@_answered
+def get_template(self: CloudFormationResponse) -> ActionResult:
+    backend = self.cloudformation_backend
+    stage = self._get_param("TemplateStage") or "Original"
+    change_set_name = self._get_param("ChangeSetName")
+    if change_set_name:
+        processed = _change_set(backend, change_set_name, self._get_param("StackName")).processed
+    else:
+        stack = _stack(backend, self._get_param("StackName"))
+        processed = state(stack).processed
+        if processed is None:
+            raise ValidationError(message=f"Stack {stack.name} has no template yet: it is {stack.status}")
+    body = processed.body if stage == "Original" else json.dumps(processed.document)
+    return ActionResult({"TemplateBody": body, "StagesAvailable": ["Original", "Processed"]})
+
+
+EVENTS_PER_PAGE = 100
+
+
+@_answered
+def describe_stack_events(self: CloudFormationResponse) -> ActionResult:
+    """Newest first, a page at a time as CloudFormation gives them (moto gives every event of the stack in
+    one answer, which grows with every operation)."""
+    stack = _stack(self.cloudformation_backend, self._get_param("StackName"))
+    newest_first = stack.events[::-1]
+    start = int(self._get_param("NextToken") or 0)
+    page = newest_first[start : start + EVENTS_PER_PAGE]
+    more = start + EVENTS_PER_PAGE < len(newest_first)
+    return ActionResult({"StackEvents": page, **({"NextToken": str(start + EVENTS_PER_PAGE)} if more else {})})
+
+
+# -- drift -------------------------------------------------------------------------------------------
+
+
+def _drift_ready(stack: Stack) -> None:
+    if stack.status.endswith("_IN_PROGRESS") or stack.status in ("REVIEW_IN_PROGRESS", "DELETE_COMPLETE"):
+        raise ValidationError(message=f"Stack [{stack.name}] is in {stack.status} state and drift cannot be detected")
+
+
+@_answered
+def detect_stack_drift(self: CloudFormationResponse) -> ActionResult:
+    stack = _stack(self.cloudformation_backend, self._get_param("StackName"))
+    _drift_ready(stack)
+    detection = drift.detect(stack)
+    DETECTIONS[detection.detection_id] = detection
+    return ActionResult({"StackDriftDetectionId": detection.detection_id})
+
+
+@_answered
+def describe_stack_drift_detection_status(self: CloudFormationResponse) -> ActionResult:
+    detection_id = self._get_param("StackDriftDetectionId")
+    detection = DETECTIONS.get(detection_id)
+    if detection is None:
+        raise ValidationError(message=f"Drift detection [{detection_id}] does not exist")
+    return ActionResult(detection.status())
+
+
+@_answered
+def describe_stack_resource_drifts(self: CloudFormationResponse) -> ActionResult:
+    stack = _stack(self.cloudformation_backend, self._get_param("StackName"))
+    wanted = set(self._get_param("StackResourceDriftStatusFilters", []) or [])
+    drifts = list(state(stack).drift_by_resource.values())
+    return ActionResult(
+        {"StackResourceDrifts": [d for d in drifts if not wanted or d["StackResourceDriftStatus"] in wanted]}
+    )
+
+
+@_answered
+def detect_stack_resource_drift(self: CloudFormationResponse) -> ActionResult:
+    stack = _stack(self.cloudformation_backend, self._get_param("StackName"))
+    _drift_ready(stack)
+    logical = self._get_param("LogicalResourceId")
+    (found,) = drift.detect(stack, only=logical).drifts or [None]
+    if found is None:
+        raise ValidationError(message=f"Resource {logical} does not exist for stack {stack.name}")
+    return ActionResult({"StackResourceDrift": found})
+
+
+# -- what DescribeStacks reads from a stack ----------------------------------------------------------
+
+
+def _parameter_list(stack: Stack) -> list[dict[str, Any]]:
+    processed = state(stack).processed
+    if processed is None:
+        return []
+    hidden = processed.no_echo()
+    return [{"ParameterKey": k, "ParameterValue": "****" if k in hidden else v} for k, v in processed.values.items()]
+
+
+def _drift_information(stack: Stack) -> dict[str, Any]:
+    local = state(stack)
+    information: dict[str, Any] = {"StackDriftStatus": local.drift_status}
+    if local.drift_checked:
+        information["LastCheckTimestamp"] = local.drift_checked
+    return information
+
+
+HANDLERS = {
+    "create_stack": create_stack,
+    "update_stack": update_stack,
+    "delete_stack": delete_stack,
+    "update_termination_protection": update_termination_protection,
+    "create_change_set": create_change_set,
+    "describe_change_set": describe_change_set,
+    "delete_change_set": delete_change_set,
+    "list_change_sets": list_change_sets,
+    "execute_change_set": execute_change_set,
+    "list_stack_resources": list_stack_resources,
+    "describe_stack_resources": describe_stack_resources,
+    "describe_stack_resource": describe_stack_resource,
+    "get_template": get_template,
+    "describe_stack_events": describe_stack_events,
+    "detect_stack_drift": detect_stack_drift,
+    "describe_stack_drift_detection_status": describe_stack_drift_detection_status,
+    "describe_stack_resource_drifts": describe_stack_resource_drifts,
+    "detect_stack_resource_drift": detect_stack_resource_drift,
+}
+
+
+def _for_ours(ours: Callable[[Stack], Any], moto_property: Any) -> property:
+    """A Stack property read from the local state for the stacks this package made, from moto's own for the
+    rest (a StackSet's instances are moto's)."""
+    if isinstance(moto_property, property) and getattr(moto_property.fget, "local_aws", False):
+        moto_property = moto_property.fget.moto_property  # installed before: keep moto's original
+
+    def read(stack: Stack) -> Any:
+        return ours(stack) if getattr(stack, "local", None) is not None else moto_property.fget(stack)
+
+    read.local_aws = True  # type: ignore[attr-defined]
+    read.moto_property = moto_property  # type: ignore[attr-defined]
+    return property(read)
+
+
+def _hosted_zone_id(context: Any) -> str | None:
+    """Route 53's hosted zone ids start with Z (templates check for it, this one's HostedZoneId among them);
+    moto's are any 22 capitals and digits."""
+    if not isinstance(context.get("resource_identifier"), HostedZoneIdentifier):
+        return None
+    while True:
+        zone = "Z" + "".join(mock_random.choice(ROUTE53_ID_CHOICE) for _ in range(20))
+        if zone not in (context.get("existing_ids") or []):
+            return zone
+
+
+def install() -> None:
+    """Answer these calls, and DescribeStacks from the local state; the services' calls moto lacks; hosted
+    zone ids as Route 53's."""
+    services.install()
+    if _hosted_zone_id not in moto_id_manager._id_sources:
+        moto_id_manager.add_id_source(_hosted_zone_id)
+    for name, handler in HANDLERS.items():
+        setattr(CloudFormationResponse, name, handler)
+    # DescribeChangeSet's answer is given in its final shape; moto's reshaping of its own is not wanted.
+    CloudFormationResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER = {
+        path: transform
+        for path, transform in CloudFormationResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER.items()
+        if not path.startswith("DescribeChangeSetOutput.")
+    }
+    Stack.parameter_list = _for_ours(_parameter_list, Stack.parameter_list)  # type: ignore[assignment]
+    Stack.outputs = _for_ours(outputs, Stack.outputs)  # type: ignore[assignment]
+    Stack.stack_status_reason = property(lambda s: state(s).status_reason)  # type: ignore[attr-defined]
+    Stack.last_updated_time = property(lambda s: state(s).updated)  # type: ignore[attr-defined]
+    Stack.drift_information = property(_drift_information)  # type: ignore[attr-defined]
