@@ -42,8 +42,9 @@ def _load_balancer(ctx: Context, security_group_id: GetAtt) -> LoadBalancer:
     return LoadBalancer(
         LOAD_BALANCER,
         # No Name: CloudFormation names it, so that a change of LoadBalancerScheme (which replaces it) does not
-        # collide with the name of the one it replaces. Its Name tag says which installation's it is.
-        Type="application",
+        # collide with the name of the one it replaces. Its Name tag says which installation's it is. No Type:
+        # CloudFormation's default is an application load balancer, as no TargetType (instance) and no
+        # HealthCheckProtocol (the target group's HTTP) below; each is said once, by AWS (the 51,200-byte limit).
         Scheme=ctx.ref("LoadBalancerScheme"),
         # The original placed the load balancer in the app's subnet; it spans the subnets given for it.
         Subnets=ctx.ref("LoadBalancerSubnetIds"),
@@ -63,12 +64,10 @@ def _target_group(ctx: Context, roi: Instance) -> TargetGroup:
         ROI_TARGET_GROUP,
         Name=ctx.name("roi"),
         VpcId=ctx.ref("VpcId"),
-        TargetType="instance",
         Protocol="HTTP",
         Port=API_PORT,
         Targets=[TargetDescription(Id=Ref(roi), Port=API_PORT)],
         HealthCheckPath="/healthz",
-        HealthCheckProtocol="HTTP",
         Matcher=Matcher(HttpCode="200,202"),
         Tags=ctx.tags("roi"),
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from troposphere import FindInMap, GetAtt, Sub, Tags, Template
+from troposphere import FindInMap, GetAtt, Sub, Template
 from troposphere.ec2 import SecurityGroup, SecurityGroupIngress, SecurityGroupRule
 
 from valohai_cfn.stack.context import ALLOW_SSH, USE_HTTPS, Context, ForEach, checkov_skips
@@ -66,7 +66,9 @@ def _groups(t: Template, ctx: Context, loop: str, groups: dict[str, str], egress
         GroupDescription=Sub(f"Valohai ${{{GROUP}}}"),
         VpcId=ctx.ref("VpcId"),
         SecurityGroupEgress=egress,
-        Tags=ctx.tags() + Tags(Name=name),
+        # No Name tag: it would repeat GroupName, which the console shows as the group's name (the template
+        # has a 51,200-byte limit).
+        Tags=ctx.tags(),
     )
     t.add_resource(ForEach(loop, GROUP, list(groups), {f"${{{GROUP}}}SecurityGroup": group}))
 
