@@ -60,7 +60,11 @@ def test_both_renderings_fit_in_a_template_body_with_a_margin(render):
 def test_build_writes_one_format(tmp_path):
     result = CliRunner().invoke(cli, ["build", "-o", str(tmp_path), "--format", "yaml"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["stack-policy.json", "valohai-self-hosted.yaml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "stack-policy.json",
+        "valohai-self-hosted.yaml",
+        "valohai-worker-pool.yaml",
+    ]
 
 
 @pytest.mark.parametrize(

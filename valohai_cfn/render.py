@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # troposphere only for the type: commands that render nothing
     from troposphere import Template
 
 TEMPLATE_NAME = "valohai-self-hosted"
+# The second template: workers in another account or region (SPEC "Worker pools").
+POOL_TEMPLATE_NAME = "valohai-worker-pool"
 FORMATS = ("json", "yaml")
 STACK_POLICY_NAME = "stack-policy.json"
 # What CreateStack/CreateChangeSet accept as TemplateBody; larger templates must go through S3.
@@ -279,15 +281,27 @@ def render_processed(t: Template, parameters: dict[str, str]) -> str:
 
 
 def write_templates(
-    t: Template, output_dir: Path, formats: tuple[str, ...] = FORMATS, processed_for: dict[str, str] | None = None
+    t: Template,
+    output_dir: Path,
+    formats: tuple[str, ...] = FORMATS,
+    processed_for: dict[str, str] | None = None,
+    *,
+    pool: Template | None = None,
+    pool_processed_for: dict[str, str] | None = None,
 ) -> list[Path]:
-    """Write the template in each format, and its stack policy; returns the paths written. With
-    `processed_for`, also the template as processed for those parameter values."""
+    """Write the template in each format, and its stack policy; with `pool`, the worker pool's template in each
+    format too; returns the paths written. With `processed_for` (`pool_processed_for`), also the template (the
+    pool's) as processed for those parameter values."""
     document = template_dict(t)
     files = {f"{TEMPLATE_NAME}.{fmt}": RENDERERS[fmt](document) for fmt in formats}
     files[STACK_POLICY_NAME] = stack_policy(document)
     if processed_for is not None:
         files[f"{TEMPLATE_NAME}.processed.json"] = render_processed(t, processed_for)
+    if pool is not None:
+        pool_document = template_dict(pool)
+        files.update({f"{POOL_TEMPLATE_NAME}.{fmt}": RENDERERS[fmt](pool_document) for fmt in formats})
+        if pool_processed_for is not None:
+            files[f"{POOL_TEMPLATE_NAME}.processed.json"] = render_processed(pool, pool_processed_for)
     written = []
     for name, text in files.items():
         path = output_dir / name

@@ -1,5 +1,6 @@
-"""The template's parameter specifications without building it, for the commands that need only those
-(params check/init/import, link): they then answer without importing troposphere.
+"""The templates' parameter specifications without building them, for the commands that need only those
+(params check/init/import, link): they then answer without importing troposphere. The installation's, and
+under "Pool" the worker pool template's.
 
 `make template` writes them beside this module (parameter_specs.json, package data) with a fingerprint of
 the sources the build reads. They are used only while that fingerprint matches the sources as they are: a
@@ -21,6 +22,7 @@ SPECS_FILE = PACKAGE / "parameter_specs.json"
 SOURCES = ("__init__.py", "template.py", "stack", "userdata", "render.py")
 SOURCE_SUFFIXES = (".py", ".sh", ".config")
 INTERFACE = "AWS::CloudFormation::Interface"
+POOL = "Pool"
 
 
 def source_fingerprint() -> str:
@@ -52,9 +54,9 @@ def from_template(template: dict[str, Any]) -> dict[str, Any]:
 
 def _built() -> dict[str, Any]:
     from valohai_cfn.render import template_dict
-    from valohai_cfn.template import build_template
+    from valohai_cfn.template import build_pool_template, build_template
 
-    return from_template(template_dict(build_template()))
+    return {**from_template(template_dict(build_template())), POOL: from_template(template_dict(build_pool_template()))}
 
 
 def specs_text() -> str:
@@ -73,15 +75,19 @@ def _specs() -> dict[str, Any]:
     return _built()
 
 
-def parameters() -> dict[str, dict]:
-    """The template's Parameters section: name -> specification (Type, Default, AllowedValues...), in the
-    order the template declares them, exactly as a fresh build has them."""
-    return _specs()["Parameters"]
+def _of(pool: bool) -> dict[str, Any]:
+    return _specs()[POOL] if pool else _specs()
 
 
-def parameter_labels() -> dict[str, dict]:
+def parameters(*, pool: bool = False) -> dict[str, dict]:
+    """The template's (the worker pool template's) Parameters section: name -> specification (Type, Default,
+    AllowedValues...), in the order the template declares them, exactly as a fresh build has them."""
+    return _of(pool)["Parameters"]
+
+
+def parameter_labels(*, pool: bool = False) -> dict[str, dict]:
     """The Interface metadata's ParameterLabels: name -> {"default": label}."""
-    return _specs()["ParameterLabels"]
+    return _of(pool)["ParameterLabels"]
 
 
 def main() -> None:

@@ -10,21 +10,23 @@ from troposphere import GetAtt, Template
 from valohai_cfn.stack.compute import add_compute
 from valohai_cfn.stack.config import APP_TOKEN_SECRET, add_app_secrets, add_config, setting_id
 from valohai_cfn.stack.database import add_database
-from valohai_cfn.stack.iam import add_iam
+from valohai_cfn.stack.iam import add_iam, add_pool_iam
 from valohai_cfn.stack.loadbalancer import add_load_balancer
-from valohai_cfn.stack.network import add_network
-from valohai_cfn.stack.outputs import add_outputs
-from valohai_cfn.stack.parameters import add_parameters
+from valohai_cfn.stack.network import add_network, add_worker_security_group
+from valohai_cfn.stack.outputs import add_outputs, add_pool_outputs
+from valohai_cfn.stack.parameters import add_parameters, add_pool_parameters
 from valohai_cfn.stack.queue import add_queue, queue_url
 from valohai_cfn.stack.storage import add_storage
-from valohai_cfn.stack.workers import add_worker_outputs, add_workers, registered_instance_types
+from valohai_cfn.stack.workers import add_worker_outputs, add_workers, group_name_prefix, registered_instance_types
 
 DESCRIPTION = "Self-hosted Valohai: app, workers, load balancer, PostgreSQL, Redis, S3, IAM (valohai-cfn)"
+POOL_DESCRIPTION = "Self-hosted Valohai worker pool: workers in another account or region, scaled by the installation"
 # Fn::ForEach makes one worker group per instance type from the parameters.
 TRANSFORM = "AWS::LanguageExtensions"
 
 
 def build_template() -> Template:
+    """The installation (templates/valohai-self-hosted.*)."""
     t = Template(Description=DESCRIPTION)
     t.set_version("2010-09-09")
     t.set_transform(TRANSFORM)
@@ -51,9 +53,7 @@ def build_template() -> Template:
     )
     roi = add_compute(t, ctx, security_group_id=GetAtt(sgs.master, "GroupId"), instance_profile=roles.master_profile)
     # The workers take the queue URL from its setting: the one expression, written once.
-    add_workers(
-        t, ctx, queue_url=GetAtt(setting_id("queue-url"), "Value"), security_group_id=GetAtt(sgs.workers, "GroupId")
-    )
+    add_workers(t, ctx, queue_url=f"{setting_id('queue-url')}.Value", security_group_id=GetAtt(sgs.workers, "GroupId"))
     load_balancer = add_load_balancer(t, ctx, security_group_id=GetAtt(sgs.load_balancer, "GroupId"), roi=roi)
     add_outputs(
         t,
@@ -72,5 +72,27 @@ def build_template() -> Template:
         url_setting=setting_id("url"),
         roi=roi,
     )
-    add_worker_outputs(t)
+    add_worker_outputs(t, ctx)
+    return t
+
+
+def build_pool_template() -> Template:
+    """A worker pool (templates/valohai-worker-pool.*): the installation's workers, from the same code, in
+    another account or region, with the scaling role the installation's master role assumes."""
+    t = Template(Description=POOL_DESCRIPTION)
+    t.set_version("2010-09-09")
+    t.set_transform(TRANSFORM)
+    ctx = add_pool_parameters(t)
+    security_group = add_worker_security_group(t, ctx)
+    roles = add_pool_iam(t, ctx)
+    add_workers(t, ctx, queue_url="QueueUrl", security_group_id=GetAtt(security_group, "GroupId"))
+    add_pool_outputs(
+        t,
+        ctx,
+        scaling_role=roles.scaling,
+        worker_security_group=security_group,
+        group_name_prefix=group_name_prefix(ctx),
+        instance_types=registered_instance_types(ctx),
+    )
+    add_worker_outputs(t, ctx)
     return t

@@ -327,11 +327,26 @@ def built() -> Any:
     return build_template()
 
 
+@functools.cache
+def built_pool() -> Any:
+    """The built worker pool's troposphere Template, built once per command."""
+    from valohai_cfn.template import build_pool_template
+
+    return build_pool_template()
+
+
 def built_source() -> TemplateSource:
     from valohai_cfn.render import render_json
 
     body = render_json(built())
     return TemplateSource(body, json.loads(body), "the built template")
+
+
+def built_pool_source() -> TemplateSource:
+    from valohai_cfn.render import render_json
+
+    body = render_json(built_pool())
+    return TemplateSource(body, json.loads(body), "the built worker pool template")
 
 
 def file_source(path: Path, region: str | None) -> TemplateSource:

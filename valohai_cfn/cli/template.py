@@ -40,18 +40,31 @@ BUILT_LABEL = f"{TEMPLATE_NAME}.json (fresh build, not a file)"
     help="Also write the template as CloudFormation processes it for this parameter file (its loops expanded: "
     "one worker group per type), for scanners and reviews.",
 )
-def build(output_dir: Path, formats: str, processed_for: Path | None) -> None:
-    """Build the template and write it as JSON and YAML, with its stack policy (no AWS call).
+@click.option(
+    "--pool-processed-for",
+    "pool_processed_for",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PARAMS",
+    help="The same for the worker pool's template and a pool's parameter file.",
+)
+def build(output_dir: Path, formats: str, processed_for: Path | None, pool_processed_for: Path | None) -> None:
+    """Build the templates — the installation and the worker pool — and write each as JSON and YAML, with the
+    installation's stack policy (no AWS call).
 
     Each file is written whole (a temporary file renamed over it); the paths written are printed.
     """
     from valohai_cfn.render import write_templates
 
     chosen = FORMATS if formats == "all" else (formats,)
-    template = common.built()
+    template, pool = common.built(), common.built_pool()
     parameters = common.checked_parameters(processed_for, template.to_dict()["Parameters"]) if processed_for else None
+    pool_parameters = (
+        common.checked_parameters(pool_processed_for, pool.to_dict()["Parameters"]) if pool_processed_for else None
+    )
     try:
-        written = write_templates(template, output_dir, chosen, parameters)
+        written = write_templates(
+            template, output_dir, chosen, parameters, pool=pool, pool_processed_for=pool_parameters
+        )
     except OSError as e:
         raise click.ClickException(f"cannot write to {output_dir}: {e.strerror or e}") from e
     for path in written:

@@ -32,6 +32,8 @@ INSTALLATION_TAG_KEY = "valohai:installation"
 # prefix as its value: the master may change a resource only when it carries this tag with its own prefix,
 # so it can touch neither another installation's workers nor its own roi instance.
 WORKERS_TAG_KEY = "valohai:workers"
+# A worker pool's own tag (the pool template), on everything it creates: which pool a resource belongs to.
+POOL_TAG_KEY = "valohai:pool"
 
 # Secrets outlive the stack like the data they unlock: a retained database snapshot and bucket are of
 # no use without the keys the app encrypted them with (SECRET_KEY, REPO_PRIVATE_KEY_SECRET).
@@ -99,16 +101,30 @@ class ForEach(AWSHelperFn):
 
 @dataclass(frozen=True)
 class Context:
-    """The Parameter objects by name, plus helpers for physical names and tags."""
+    """The Parameter objects by name, plus helpers for physical names and tags. The same stack modules build
+    the installation and a worker pool: what differs between the two templates is said here."""
 
     parameters: dict[str, Parameter]
+    # The parameter every physical name starts with: ResourcePrefix (the installation) or PoolName (a pool).
+    prefix: str = "ResourcePrefix"
+    # After an IAM name: IAM names are global in an account, and a StackSet puts a pool of one name in
+    # several regions of an account, so a pool's IAM names end in its region.
+    iam_suffix: str = ""
+    # Before a queue's name: a pool's queues share the installation's Redis, so they carry the pool's name.
+    queue_prefix: str = ""
+    # What tells every resource's owner: (tag key, the parameter that is its value).
+    owner_tags: tuple[tuple[str, str], ...] = ((ENVIRONMENT_TAG_KEY, "EnvironmentName"), (INSTALLATION_TAG_KEY, "ResourcePrefix"))
 
     def ref(self, name: str) -> Ref:
         return Ref(self.parameters[name])
 
     def name(self, suffix: str) -> Sub:
-        """A physical name `<prefix>-<suffix>`, so two installations can share one account."""
-        return Sub(f"${{ResourcePrefix}}-{suffix}")
+        """A physical name `<prefix>-<suffix>`, so two installations (or pools) can share one account."""
+        return Sub(f"${{{self.prefix}}}-{suffix}")
+
+    def iam_name(self, suffix: str) -> Sub:
+        """An IAM role's or instance profile's name: `<prefix>-<suffix>`, and a pool's region after it."""
+        return Sub(f"${{{self.prefix}}}-{suffix}{self.iam_suffix}")
 
     def app_url(self) -> If:
         """https://Domain when the load balancer serves TLS, else http://Domain; also the CORS origin."""
@@ -117,13 +133,10 @@ class Context:
     def tag_map(self, name: str | None = None, *, worker: bool = False) -> dict[str, object]:
         """The tags every taggable resource carries, as a map; `name` adds a Name tag `<prefix>-<name>`,
         `worker` the workers' own tag."""
-        tags: dict[str, object] = {
-            VALOHAI_TAG_KEY: VALOHAI_TAG_VALUE,
-            ENVIRONMENT_TAG_KEY: self.ref("EnvironmentName"),
-            INSTALLATION_TAG_KEY: Ref("ResourcePrefix"),
-        }
+        tags: dict[str, object] = {VALOHAI_TAG_KEY: VALOHAI_TAG_VALUE}
+        tags.update({key: Ref(parameter) for key, parameter in self.owner_tags})
         if worker:
-            tags[WORKERS_TAG_KEY] = Ref("ResourcePrefix")
+            tags[WORKERS_TAG_KEY] = Ref(self.prefix)
         if name:
             tags["Name"] = self.name(name)
         return tags

@@ -24,6 +24,7 @@ WORKER_ROLE = "WorkerRole"
 WORKER_INSTANCE_PROFILE = "WorkerInstanceProfile"
 MULTIPART_ROLE = "MultipartRole"
 DATABASE_MONITORING_ROLE = "DatabaseMonitoringRole"
+SCALING_ROLE = "ScalingRole"
 
 # Calls with no resource-level form in IAM: they can only be granted on "*". Valohai's installer grants
 # every one of these (Module/IAM/Master/main.tf); the app breaks at run time on a missing one.
@@ -118,14 +119,22 @@ def _trusted_by_service(service: str) -> Policy:
     )
 
 
-def _worker_condition(context_key: str) -> Condition:
-    """valohai=1 and this installation's worker tag, on the resource or in the request. StringEquals on
-    each key (both must hold), not ForAllValues, which is vacuously true when no tag is sent."""
+def _trusted_by_role(role_arn: object) -> Policy:
+    """Trusted by one role, named by its ARN (a trust naming the account would let the whole account in)."""
+    return Policy(
+        Version="2012-10-17",
+        Statement=[Statement(Effect=Allow, Principal=Principal("AWS", role_arn), Action=[sts.AssumeRole])],
+    )
+
+
+def _worker_condition(ctx: Context, context_key: str) -> Condition:
+    """valohai=1 and this installation's (or pool's) worker tag, on the resource or in the request.
+    StringEquals on each key (both must hold), not ForAllValues, which is vacuously true when no tag is sent."""
     return Condition(
         StringEquals(
             {
                 f"{context_key}/{VALOHAI_TAG_KEY}": VALOHAI_TAG_VALUE,
-                f"{context_key}/{WORKERS_TAG_KEY}": Ref("ResourcePrefix"),
+                f"{context_key}/{WORKERS_TAG_KEY}": Ref(ctx.prefix),
             }
         )
     )
@@ -138,7 +147,7 @@ def _bucket_statements(bucket: Bucket, bucket_actions: list, object_actions: lis
     ]
 
 
-def _worker_policy() -> Policy:
+def _worker_policy(ctx: Context) -> Policy:
     return Policy(
         Version="2012-10-17",
         Statement=[
@@ -146,14 +155,17 @@ def _worker_policy() -> Policy:
             Statement(
                 Effect=Allow,
                 Action=[autoscaling.SetInstanceProtection],
-                Resource=[_arn("autoscaling:autoScalingGroup:*:autoScalingGroupName/${ResourcePrefix}-worker-*")],
+                Resource=[_arn(f"autoscaling:autoScalingGroup:*:autoScalingGroupName/${{{ctx.prefix}}}-worker-*")],
             ),
             Statement(Effect=Allow, Action=[ec2.DescribeInstances], Resource=["*"]),
         ],
     )
 
 
-def _master_scaling_statements(worker_role: Role) -> list[Statement]:
+def worker_management_statements(ctx: Context, worker_role: Role) -> list[Statement]:
+    """What launching and scaling workers takes, as Valohai's app does it: the master role's for the
+    installation's own workers, and a worker pool's scaling role's (which the master assumes) for the pool's,
+    scoped by the installation's or the pool's worker tag (ctx.prefix) and passing `worker_role` only."""
     # No Sids: each statement's comment here says what it is (the template has a 51,200-byte limit).
     return [
         Statement(Effect=Allow, Action=MASTER_UNSCOPED_ACTIONS, Resource=["*"]),
@@ -162,14 +174,14 @@ def _master_scaling_statements(worker_role: Role) -> list[Statement]:
             Effect=Allow,
             Action=MASTER_CREATE_WORKER_ACTIONS,
             Resource=["*"],
-            Condition=_worker_condition("aws:RequestTag"),
+            Condition=_worker_condition(ctx, "aws:RequestTag"),
         ),
         # Existing worker resources of this installation only.
         Statement(
             Effect=Allow,
             Action=MASTER_CHANGE_WORKER_ACTIONS,
             Resource=["*"],
-            Condition=_worker_condition("aws:ResourceTag"),
+            Condition=_worker_condition(ctx, "aws:ResourceTag"),
         ),
         # RunInstances is also authorised against the subnet, security group, image and network
         # interface it uses; those carry no valohai tag, so they are granted by type, in this account.
@@ -213,7 +225,7 @@ def _master_scaling_statements(worker_role: Role) -> list[Statement]:
     ]
 
 
-def _session_manager_statements() -> list[Statement]:
+def _session_manager_statements(ctx: Context) -> list[Statement]:
     """What Valohai's installer adds for Session Manager and its default host management, narrowed: sessions
     to this installation's workers only, the settings and the role of this region's host management."""
     return [
@@ -239,7 +251,7 @@ def _session_manager_statements() -> list[Statement]:
             Effect=Allow,
             Action=[ssm.StartSession],
             Resource=[_arn("ec2:instance/*")],
-            Condition=_worker_condition("aws:ResourceTag"),
+            Condition=_worker_condition(ctx, "aws:ResourceTag"),
         ),
         Statement(
             Effect=Allow,
@@ -254,11 +266,11 @@ def _session_manager_statements() -> list[Statement]:
     ]
 
 
-def _master_policy(worker_role: Role, bucket: Bucket) -> Policy:
+def _master_policy(ctx: Context, worker_role: Role, bucket: Bucket) -> Policy:
     return Policy(
         Version="2012-10-17",
         Statement=[
-            *_master_scaling_statements(worker_role),
+            *worker_management_statements(ctx, worker_role),
             # This installation's secrets and settings only.
             Statement(
                 Effect=Allow,
@@ -277,7 +289,7 @@ def _master_policy(worker_role: Role, bucket: Bucket) -> Policy:
                 Action=[cloudformation.SignalResource],
                 Resource=[_arn("cloudformation:stack/${AWS::StackName}/*")],
             ),
-            *_session_manager_statements(),
+            *_session_manager_statements(ctx),
         ],
     )
 
@@ -286,48 +298,48 @@ def _role(t: Template, ctx: Context, title: str, role: str, trust: Policy, polic
     if policy is not None:
         extra["Policies"] = [InlinePolicy(PolicyName=ctx.name(f"policy-{role}"), PolicyDocument=policy)]
     return t.add_resource(
-        Role(title, RoleName=ctx.name(f"role-{role}"), AssumeRolePolicyDocument=trust, Tags=ctx.tags(), **extra)
+        Role(title, RoleName=ctx.iam_name(f"role-{role}"), AssumeRolePolicyDocument=trust, Tags=ctx.tags(), **extra)
     )
 
 
 def _instance_profile(t: Template, ctx: Context, title: str, role: str, of: Role) -> InstanceProfile:
-    return t.add_resource(InstanceProfile(title, InstanceProfileName=ctx.name(f"profile-{role}"), Roles=[of.ref()]))
+    return t.add_resource(
+        InstanceProfile(title, InstanceProfileName=ctx.iam_name(f"profile-{role}"), Roles=[of.ref()])
+    )
 
 
-def add_iam(t: Template, ctx: Context, bucket: Bucket) -> Roles:
+def _worker_role(t: Template, ctx: Context) -> Role:
     # Valohai's installer attaches Session Manager's managed policy to workers too.
-    worker = _role(
+    return _role(
         t,
         ctx,
         WORKER_ROLE,
         "worker",
         _trusted_by_service("ec2.amazonaws.com"),
-        _worker_policy(),
+        _worker_policy(ctx),
         ManagedPolicyArns=[Sub(SSM_MANAGED_INSTANCE_CORE)],
     )
+
+
+def add_iam(t: Template, ctx: Context, bucket: Bucket) -> Roles:
+    worker = _worker_role(t, ctx)
     master = _role(
         t,
         ctx,
         MASTER_ROLE,
         "master",
         _trusted_by_service("ec2.amazonaws.com"),
-        _master_policy(worker, bucket),
+        _master_policy(ctx, worker, bucket),
         # Session Manager instead of SSH.
         ManagedPolicyArns=[Sub(SSM_MANAGED_INSTANCE_CORE)],
     )
     # The original's trust named the account, so it never applied to the master role; this names the role.
-    multipart_trust = Policy(
-        Version="2012-10-17",
-        Statement=[
-            Statement(Effect=Allow, Principal=Principal("AWS", GetAtt(master, "Arn")), Action=[sts.AssumeRole]),
-        ],
-    )
     multipart = _role(
         t,
         ctx,
         MULTIPART_ROLE,
         "multipart",
-        multipart_trust,
+        _trusted_by_role(GetAtt(master, "Arn")),
         Policy(
             Version="2012-10-17",
             Statement=_bucket_statements(bucket, MULTIPART_BUCKET_ACTIONS, MULTIPART_OBJECT_ACTIONS),
@@ -351,3 +363,27 @@ def add_iam(t: Template, ctx: Context, bucket: Bucket) -> Roles:
         worker_profile=_instance_profile(t, ctx, WORKER_INSTANCE_PROFILE, "worker", worker),
         multipart=multipart,
     )
+
+
+@dataclass(frozen=True)
+class PoolRoles:
+    worker: Role
+    worker_profile: InstanceProfile
+    scaling: Role
+
+
+def add_pool_iam(t: Template, ctx: Context) -> PoolRoles:
+    """A worker pool's roles: its workers' (as the installation's), and the scaling role the installation's
+    master role assumes to launch and scale them (Valohai's installer at f60087b: the worker account's master
+    role, trusted by the control plane's). Trusted by that one role's ARN (InstallationMasterRoleArn), it
+    grants exactly the master's worker-management statements, scoped by the pool's own worker tag."""
+    worker = _worker_role(t, ctx)
+    scaling = _role(
+        t,
+        ctx,
+        SCALING_ROLE,
+        "scaling",
+        _trusted_by_role(ctx.ref("InstallationMasterRoleArn")),
+        Policy(Version="2012-10-17", Statement=worker_management_statements(ctx, worker)),
+    )
+    return PoolRoles(worker, _instance_profile(t, ctx, WORKER_INSTANCE_PROFILE, "worker", worker), scaling)

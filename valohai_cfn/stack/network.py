@@ -58,19 +58,32 @@ class SecurityGroups:
     load_balancer: str = LOAD_BALANCER_SG
 
 
-def _groups(t: Template, ctx: Context, loop: str, groups: dict[str, str], egress: list) -> None:
-    name = Sub("${ResourcePrefix}-sg-${Name}", Name=FindInMap(GROUPS_MAPPING, f"${{{GROUP}}}", "Name"))
-    group = SecurityGroup(
-        "SecurityGroup",  # the title troposphere validates; the loop's fragment key is the real id
+def _security_group(ctx: Context, title: str, name: object, description: object, egress: list) -> SecurityGroup:
+    return SecurityGroup(
+        title,
         GroupName=name,
-        GroupDescription=Sub(f"Valohai ${{{GROUP}}}"),
+        GroupDescription=description,
         VpcId=ctx.ref("VpcId"),
         SecurityGroupEgress=egress,
         # No Name tag: it would repeat GroupName, which the console shows as the group's name (the template
         # has a 51,200-byte limit).
         Tags=ctx.tags(),
     )
+
+
+def _groups(t: Template, ctx: Context, loop: str, groups: dict[str, str], egress: list) -> None:
+    name = Sub(f"${{{ctx.prefix}}}-sg-${{Name}}", Name=FindInMap(GROUPS_MAPPING, f"${{{GROUP}}}", "Name"))
+    # The title is the one troposphere validates; the loop's fragment key is the real id.
+    group = _security_group(ctx, "SecurityGroup", name, Sub(f"Valohai ${{{GROUP}}}"), egress)
     t.add_resource(ForEach(loop, GROUP, list(groups), {f"${{{GROUP}}}SecurityGroup": group}))
+
+
+def add_worker_security_group(t: Template, ctx: Context) -> str:
+    """A worker pool's security group, `<pool>-sg-workers`: outbound only, as the installation's workers' (jobs
+    reach the queue, the app and the internet; nothing reaches a worker). Returns its logical id."""
+    name = ctx.name(f"sg-{GROUPS_WITH_EGRESS['Workers']}")
+    t.add_resource(_security_group(ctx, WORKERS_SG, name, "Valohai Workers", ALL_EGRESS))
+    return WORKERS_SG
 
 
 def _from_group(t: Template, title: str, source: str, target: str, port: int, why: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from troposphere import AWSObject, GetAtt, Output, Ref, Sub, Template
+from troposphere import AWSObject, GetAtt, Join, Output, Ref, Sub, Template
 
 from valohai_cfn.stack.context import Context
 
@@ -52,3 +52,33 @@ def add_outputs(
         Url=url,
     )
     t.add_output(Output("FirstLogin", Value=first_login, Description="How to sign in the first time (README)"))
+
+
+def add_pool_outputs(
+    t: Template,
+    ctx: Context,
+    *,
+    scaling_role: AWSObject,
+    worker_security_group: str,
+    group_name_prefix: str,
+    instance_types: object,
+) -> None:
+    """What registering the pool's environments with the installation takes (prep's aws section with its
+    scaling-role-arn, Valohai's installer at f60087b): the role, where the pool is, and its names. The groups'
+    and queues' own names follow, one pair per instance type."""
+    outputs = {
+        "ScalingRoleArn": GetAtt(scaling_role, "Arn"),
+        "Region": Ref("AWS::Region"),
+        "VpcId": ctx.ref("VpcId"),
+        "WorkerSubnetIds": Join(",", ctx.ref("WorkerSubnetIds")),
+        "WorkerSecurityGroupId": GetAtt(worker_security_group, "GroupId"),
+        "WorkerSecurityGroupName": ctx.name("sg-workers"),
+        # prep's asg-name-prefix, queue-name-prefix and valohai-env-name-prefix.
+        "GroupNamePrefix": Sub(group_name_prefix),
+        "QueueNamePrefix": Sub(ctx.queue_prefix),
+        # As prep takes them: on-demand types as they are, spot ones as <type>.spot.
+        "InstanceTypes": instance_types,
+        "WorkerVolumeSize": ctx.ref("WorkerVolumeSize"),
+    }
+    for title, value in outputs.items():
+        t.add_output(Output(title, Value=value))

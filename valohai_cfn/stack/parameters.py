@@ -18,6 +18,7 @@ from valohai_cfn.stack.context import (
     HAS_ON_DEMAND_WORKERS,
     HAS_SPOT_WORKERS,
     HAS_WORKER_KEY_PAIR,
+    POOL_TAG_KEY,
     QUEUE_TLS,
     USE_HTTPS,
     Context,
@@ -524,6 +525,16 @@ def _not_empty(parameter: str) -> Not:
     return Not(Equals(Ref(parameter), ""))
 
 
+def _worker_conditions(t: Template) -> None:
+    t.add_condition(HAS_WORKER_KEY_PAIR, _not_empty("WorkerKeyPairName"))
+    # An empty CommaDelimitedList is one empty item: each worker loop runs once for it, behind this condition.
+    for condition, parameter in (
+        (HAS_ON_DEMAND_WORKERS, "WorkerInstanceTypes"),
+        (HAS_SPOT_WORKERS, "WorkerSpotInstanceTypes"),
+    ):
+        t.add_condition(condition, Not(Equals(Join("", Ref(parameter)), "")))
+
+
 def _conditions(t: Template) -> None:
     t.add_condition(HAS_CERTIFICATE, _not_empty("CertificateArn"))
     t.add_condition(HAS_HOSTED_ZONE, _not_empty("HostedZoneId"))
@@ -532,13 +543,7 @@ def _conditions(t: Template) -> None:
     t.add_condition(USE_HTTPS, Or(ConditionRef(HAS_CERTIFICATE), ConditionRef(CREATE_CERTIFICATE)))
     t.add_condition(ALLOW_SSH, _not_empty("SshIngressCidr"))
     t.add_condition(HAS_KEY_PAIR, _not_empty("KeyPairName"))
-    t.add_condition(HAS_WORKER_KEY_PAIR, _not_empty("WorkerKeyPairName"))
-    # An empty CommaDelimitedList is one empty item: each worker loop runs once for it, behind this condition.
-    for condition, parameter in (
-        (HAS_ON_DEMAND_WORKERS, "WorkerInstanceTypes"),
-        (HAS_SPOT_WORKERS, "WorkerSpotInstanceTypes"),
-    ):
-        t.add_condition(condition, Not(Equals(Join("", Ref(parameter)), "")))
+    _worker_conditions(t)
     t.add_condition(DATABASE_MULTI_AZ, Equals(Ref("DatabaseMultiAZ"), "true"))
     t.add_condition(QUEUE_TLS, Equals(Ref("QueueTransitEncryption"), "true"))
 
@@ -549,3 +554,91 @@ def add_parameters(t: Template) -> Context:
         declare(t)
     _conditions(t)
     return Context(parameters=dict(t.parameters))
+
+
+# -- a worker pool (the second template: SPEC "Worker pools") -------------------------------------------
+
+GROUP_POOL = "Worker pool"
+# A pool's name starts every name it makes, as ResourcePrefix does the installation's, and is also the prefix
+# of its queues and environments. Its IAM names end in "-role-scaling-<region>" (14 + 14 characters at most)
+# within IAM's 64; a StackSet over several accounts names each account's pool <name>-<account id>.
+POOL_NAME_MAX_LENGTH = 36
+IAM_ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
+QUEUE_URL = r"^rediss?://[A-Za-z0-9.-]+:[0-9]{1,5}(/[0-9]+)?(\?[A-Za-z0-9_=&]*)?$"
+
+
+def _pool(t: Template) -> None:
+    _parameter(
+        t,
+        GROUP_POOL,
+        "Pool name",
+        Parameter(
+            "PoolName",
+            Type="String",
+            MinLength=2,
+            MaxLength=POOL_NAME_MAX_LENGTH,
+            AllowedPattern=RESOURCE_PREFIX,
+            ConstraintDescription=f"2-{POOL_NAME_MAX_LENGTH} lowercase letters, digits, single inner hyphens, from "
+            "a letter; not sg, internal, nor from aws, ssm, sthree, xn--, amzn-s3-demo (names AWS refuses or "
+            "reserves).",
+            Description="Prefix of the pool's names, queues and environments (gpu-worker-g5.xlarge, ...).",
+        ),
+    )
+    _parameter(
+        t,
+        GROUP_POOL,
+        "Installation's master role ARN",
+        Parameter(
+            "InstallationMasterRoleArn",
+            Type="String",
+            AllowedPattern=IAM_ROLE_ARN,
+            ConstraintDescription="the ARN of an IAM role, the installation's MasterRoleArn output.",
+            Description="The only role that may assume the pool's scaling role (the installation's output).",
+        ),
+    )
+    _parameter(
+        t,
+        GROUP_POOL,
+        "Installation's queue URL",
+        Parameter(
+            "QueueUrl",
+            Type="String",
+            AllowedPattern=QUEUE_URL,
+            ConstraintDescription="redis://host:6379/0, or rediss://host:6379/0?ssl_cert_reqs=required with TLS.",
+            Description="The installation's Redis queue, as its workers reach it (rediss:// across accounts).",
+        ),
+    )
+
+
+def _pool_network(t: Template) -> None:
+    _parameter(
+        t,
+        GROUP_NETWORK,
+        "VPC",
+        Parameter("VpcId", Type="AWS::EC2::VPC::Id", Description="The VPC of the pool's workers."),
+    )
+    _parameter(
+        t,
+        GROUP_NETWORK,
+        "Worker subnets",
+        Parameter(
+            "WorkerSubnetIds",
+            Type="List<AWS::EC2::Subnet::Id>",
+            Description="Subnets of the worker groups; they must reach the installation's queue.",
+        ),
+    )
+
+
+def add_pool_parameters(t: Template) -> Context:
+    """A worker pool's Parameters and Conditions (the workers' are the installation's own), and its Context:
+    names from PoolName, IAM names ending in the region, queues prefixed with the pool's name."""
+    for declare in (_pool, _pool_network, _workers):
+        declare(t)
+    _worker_conditions(t)
+    return Context(
+        parameters=dict(t.parameters),
+        prefix="PoolName",
+        iam_suffix="-${AWS::Region}",
+        queue_prefix="${PoolName}-",
+        owner_tags=((POOL_TAG_KEY, "PoolName"),),
+    )

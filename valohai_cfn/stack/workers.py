@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from troposphere import Base64, GetAtt, If, Join, NoValue, Output, Ref, Sub, Template
+from troposphere import Base64, If, Join, NoValue, Output, Ref, Sub, Template
 from troposphere.autoscaling import (
     AutoScalingGroup,
     InstancesDistribution,
@@ -76,17 +76,20 @@ SPOT = WorkerKind("SpotWorkerGroups", "WorkerSpotInstanceTypes", HAS_SPOT_WORKER
 KINDS = (ON_DEMAND, SPOT)
 
 
-def queue_name(kind: WorkerKind, instance_type: str = f"${{{INSTANCE_TYPE}}}") -> str:
-    """`<region>-<type>[-spot]`: the queue a group's workers take jobs from (a Fn::Sub string)."""
-    return f"${{AWS::Region}}-{instance_type}{kind.suffix}"
+def queue_name(ctx: Context, kind: WorkerKind, instance_type: str = f"${{{INSTANCE_TYPE}}}") -> str:
+    """`<region>-<type>[-spot]`, a pool's `<pool>-<region>-<type>[-spot]`: the queue a group's workers take jobs
+    from (a Fn::Sub string), which prep names `<queue-name-prefix><region>-<type>`."""
+    return f"{ctx.queue_prefix}${{AWS::Region}}-{instance_type}{kind.suffix}"
 
 
-def group_name(kind: WorkerKind, instance_type: str = f"${{{INSTANCE_TYPE}}}") -> str:
+def group_name(ctx: Context, kind: WorkerKind, instance_type: str = f"${{{INSTANCE_TYPE}}}") -> str:
     """`<prefix>-worker-<type>[-spot]`: the app finds a group by prep's asg-name-prefix `<prefix>-worker-`."""
-    return f"${{ResourcePrefix}}-worker-{instance_type}{kind.suffix}"
+    return f"{group_name_prefix(ctx)}{instance_type}{kind.suffix}"
 
 
-GROUP_NAME_PREFIX = "${ResourcePrefix}-worker-"
+def group_name_prefix(ctx: Context) -> str:
+    """prep's asg-name-prefix (a Fn::Sub string)."""
+    return f"${{{ctx.prefix}}}-worker-"
 
 
 def peon_boot_script() -> str:
@@ -94,20 +97,20 @@ def peon_boot_script() -> str:
     return userdata.without_comments(userdata.read("peon.sh"))
 
 
-def peon_user_data(kind: WorkerKind, queue_url: GetAtt) -> Base64:
+def peon_user_data(ctx: Context, kind: WorkerKind, queue_url: str) -> Base64:
     """A group's worker boot: peon.sh with its queue's name and the queue URL written in as the Fn::Sub
     expressions they are (`${AWS::Region}-${InstanceType}-spot`, `${Settingqueueurl.Value}`), so the
-    template carries no map of variables beside each copy (CloudFormation's 51,200-byte limit)."""
-    logical_id, attribute = queue_url.data["Fn::GetAtt"]
-    script = peon_boot_script().replace("${Queue}", queue_name(kind))
-    return Base64(Sub(script.replace("${QueueUrl}", f"${{{logical_id}.{attribute}}}")))
+    template carries no map of variables beside each copy (CloudFormation's 51,200-byte limit). `queue_url`
+    is the Fn::Sub variable that holds the URL, such as `Settingqueueurl.Value` or `QueueUrl`."""
+    script = peon_boot_script().replace("${Queue}", queue_name(ctx, kind))
+    return Base64(Sub(script.replace("${QueueUrl}", f"${{{queue_url}}}")))
 
 
-def _launch_template(ctx: Context, kind: WorkerKind, queue_url: GetAtt, security_group_id: object) -> LaunchTemplate:
+def _launch_template(ctx: Context, kind: WorkerKind, queue_url: str, security_group_id: object) -> LaunchTemplate:
     return LaunchTemplate(
         "WorkerLaunchTemplate",  # the title troposphere validates; the loop's fragment key is the real id
         Condition=kind.condition,
-        LaunchTemplateName=Sub(group_name(kind)),
+        LaunchTemplateName=Sub(group_name(ctx, kind)),
         # The template's own tags (the master may change it because of them); the instances get theirs
         # from the group, which propagates its tags at launch.
         TagSpecifications=[TagSpecifications(ResourceType="launch-template", Tags=ctx.tags(worker=True))],
@@ -140,7 +143,7 @@ def _launch_template(ctx: Context, kind: WorkerKind, queue_url: GetAtt, security
                     ),
                 )
             ],
-            UserData=peon_user_data(kind, queue_url),
+            UserData=peon_user_data(ctx, kind, queue_url),
         ),
     )
 
@@ -164,7 +167,7 @@ def _group(ctx: Context, kind: WorkerKind) -> AutoScalingGroup:
     return AutoScalingGroup(
         "WorkerGroup",
         Condition=kind.condition,
-        AutoScalingGroupName=Sub(group_name(kind)),
+        AutoScalingGroupName=Sub(group_name(ctx, kind)),
         MinSize="0",
         MaxSize=ctx.ref("WorkerMaxSize"),
         # No DesiredCapacity: the app owns it, and a stack update must never scale running workers down.
@@ -176,9 +179,9 @@ def _group(ctx: Context, kind: WorkerKind) -> AutoScalingGroup:
     )
 
 
-def add_workers(t: Template, ctx: Context, *, queue_url: GetAtt, security_group_id: object) -> None:
+def add_workers(t: Template, ctx: Context, *, queue_url: str, security_group_id: object) -> None:
     """One loop per kind; each item of the kind's list gets a launch template and a group. `queue_url` is the
-    GetAtt of the setting that holds the queue's URL."""
+    Fn::Sub variable that holds the queue's URL (the installation's setting, a pool's parameter)."""
     for kind in KINDS:
         fragment = {
             kind.launch_template_id: _launch_template(ctx, kind, queue_url, security_group_id),
@@ -200,15 +203,15 @@ def registered_instance_types(ctx: Context) -> Join:
     )
 
 
-def add_worker_outputs(t: Template) -> None:
+def add_worker_outputs(t: Template, ctx: Context) -> None:
     """Each group's name and its queue's, one pair of outputs per instance type."""
     for kind in KINDS:
         fragment = {
             f"{kind.logical_prefix}WorkerGroup&{{{INSTANCE_TYPE}}}": Output(
-                "WorkerGroup", Condition=kind.condition, Value=Sub(group_name(kind))
+                "WorkerGroup", Condition=kind.condition, Value=Sub(group_name(ctx, kind))
             ),
             f"{kind.logical_prefix}WorkerQueue&{{{INSTANCE_TYPE}}}": Output(
-                "WorkerQueue", Condition=kind.condition, Value=Sub(queue_name(kind))
+                "WorkerQueue", Condition=kind.condition, Value=Sub(queue_name(ctx, kind))
             ),
         }
         t.add_output(ForEach(f"{kind.loop}Outputs", INSTANCE_TYPE, Ref(kind.parameter), fragment))
