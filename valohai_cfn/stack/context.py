@@ -113,7 +113,10 @@ class Context:
     # Before a queue's name: a pool's queues share the installation's Redis, so they carry the pool's name.
     queue_prefix: str = ""
     # What tells every resource's owner: (tag key, the parameter that is its value).
-    owner_tags: tuple[tuple[str, str], ...] = ((ENVIRONMENT_TAG_KEY, "EnvironmentName"), (INSTALLATION_TAG_KEY, "ResourcePrefix"))
+    owner_tags: tuple[tuple[str, str], ...] = (
+        (ENVIRONMENT_TAG_KEY, "EnvironmentName"),
+        (INSTALLATION_TAG_KEY, "ResourcePrefix"),
+    )
 
     def ref(self, name: str) -> Ref:
         return Ref(self.parameters[name])

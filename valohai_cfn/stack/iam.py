@@ -303,9 +303,7 @@ def _role(t: Template, ctx: Context, title: str, role: str, trust: Policy, polic
 
 
 def _instance_profile(t: Template, ctx: Context, title: str, role: str, of: Role) -> InstanceProfile:
-    return t.add_resource(
-        InstanceProfile(title, InstanceProfileName=ctx.iam_name(f"profile-{role}"), Roles=[of.ref()])
-    )
+    return t.add_resource(InstanceProfile(title, InstanceProfileName=ctx.iam_name(f"profile-{role}"), Roles=[of.ref()]))
 
 
 def _worker_role(t: Template, ctx: Context) -> Role:
