@@ -3,8 +3,8 @@
 Each call also records the content of the `watched` files at that moment, so a test can tell what was
 written before which call. A rule is {"match": regex on "<command> <args…>", "stdout": …, "stderr": …, "exit": …, "times": n}: the
 first rule that matches (and has uses left) answers; no match is a silent success. `runuser` runs
-what follows `--`; `python3 -m prep` is recorded (with a copy of its config file), any other python3
-is the real one.
+what follows `--`; `python3 -m prep` is recorded (with a copy of its config file: the last one, and each run's), any other
+python3 is the real one. Each call also records the AWS credentials and region it was made with.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ state = os.environ["STUB_STATE"]
 files = {{}}
 for path in filter(None, os.environ.get("STUB_WATCH", "").split(os.pathsep)):
     files[path] = open(path).read() if os.path.exists(path) else None
+env = {{k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION")}}
 with open(os.path.join(state, "calls.jsonl"), "a") as log:
-    log.write(json.dumps({{"cmd": name, "args": args, "files": files}}) + "\n")
+    log.write(json.dumps({{"cmd": name, "args": args, "files": files, "env": env}}) + "\n")
 if name == "runuser":
     command = args[args.index("--") + 1:]
     os.execvp(command[0], command)
@@ -34,6 +35,8 @@ if name == "python3":
     if args[:2] != ["-m", "prep"]:
         os.execv({python!r}, [{python!r}, *args])
     shutil.copy(args[args.index("--config-yaml") + 1], os.path.join(state, "prep-config.yaml"))
+    runs = len([f for f in os.listdir(state) if f.startswith("prep-run-")])
+    shutil.copy(args[args.index("--config-yaml") + 1], os.path.join(state, f"prep-run-{{runs + 1}}.yaml"))
 line = " ".join([name, *args])
 with open(os.path.join(state, "rules.json")) as f:
     rules = json.load(f)
@@ -97,6 +100,17 @@ class Stubs:
         entries = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
         return [[e["cmd"], *e["args"]] for e in entries if command is None or e["cmd"] == command]
 
+    def env_of(self, command: str) -> list[dict[str, str | None]]:
+        """The AWS environment (access key, session token, region) of each call of `command`, in order."""
+        log = self.state / "calls.jsonl"
+        entries = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        return [e["env"] for e in entries if e["cmd"] == command]
+
+    def prep_runs(self) -> list[str]:
+        """The config of each `python3 -m prep` run, in order."""
+        runs = sorted(self.state.glob("prep-run-*.yaml"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+        return [p.read_text() for p in runs]
+
     def files_at(self, call: list[str]) -> dict[str, str | None]:
         """The watched files (by their path under the root) as they were when `call` was first made; None
         for one that did not exist."""
@@ -108,3 +122,5 @@ class Stubs:
 
     def forget_calls(self) -> None:
         (self.state / "calls.jsonl").unlink(missing_ok=True)
+        for run in self.state.glob("prep-run-*.yaml"):
+            run.unlink()

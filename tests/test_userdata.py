@@ -38,6 +38,7 @@ SETTINGS = {
     "worker-subnet-ids": "subnet-0aaaaaaaaaaaaaaa1,subnet-0aaaaaaaaaaaaaaa2",
     "worker-instance-types": "t3.medium,c5.xlarge,g4dn.xlarge.spot",
     "worker-volume-size": "100",
+    "worker-pool-role-arns": ",",
     "queue-url": "redis://vh-queue.abc.cache.amazonaws.com:6379/0",
     "database-host": "vh-database.abc.eu-west-1.rds.amazonaws.com",
 }
@@ -95,6 +96,7 @@ EXPECTED_PREP_CONFIG = f"""prep:
   valohai-token: '{SECRETS["app-token"]}'
   roi-env-mode: 'CREATE_OR_UPDATE'
   valohai-env-owner-id: '42'
+  valohai-env-name-prefix: ''
   superuser: true
 aws:
   aws-profile: 'default'
@@ -466,3 +468,103 @@ def test_no_set_x_and_no_value_echoed():
     for line in script.splitlines():
         if re.match(r"\s*echo ", line):
             assert set(re.findall(r"\$\{?\w+", line)) <= {"${step", "$0"}, line
+
+
+# -- worker pools (SPEC "Worker pools"): registered by the reconcile step with each pool's scaling role ------------
+
+POOL_ROLE = "arn:aws:iam::222222222222:role/gpu-role-scaling-us-west-2"
+POOL_SECRET_KEY = "PoolSecretAccessKeyValue"
+POOL_SUBNETS = "subnet-0bbbbbbbbbbbbbbb1,subnet-0bbbbbbbbbbbbbbb2"
+EXPECTED_POOL_PREP_CONFIG = f"""prep:
+  valohai-url: 'https://valohai.example.com'
+  valohai-token: '{SECRETS["app-token"]}'
+  roi-env-mode: 'CREATE_OR_UPDATE'
+  valohai-env-owner-id: '42'
+  valohai-env-name-prefix: 'gpu-'
+  superuser: true
+aws:
+  aws-profile: 'default'
+  update-aws: false
+  scaling-role-arn: '{POOL_ROLE}'
+  asg-name-prefix: 'gpu-worker-'
+  queue-name-prefix: 'gpu-'
+  verify-redis: false
+  installation-type: private-worker
+  disk-size-gb: 200
+  region: 'us-west-2'
+  roi-redis-url: 'redis://vh-queue.abc.cache.amazonaws.com:6379/0'
+  security-group-name: 'gpu-sg-workers'
+  vpc-id: 'vpc-0bbbbbbbbbbbbbbbb'
+  vpc-subnets:
+    - 'subnet-0bbbbbbbbbbbbbbb1'
+    - 'subnet-0bbbbbbbbbbbbbbb2'
+  instance-types:
+    - g5.xlarge
+    - g4dn.xlarge.spot
+"""
+
+
+def answer_the_pool(stubs: Stubs, groups: str | None = None) -> None:
+    """The pool gpu in account 222222222222, us-west-2, as its scaling role reads it: two groups, one spot."""
+    stubs.answer(
+        rf"^aws sts assume-role --role-arn {re.escape(POOL_ROLE)} ", f"ASIAPOOLKEY\t{POOL_SECRET_KEY}\tPoolToken\n"
+    )
+    if groups is None:
+        groups = f"gpu-worker-g5.xlarge\t{POOL_SUBNETS}\ngpu-worker-g4dn.xlarge-spot\t{POOL_SUBNETS}\n"
+    stubs.answer(r"^aws autoscaling describe-auto-scaling-groups --filters Name=tag:valohai:workers,Values=gpu ", groups)
+    stubs.answer(r"^aws ec2 describe-subnets --subnet-ids subnet-0bbbbbbbbbbbbbbb1 ", "vpc-0bbbbbbbbbbbbbbbb\n")
+    stubs.answer(r"^aws ec2 describe-launch-template-versions .*--launch-template-name gpu-worker-g5.xlarge ", "200\n")
+
+
+def test_reconcile_registers_a_pool_with_its_scaling_role_and_forgets_it_once_removed(boot_script, stubs):
+    answer_the_installation(stubs)
+    assert stubs.run(boot_script).returncode == 0
+    installed = stubs.root / "usr/local/sbin/valohai-cfn-roi"
+
+    # The installation's stack registered a pool: the next reconcile registers its environments.
+    with_pool = {**SETTINGS, "worker-pool-role-arns": f",{POOL_ROLE}"}
+    stubs.rules.clear()
+    answer_the_pool(stubs)
+    answer_the_installation(stubs, with_pool, first_boot=False)
+    stubs.forget_calls()
+    result = stubs.run(installed, "reconcile")
+    assert result.returncode == 0, result.stderr
+    assert stubs.prep_runs() == [EXPECTED_POOL_PREP_CONFIG], "the installation's own are unchanged: not run again"
+    # The role is assumed with the instance's own credentials; the pool is read and prep runs with the role's.
+    calls, envs = stubs.calls("aws"), stubs.env_of("aws")
+    assume = next(i for i, c in enumerate(calls) if c[1:3] == ["sts", "assume-role"])
+    assert envs[assume]["AWS_ACCESS_KEY_ID"] is None
+    for call, env in list(zip(calls, envs))[assume + 1 :]:
+        assert env == {"AWS_ACCESS_KEY_ID": "ASIAPOOLKEY", "AWS_SESSION_TOKEN": "PoolToken", "AWS_DEFAULT_REGION": "us-west-2"}, call
+    assert stubs.env_of("python3")[-1]["AWS_ACCESS_KEY_ID"] == "ASIAPOOLKEY"
+    assert POOL_SECRET_KEY not in repr(stubs.calls()) + result.stdout + result.stderr
+    assert_no_secret_shown(result, stubs)
+
+    # Nothing changed: nothing is registered again.
+    stubs.forget_calls()
+    assert stubs.run(installed, "reconcile").returncode == 0
+    assert stubs.prep_runs() == []
+
+    # The stack no longer registers it: its config goes, and nothing reads the pool or runs prep for it.
+    stubs.rules.clear()
+    answer_the_pool(stubs)
+    answer_the_installation(stubs, first_boot=False)
+    stubs.forget_calls()
+    assert stubs.run(installed, "reconcile").returncode == 0
+    assert stubs.prep_runs() == []
+    assert not any(c[1:3] == ["sts", "assume-role"] for c in stubs.calls("aws"))
+    assert not list((stubs.root / "etc/valohai-cfn").glob("pool-*.yaml"))
+
+
+def test_a_pool_that_cannot_be_read_stops_the_reconcile_after_the_installations_own(boot_script, stubs):
+    answer_the_installation(stubs)
+    assert stubs.run(boot_script).returncode == 0
+    changed = {**SETTINGS, "worker-instance-types": "t3.medium", "worker-pool-role-arns": f",{POOL_ROLE}"}
+    stubs.rules.clear()
+    answer_the_pool(stubs, groups="")  # no group yet: the pool's stack is not there
+    answer_the_installation(stubs, changed, first_boot=False)
+    stubs.forget_calls()
+    result = stubs.run(stubs.root / "usr/local/sbin/valohai-cfn-roi", "reconcile")
+    assert result.returncode != 0 and "stopped at: read worker pool gpu in us-west-2" in result.stderr
+    (own,) = stubs.prep_runs()
+    assert "asg-name-prefix: 'vh-worker-'" in own and "g4dn" not in own

@@ -90,6 +90,8 @@ def add_config(
             # As the environments are registered: on-demand types as they are, spot ones as <type>.spot.
             "worker-instance-types": registered_instance_types,
             "worker-volume-size": ctx.ref("WorkerVolumeSize"),
+            # The registered worker pools' scaling roles, each after a comma (SSM takes no empty value).
+            "worker-pool-role-arns": Join("", [",", Join(",", ctx.ref("WorkerPoolRoleArns"))]),
         },
         "QueueSettings": {
             "queue-host": queue_host,

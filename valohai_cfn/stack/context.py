@@ -21,6 +21,7 @@ QUEUE_TLS = "QueueTransitEncryptionOn"
 HAS_ON_DEMAND_WORKERS = "HasOnDemandWorkers"
 HAS_SPOT_WORKERS = "HasSpotWorkers"
 HAS_WORKER_KEY_PAIR = "HasWorkerKeyPair"
+HAS_WORKER_POOLS = "HasWorkerPools"
 
 # Valohai's own convention, lowercase, as the app writes it on workers; the master's IAM conditions require it.
 VALOHAI_TAG_KEY = "valohai"

@@ -11,12 +11,19 @@ from dataclasses import dataclass
 
 from awacs import autoscaling, cloudformation, ec2, iam, s3, secretsmanager, ssm, sts
 from awacs.aws import Allow, Condition, Policy, Principal, Statement, StringEquals, StringLike
-from troposphere import GetAtt, Ref, Sub, Template
+from troposphere import GetAtt, If, NoValue, Ref, Sub, Template
 from troposphere.iam import InstanceProfile, Role
 from troposphere.iam import Policy as InlinePolicy
 from troposphere.s3 import Bucket
 
-from valohai_cfn.stack.context import VALOHAI_TAG_KEY, VALOHAI_TAG_VALUE, WORKERS_TAG_KEY, Context, objects_arn
+from valohai_cfn.stack.context import (
+    HAS_WORKER_POOLS,
+    VALOHAI_TAG_KEY,
+    VALOHAI_TAG_VALUE,
+    WORKERS_TAG_KEY,
+    Context,
+    objects_arn,
+)
 
 MASTER_ROLE = "MasterRole"
 MASTER_INSTANCE_PROFILE = "MasterInstanceProfile"
@@ -266,11 +273,18 @@ def _session_manager_statements(ctx: Context) -> list[Statement]:
     ]
 
 
-def _master_policy(ctx: Context, worker_role: Role, bucket: Bucket) -> Policy:
-    return Policy(
+def _master_policy(ctx: Context, worker_role: Role, bucket: Bucket) -> dict:
+    # A document, not an awacs Policy: awacs takes no Fn::If among the statements.
+    return dict(
         Version="2012-10-17",
         Statement=[
             *worker_management_statements(ctx, worker_role),
+            # The registered worker pools' scaling roles, and no other role (SPEC "Worker pools").
+            If(
+                HAS_WORKER_POOLS,
+                Statement(Effect=Allow, Action=[sts.AssumeRole], Resource=Ref("WorkerPoolRoleArns")),
+                NoValue,
+            ),
             # This installation's secrets and settings only.
             Statement(
                 Effect=Allow,
@@ -294,7 +308,9 @@ def _master_policy(ctx: Context, worker_role: Role, bucket: Bucket) -> Policy:
     )
 
 
-def _role(t: Template, ctx: Context, title: str, role: str, trust: Policy, policy: Policy | None, **extra) -> Role:
+def _role(
+    t: Template, ctx: Context, title: str, role: str, trust: Policy, policy: Policy | dict | None, **extra
+) -> Role:
     if policy is not None:
         extra["Policies"] = [InlinePolicy(PolicyName=ctx.name(f"policy-{role}"), PolicyDocument=policy)]
     return t.add_resource(

@@ -18,6 +18,7 @@ from valohai_cfn.stack.context import (
     HAS_ON_DEMAND_WORKERS,
     HAS_SPOT_WORKERS,
     HAS_WORKER_KEY_PAIR,
+    HAS_WORKER_POOLS,
     POOL_TAG_KEY,
     QUEUE_TLS,
     USE_HTTPS,
@@ -521,6 +522,25 @@ def _workers(t: Template) -> None:
     )
 
 
+# A worker pool's scaling role: role/<pool>-role-scaling-<region> (the pool template's names).
+SCALING_ROLE_ARN = r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[a-z][a-z0-9-]*-role-scaling-[a-z0-9-]+"
+
+
+def _worker_pools(t: Template) -> None:
+    _parameter(
+        t,
+        GROUP_WORKERS,
+        "Worker pools",
+        Parameter(
+            "WorkerPoolRoleArns",
+            Type="CommaDelimitedList",
+            Default="",
+            AllowedPattern=f"^$|^{SCALING_ROLE_ARN}$",
+            Description="Scaling roles of the worker pools the app uses (valohai-cfn pool deploy adds them).",
+        ),
+    )
+
+
 def _not_empty(parameter: str) -> Not:
     return Not(Equals(Ref(parameter), ""))
 
@@ -546,11 +566,12 @@ def _conditions(t: Template) -> None:
     _worker_conditions(t)
     t.add_condition(DATABASE_MULTI_AZ, Equals(Ref("DatabaseMultiAZ"), "true"))
     t.add_condition(QUEUE_TLS, Equals(Ref("QueueTransitEncryption"), "true"))
+    t.add_condition(HAS_WORKER_POOLS, Not(Equals(Join("", Ref("WorkerPoolRoleArns")), "")))
 
 
 def add_parameters(t: Template) -> Context:
     """Declare every Parameter and Condition, and return the Context the other modules build on."""
-    for declare in (_installation, _network, _access, _app, _data, _workers):
+    for declare in (_installation, _network, _access, _app, _data, _workers, _worker_pools):
         declare(t)
     _conditions(t)
     return Context(parameters=dict(t.parameters))

@@ -33,7 +33,7 @@ stack=""
 # What read_settings reads: SSM parameters and secrets of the same names, hyphens as underscores.
 url="" environment_name="" bucket_name="" multipart_role_arn="" organization="" worker_subnet_ids=""
 worker_instance_types="" worker_volume_size="" key="" repo="" jwt="" optimo="" app_token="" dbpassword=""
-queue_url="" database_host=""
+queue_url="" database_host="" worker_pool_role_arns="" pool="" nl=$'\n'
 
 # imds PATH: a value from the instance metadata service (IMDSv2: a session token first).
 imds() {
@@ -131,7 +131,7 @@ read_identity() {
 read_settings() {
   local name
   for name in url environment-name bucket-name multipart-role-arn organization worker-subnet-ids \
-    worker-instance-types worker-volume-size; do
+    worker-instance-types worker-volume-size worker-pool-role-arns; do
     setting "${name}" "${few_minutes}" ssm_parameter
   done
   for name in key repo jwt optimo app-token dbpassword; do
@@ -180,8 +180,13 @@ render_roi_config() {
 ROI_CONFIG
 }
 
+# render_prep_config [SCALING_ROLE_ARN]: the installation's own environments, or with a worker pool's scaling
+# role the pool's (read_pool): its names, queues and environments prefixed with the pool's name.
 render_prep_config() {
-  local subnets types
+  local subnets types role=""
+  if [[ -n ${1:-} ]]; then
+    role="${nl}  scaling-role-arn: '$1'"
+  fi
   subnets=$(printf '%s' "${worker_subnet_ids}" | tr ',' '\n' | sed "s/^/    - '/; s/$/'/")
   types=$(printf '%s' "${worker_instance_types}" | tr ',' '\n' | sed 's/^/    - /')
   # Valohai's environment tool (prep) on the image; the keys are those of the installer's
@@ -192,18 +197,19 @@ prep:
   valohai-token: '${app_token}'
   roi-env-mode: 'CREATE_OR_UPDATE'
   valohai-env-owner-id: '${organization_id}'
+  valohai-env-name-prefix: '${pool:+${pool}-}'
   superuser: true
 aws:
   aws-profile: 'default'
-  update-aws: false
-  asg-name-prefix: '${prefix}-worker-'
-  queue-name-prefix: ''
+  update-aws: false${role}
+  asg-name-prefix: '${pool:-${prefix}}-worker-'
+  queue-name-prefix: '${pool:+${pool}-}'
   verify-redis: false
   installation-type: private-worker
   disk-size-gb: ${worker_volume_size}
   region: '${AWS_DEFAULT_REGION}'
   roi-redis-url: '${queue_url}'
-  security-group-name: '${prefix}-sg-workers'
+  security-group-name: '${pool:-${prefix}}-sg-workers'
   vpc-id: '${vpc_id}'
   vpc-subnets:
 ${subnets}
@@ -242,14 +248,75 @@ create_organization() {
     'import os; from roi.models import User; User.objects.filter(is_superuser=True).first().tokens.get_or_create(key=os.environ["VH_TOKEN"])' >/dev/null
 }
 
+# register_environments CONFIG: prep with that config.
 register_environments() {
-  step="register the worker environments"
+  step="register the worker environments${pool:+ of pool ${pool}}"
   local file="${root}/home/ubuntu/valohai-prep.yaml"
   # The installer runs prep as ubuntu, whose AWS profile is the instance role; the file holds the token.
-  write_file "${file}" 600 <"${root}/etc/valohai-cfn/prep.yaml"
+  write_file "${file}" 600 <"$1"
   chown ubuntu "${file}"
   runuser -u ubuntu -- python3 -m prep --config-yaml "${file}" aws >/dev/null
   rm -f "${file}"
+}
+
+# register_changed CONFIG [SCALING_ROLE_ARN]: the environments registered again when their config changed.
+register_changed() {
+  local wanted current=""
+  wanted=$(render_prep_config "${2:-}")
+  if [[ -e $1 ]]; then
+    current=$(cat "$1")
+  fi
+  if [[ ${wanted} != "${current}" ]]; then
+    printf '%s\n' "${wanted}" | write_file "$1" 600
+    register_environments "$1"
+  fi
+}
+
+# read_pool SCALING_ROLE_ARN: a registered worker pool (SPEC "Worker pools"). The ARN names the pool and its
+# region (role/<pool>-role-scaling-<region>); the rest is read from the pool with the role's credentials,
+# which prep also runs with, as Valohai's installer registers a worker account's environments.
+read_pool() {
+  local name=${1##*/} credentials groups group
+  pool=${name%-role-scaling-*}
+  # In the installation's region: STS answers there whatever regions the installation's account has enabled.
+  step="assume $1"
+  credentials=$(retry "${few_minutes}" aws sts assume-role --role-arn "$1" --role-session-name valohai-cfn \
+    --query 'Credentials.[AccessKeyId,SecretAccessKey,SessionToken]' --output text)
+  read -r AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN <<<"${credentials}"
+  export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_DEFAULT_REGION=${name##*-role-scaling-}
+  step="read worker pool ${pool} in ${AWS_DEFAULT_REGION}"
+  # Its groups, as the app finds them: <pool>-worker-<type>[-spot], in the pool's subnets.
+  groups=$(retry "${few_minutes}" aws autoscaling describe-auto-scaling-groups \
+    --filters "Name=tag:valohai:workers,Values=${pool}" \
+    --query 'AutoScalingGroups[].[AutoScalingGroupName,VPCZoneIdentifier]' --output text)
+  group=$(cut -f1 <<<"${groups}" | head -1)
+  worker_instance_types=$(cut -f1 <<<"${groups}" | sed "s/^${pool}-worker-//; s/-spot\$/.spot/" | paste -sd, -)
+  worker_subnet_ids=$(cut -f2 <<<"${groups}" | head -1)
+  vpc_id=$(retry 60 aws ec2 describe-subnets --subnet-ids "${worker_subnet_ids%%,*}" \
+    --query 'Subnets[0].VpcId' --output text)
+  worker_volume_size=$(retry 60 aws ec2 describe-launch-template-versions --versions "\$Latest" \
+    --launch-template-name "${group}" \
+    --query 'LaunchTemplateVersions[0].LaunchTemplateData.BlockDeviceMappings[0].Ebs.VolumeSize' --output text)
+}
+
+# register_pool SCALING_ROLE_ARN: with the pool's credentials and values as locals, gone when it returns.
+register_pool() {
+  local AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION} pool \
+    vpc_id worker_subnet_ids worker_instance_types worker_volume_size
+  read_pool "$1"
+  register_changed "${root}/etc/valohai-cfn/pool-${1##*/}.yaml" "$1"
+}
+
+# Each registered pool; one no longer registered is not registered again: its config goes.
+register_pools() {
+  local arn file
+  for file in "${root}"/etc/valohai-cfn/pool-*.yaml; do
+    arn=$(basename "${file}" .yaml)
+    [[ ${worker_pool_role_arns}, == *"/${arn#pool-},"* ]] || rm -f "${file}"
+  done
+  for arn in ${worker_pool_role_arns//,/ }; do
+    register_pool "${arn}"
+  done
 }
 
 install_reconcile_timer() {
@@ -300,8 +367,8 @@ boot() {
   create_organization
   step="write the environments' registration"
   mkdir -p "${root}/etc/valohai-cfn"
-  render_prep_config | write_file "${root}/etc/valohai-cfn/prep.yaml" 600
-  register_environments
+  register_changed "${root}/etc/valohai-cfn/prep.yaml"
+  register_pools
   install_reconcile_timer
   # Session Manager is how operators reach the instance (no SSH unless SshIngressCidr is set).
   step="start the SSM agent"
@@ -312,7 +379,7 @@ boot() {
 
 # A stack update changed what the app reads: apply it. A failed read leaves the running app alone.
 reconcile() {
-  local config="${root}/etc/roi.config" prep="${root}/etc/valohai-cfn/prep.yaml" current wanted
+  local config="${root}/etc/roi.config" current wanted
   read_settings
   step="compare /etc/roi.config"
   current=$(cat "${config}")
@@ -325,12 +392,8 @@ reconcile() {
   step="find organization ${organization}"
   organization_id=$(organization_id)
   [[ -n ${organization_id} ]]
-  current=$(cat "${prep}")
-  wanted=$(render_prep_config)
-  if [[ ${wanted} != "${current}" ]]; then
-    printf '%s\n' "${wanted}" | write_file "${prep}" 600
-    register_environments
-  fi
+  register_changed "${root}/etc/valohai-cfn/prep.yaml"
+  register_pools
 }
 
 case "${mode}" in
