@@ -511,7 +511,9 @@ def answer_the_pool(stubs: Stubs, groups: str | None = None) -> None:
     )
     if groups is None:
         groups = f"gpu-worker-g5.xlarge\t{POOL_SUBNETS}\ngpu-worker-g4dn.xlarge-spot\t{POOL_SUBNETS}\n"
-    stubs.answer(r"^aws autoscaling describe-auto-scaling-groups --filters Name=tag:valohai:workers,Values=gpu ", groups)
+    stubs.answer(
+        r"^aws autoscaling describe-auto-scaling-groups --filters Name=tag:valohai:workers,Values=gpu ", groups
+    )
     stubs.answer(r"^aws ec2 describe-subnets --subnet-ids subnet-0bbbbbbbbbbbbbbb1 ", "vpc-0bbbbbbbbbbbbbbbb\n")
     stubs.answer(r"^aws ec2 describe-launch-template-versions .*--launch-template-name gpu-worker-g5.xlarge ", "200\n")
 
@@ -534,8 +536,12 @@ def test_reconcile_registers_a_pool_with_its_scaling_role_and_forgets_it_once_re
     calls, envs = stubs.calls("aws"), stubs.env_of("aws")
     assume = next(i for i, c in enumerate(calls) if c[1:3] == ["sts", "assume-role"])
     assert envs[assume]["AWS_ACCESS_KEY_ID"] is None
-    for call, env in list(zip(calls, envs))[assume + 1 :]:
-        assert env == {"AWS_ACCESS_KEY_ID": "ASIAPOOLKEY", "AWS_SESSION_TOKEN": "PoolToken", "AWS_DEFAULT_REGION": "us-west-2"}, call
+    for call, env in list(zip(calls, envs, strict=True))[assume + 1 :]:
+        assert env == {
+            "AWS_ACCESS_KEY_ID": "ASIAPOOLKEY",
+            "AWS_SESSION_TOKEN": "PoolToken",
+            "AWS_DEFAULT_REGION": "us-west-2",
+        }, call
     assert stubs.env_of("python3")[-1]["AWS_ACCESS_KEY_ID"] == "ASIAPOOLKEY"
     assert POOL_SECRET_KEY not in repr(stubs.calls()) + result.stdout + result.stderr
     assert_no_secret_shown(result, stubs)
