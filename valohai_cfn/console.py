@@ -24,7 +24,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from valohai_cfn import lifecycle
+from valohai_cfn import lifecycle, pools
 from valohai_cfn.deploy import ChangeSet, Drift, Outcome, Protection, Tally, cause_text
 from valohai_cfn.lifecycle import Asked, Question
 from valohai_cfn.preflight import Check
@@ -496,6 +496,63 @@ NOTES: dict[type, Any] = {
         f"Stack {n.stack_name} is deleted; creating it again." if n.recreating else f"Stack {n.stack_name} is deleted."
     ),
 }
+
+
+# -- worker pools ------------------------------------------------------------------------------------------
+
+
+def pool_text(pool: pools.Pool) -> str:
+    return f"{pool.name} (account {pool.account}, {pool.region})"
+
+
+def _registering(out: Output, note: pools.Registering) -> None:
+    changes = [f"registering {pool_text(p)}" for p in note.added]
+    changes += [f"deregistering {pool_text(p)}" for p in note.removed]
+    what = "; ".join(changes) or "its pools as they are"
+    out.line(f"Installation {note.installation}: {what} (an update of its WorkerPoolRoleArns)…")
+
+
+NOTES[pools.Registering] = _registering
+NOTES[pools.Deregistered] = lambda out, n: out.line(
+    f"Pool {pool_text(n.pool)} is not registered with {n.installation}: its master role may not assume its "
+    "scaling role. Its stack goes next."
+)
+
+
+def show_pools(out: Output, installation: pools.Installation, statuses: list[pools.PoolStatus]) -> None:
+    if not statuses:
+        out.line(f"Installation {installation.name} has no worker pools (valohai-cfn pool deploy adds one).")
+        return
+    table = _table("Pool", "Account", "Region", "Types", "Groups (in service / desired / max, unhealthy)")
+    for status in statuses:
+        if status.groups is None:
+            types, health = "?", status.note
+        else:
+            types = ", ".join(g.instance_type for g in status.groups) or "(no groups)"
+            health = "; ".join(
+                f"{g.instance_type} {g.in_service}/{g.desired}/{g.maximum}"
+                + (f", {g.unhealthy} unhealthy" if g.unhealthy else "")
+                for g in status.groups
+            )
+        table.add_row(status.pool.name, status.pool.account, status.pool.region, types, health)
+    out.table(table)
+
+
+def pools_json(installation: pools.Installation, statuses: list[pools.PoolStatus]) -> dict[str, Any]:
+    return {
+        "installation": installation.name,
+        "pools": [
+            {
+                "name": s.pool.name,
+                "account": s.pool.account,
+                "region": s.pool.region,
+                "scaling_role_arn": s.pool.role_arn,
+                "groups": None if s.groups is None else [asdict(g) for g in s.groups],
+                **({"unreadable": s.note} if s.groups is None else {}),
+            }
+            for s in statuses
+        ],
+    }
 
 
 class Report:

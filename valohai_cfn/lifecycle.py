@@ -257,6 +257,8 @@ class DeployRequest:
     termination_protection: bool = True
     disable_rollback: bool = False
     recreate_failed: bool = False
+    # Preflight of another template than the installation's (a worker pool's): the clients → the checks' rows.
+    account_checks: Callable[[Any], list[Check]] | None = None
 
     def __post_init__(self) -> None:
         if self.role_arn is not None:
@@ -809,7 +811,10 @@ def deploy_stack(
     promises = Promises(cfn, approve, report)
     with promises.interruptible():
         if request.preflight:
-            checks = check_account(aws, request.template, request.parameters, request.stack_name)
+            if request.account_checks is not None:
+                checks = request.account_checks(aws)
+            else:
+                checks = check_account(aws, request.template, request.parameters, request.stack_name)
             report.note(AccountChecked(checks))
             if not all(c.ok for c in checks):
                 raise DeployError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,8 +75,12 @@ def check_vpc(account: Account, p: dict[str, str]) -> list[Check]:
 
 
 def check_subnets(account: Account, p: dict[str, str]) -> list[Check]:
+    return _subnet_checks(account, p, SUBNET_PARAMETERS)
+
+
+def _subnet_checks(account: Account, p: dict[str, str], parameters: tuple[str, ...]) -> list[Check]:
     checks = []
-    for parameter in SUBNET_PARAMETERS:
+    for parameter in parameters:
         ids = _ids(p[parameter])
         found = account.subnets(ids)
         missing = [i for i in ids if i not in found]
@@ -100,8 +105,12 @@ def check_zones(account: Account, p: dict[str, str]) -> list[Check]:
 
 
 def _routes_by_subnet(account: Account, vpc_id: str, subnet_ids: list[str]) -> dict[str, list[dict]]:
+    return routes_by_subnet(account.ec2, vpc_id, subnet_ids)
+
+
+def routes_by_subnet(ec2: Any, vpc_id: str, subnet_ids: list[str]) -> dict[str, list[dict]]:
     """Each subnet's routes: its own route table's, else the VPC's main table's (one call for all)."""
-    tables = account.ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]
+    tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]
     main: list[dict] = []
     own: dict[str, list[dict]] = {}
     for table in tables:
@@ -153,13 +162,16 @@ def _latest_image(account: Account, name: str, parameter: str) -> Check:
 
 
 def check_image(account: Account, p: dict[str, str]) -> list[Check]:
-    checks = []
-    for parameter, name in (("RoiAmiId", "App image is available"), ("WorkerAmiId", "Worker image is available")):
-        if wants_latest(parameter, p[parameter]):
-            checks.append(_latest_image(account, name, parameter))
-        else:
-            checks.append(_image(account, name, p[parameter]))
-    return checks
+    return [
+        _image_check(account, p, parameter, name)
+        for parameter, name in (("RoiAmiId", "App image is available"), ("WorkerAmiId", "Worker image is available"))
+    ]
+
+
+def _image_check(account: Account, p: dict[str, str], parameter: str, name: str) -> Check:
+    if wants_latest(parameter, p[parameter]):
+        return _latest_image(account, name, parameter)
+    return _image(account, name, p[parameter])
 
 
 def covers(certificate_names: list[str], domain: str) -> bool:
@@ -191,15 +203,18 @@ def check_certificate(account: Account, p: dict[str, str]) -> list[Check]:
 
 
 def check_key_pair(account: Account, p: dict[str, str]) -> list[Check]:
-    name = "Key pair exists"
-    key = p.get("KeyPairName", "")
+    return [_key_pair_check(account, p, "KeyPairName", "Key pair exists")]
+
+
+def _key_pair_check(account: Account, p: dict[str, str], parameter: str, name: str) -> Check:
+    key = p.get(parameter, "")
     if not key:
-        return [Check(name, True, "none given (Session Manager)")]
+        return Check(name, True, "none given (Session Manager)")
     try:
         account.ec2.describe_key_pairs(KeyNames=[key])
     except ClientError as e:
-        return [Check(name, False, f"{key}: {e.response['Error']['Message']}")]
-    return [Check(name, True, key)]
+        return Check(name, False, f"{key}: {e.response['Error']['Message']}")
+    return Check(name, True, key)
 
 
 def check_instance_type(account: Account, p: dict[str, str]) -> list[Check]:
@@ -306,6 +321,168 @@ CHECKS: list[Callable[[Account, dict[str, str]], list[Check]]] = [
 def run_checks(account: Account, parameters: dict[str, str]) -> list[Check]:
     """Every check, in order; `parameters` must hold every template parameter (defaults filled in)."""
     return [check for run in CHECKS for check in run(account, parameters)]
+
+
+# -- a worker pool's (SPEC "Worker pools") ------------------------------------------------------------------
+
+QUEUE_PORT = 6379
+# What carries traffic between two VPCs: a peering connection or a transit gateway (the route's target key).
+BETWEEN_VPCS = ("VpcPeeringConnectionId", "TransitGatewayId")
+
+
+@dataclass(frozen=True)
+class QueueNetwork:
+    """Where the installation's queue is, read in the installation's account, for a pool's checks."""
+
+    account: str
+    region: str
+    vpc_id: str
+    tls: bool  # rediss://
+    subnets: dict[str, str]  # the queue's subnets: id → IPv4 CIDR
+    routes: dict[str, list[dict]]  # the queue's subnets: id → routes, as DescribeRouteTables gives them
+    security_group: dict | None  # <prefix>-sg-queue, as DescribeSecurityGroups gives it
+
+
+def check_pool_subnets(account: Account, p: dict[str, str]) -> list[Check]:
+    return _subnet_checks(account, p, ("WorkerSubnetIds",))
+
+
+def check_pool_image(account: Account, p: dict[str, str]) -> list[Check]:
+    return [_image_check(account, p, "WorkerAmiId", "Worker image is available")]
+
+
+def check_pool_key_pair(account: Account, p: dict[str, str]) -> list[Check]:
+    return [_key_pair_check(account, p, "WorkerKeyPairName", "Worker key pair exists")]
+
+
+def _same_vpc(account: Account, p: dict[str, str], queue: QueueNetwork) -> bool:
+    pool_account = account.sts.get_caller_identity()["Account"]
+    return (pool_account, account.region, p["VpcId"]) == (queue.account, queue.region, queue.vpc_id)
+
+
+def _covered(routes: list[dict], cidr: str) -> str | None:
+    """The peering connection or transit gateway a route table sends `cidr` to (the most specific active route
+    wins, as in AWS), or None."""
+    network = ipaddress.ip_network(cidr)
+    best: tuple[int, str | None] = (-1, None)
+    for route in routes:
+        destination = route.get("DestinationCidrBlock")
+        if (
+            not destination
+            or route.get("State") == "blackhole"
+            or not network.subnet_of(ipaddress.ip_network(destination))
+        ):
+            continue
+        prefix = ipaddress.ip_network(destination).prefixlen
+        if prefix > best[0]:
+            best = (prefix, next((route[k] for k in BETWEEN_VPCS if route.get(k)), None))
+    return best[1]
+
+
+def _unrouted(routes: dict[str, list[dict]], cidrs: list[str]) -> tuple[list[str], set[str]]:
+    """The subnets whose routes send some of `cidrs` nowhere between VPCs, and the targets the others use."""
+    missing, through = [], set()
+    for subnet, table in sorted(routes.items()):
+        targets = [_covered(table, cidr) for cidr in cidrs]
+        if None in targets:
+            missing.append(subnet)
+        through |= {t for t in targets if t}
+    return missing, through
+
+
+def check_queue_route(account: Account, p: dict[str, str], queue: QueueNetwork) -> list[Check]:
+    """Both ways between the pool's subnets and the queue's: the same VPC, or routes through a peering
+    connection or a transit gateway in each side's route tables (what the EC2 API tells; the peering's or the
+    gateway's own acceptance and attachments are the account's to see)."""
+    name, back = "Route to the queue", "Route back from the queue"
+    if _same_vpc(account, p, queue):
+        return [Check(name, True, f"same VPC {queue.vpc_id}"), Check(back, True, "same VPC")]
+    pool_subnets = account.subnets(_ids(p["WorkerSubnetIds"]))
+    missing, through = _unrouted(
+        routes_by_subnet(account.ec2, p["VpcId"], sorted(pool_subnets)), list(queue.subnets.values())
+    )
+    there = Check(
+        name,
+        not missing,
+        f"no route to the queue's {', '.join(sorted(queue.subnets.values()))} through a peering connection or "
+        f"transit gateway from {', '.join(missing)}"
+        if missing
+        else f"through {', '.join(sorted(through))}",
+    )
+    missing, through = _unrouted(queue.routes, [s["CidrBlock"] for s in pool_subnets.values()])
+    home = f"account {queue.account}, {queue.region}"
+    return [
+        there,
+        Check(
+            back,
+            not missing,
+            f"no route back to the pool's subnets from the queue's {', '.join(missing)} ({home})"
+            if missing
+            else f"through {', '.join(sorted(through))} ({home})",
+        ),
+    ]
+
+
+def _allows(permission: dict, cidr: str) -> bool:
+    protocol = permission.get("IpProtocol")
+    ports = protocol == "-1" or (
+        protocol in ("tcp", "6") and permission.get("FromPort", 0) <= QUEUE_PORT <= permission.get("ToPort", -1)
+    )
+    network = ipaddress.ip_network(cidr)
+    return ports and any(network.subnet_of(ipaddress.ip_network(r["CidrIp"])) for r in permission.get("IpRanges", []))
+
+
+def check_queue_security_group(account: Account, p: dict[str, str], queue: QueueNetwork) -> list[Check]:
+    """The queue's security group lets the pool's subnets in on 6379 (the installation's own template lets in
+    only its app instance and its own workers)."""
+    name = "Queue admits the pool"
+    if queue.security_group is None:
+        return [Check(name, False, "the installation's queue security group was not found")]
+    group = queue.security_group
+    cidrs = sorted(s["CidrBlock"] for s in account.subnets(_ids(p["WorkerSubnetIds"])).values())
+    shut = [c for c in cidrs if not any(_allows(permission, c) for permission in group.get("IpPermissions", []))]
+    if shut:
+        return [
+            Check(
+                name,
+                False,
+                f"{group['GroupName']} admits nothing on {QUEUE_PORT} from {', '.join(shut)}: add an "
+                "ingress rule for the pool's subnets (README: Worker pools)",
+            )
+        ]
+    return [Check(name, True, f"{group['GroupName']} admits {', '.join(cidrs)} on {QUEUE_PORT}")]
+
+
+def check_queue_tls(account: Account, p: dict[str, str], queue: QueueNetwork) -> list[Check]:
+    name = "Queue uses TLS"
+    pool_account = account.sts.get_caller_identity()["Account"]
+    if queue.tls:
+        return [Check(name, True, "rediss://")]
+    if pool_account == queue.account:
+        return [Check(name, True, "not required: the pool is in the installation's account")]
+    return [
+        Check(
+            name,
+            False,
+            f"the pool's account {pool_account} is not the installation's: QueueTransitEncryption must be true",
+        )
+    ]
+
+
+POOL_CHECKS: list[Callable[[Account, dict[str, str]], list[Check]]] = [
+    check_vpc,
+    check_pool_subnets,
+    check_pool_image,
+    check_pool_key_pair,
+    check_worker_types,
+]
+QUEUE_CHECKS = [check_queue_tls, check_queue_route, check_queue_security_group]
+
+
+def run_pool_checks(account: Account, parameters: dict[str, str], queue: QueueNetwork) -> list[Check]:
+    """A worker pool's checks, in order: its network, image, key pair and types, then its way to the queue."""
+    checks = [check for run in POOL_CHECKS for check in run(account, parameters)]
+    return checks + [check for run in QUEUE_CHECKS for check in run(account, parameters, queue)]
 
 
 def check_table(checks: list[Check]) -> str:

@@ -8,7 +8,7 @@ import gc
 
 import click
 
-from valohai_cfn.cli import local, params, publish, stack, template
+from valohai_cfn.cli import local, params, pool, publish, stack, template
 from valohai_cfn.cli.common import ValohaiCfnGroup
 
 
@@ -25,7 +25,7 @@ def cli() -> None:
     """
 
 
-for module in (template, params, stack, publish, local):
+for module in (template, params, stack, pool, publish, local):
     for command in module.COMMANDS:
         cli.add_command(command)
 

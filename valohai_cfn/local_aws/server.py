@@ -53,11 +53,12 @@ NOT_APPLIED = {
 test skips them; `local-aws --demo-params` names them)."""
 
 
-def create_demo_network(ec2: Any, region: str) -> dict[str, str]:
+def create_demo_network(ec2: Any, region: str, *, network: int = 20) -> dict[str, str]:
     """A VPC as a real installation would have it, in the local AWS: public subnets (a route to an
     internet gateway) and private ones, in two Availability Zones, and stand-in roi and worker images.
-    Returns the template parameters that point at them."""
-    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    `network` is the second octet of its 10.x.0.0/16 (VPCs to be peered must not overlap). Returns the
+    template parameters that point at them."""
+    vpc = ec2.create_vpc(CidrBlock=f"10.{network}.0.0/16")["Vpc"]["VpcId"]
     gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc)
     public_routes = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
@@ -65,7 +66,7 @@ def create_demo_network(ec2: Any, region: str) -> dict[str, str]:
     subnets: dict[str, list[str]] = {"public": [], "private": []}
     for i, zone in enumerate((f"{region}a", f"{region}b")):
         for j, kind in enumerate(("public", "private")):
-            subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i * 2 + j}.0/24", AvailabilityZone=zone)
+            subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.{network}.{i * 2 + j}.0/24", AvailabilityZone=zone)
             subnets[kind].append(subnet["Subnet"]["SubnetId"])
     for subnet in subnets["public"]:
         ec2.associate_route_table(RouteTableId=public_routes, SubnetId=subnet)

@@ -1,0 +1,203 @@
+"""pool deploy, list and remove: worker pools in other accounts and regions (valohai_cfn.pools).
+
+Each command parses its options, calls one step of valohai_cfn.pools with the pool's clients (--profile,
+--region) and the installation's (--installation-profile, --installation-region), an approval callback and a
+console.Report, and renders what came back. It decides nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from valohai_cfn.cli import common
+from valohai_cfn.cli.stack import _output, _refuse_without_approver, _rendered, _report
+
+
+def installation_options(command):
+    """--installation and the clients of the installation's account: its own profile and region."""
+    command = click.option(
+        "--installation-region",
+        callback=common.region_callback,
+        help="The installation's region (default: the pool's --region).",
+    )(command)
+    command = click.option(
+        "--installation-profile",
+        callback=common._profile,
+        help="AWS profile of the installation's account (default: the environment's).",
+    )(command)
+    return click.option(
+        "--installation", required=True, metavar="STACK", help="The installation's stack (valohai-cfn deploy made it)."
+    )(command)
+
+
+def _installation_aws(options: dict[str, Any]) -> Any:
+    region = options["installation_region"] or options["region"] or common.default_region()
+    return common.aws_clients(region, options["installation_profile"], options["endpoint_url"])
+
+
+def _pool_aws(options: dict[str, Any]) -> Any:
+    return common.aws_clients(options["region"], options["profile"], options["endpoint_url"])
+
+
+def given_specs(specs: dict[str, dict]) -> dict[str, dict]:
+    """The pool template's parameters as a pool's parameter file gives them: what pool deploy takes from the
+    installation (its master role, its queue's URL) is not required there (and is checked if given)."""
+    from valohai_cfn.pools import FROM_INSTALLATION
+
+    return {name: {**spec, "Default": ""} if name in FROM_INSTALLATION else spec for name, spec in specs.items()}
+
+
+@click.group("pool")
+def pool_group() -> None:
+    """Worker pools: workers in other accounts and regions, scaled by the installation (README: Worker pools)."""
+
+
+@pool_group.command("deploy")
+@installation_options
+@common.stack_name_option()
+@click.option(
+    "--params",
+    "params_file",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The pool's parameter file (valohai-cfn params init --pool writes one).",
+)
+@common.set_option
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Stack tag; repeat for several.")
+@click.option(
+    "--template",
+    "template_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Use this pool template file instead of a fresh build; cfn-lint checks it.",
+)
+@click.option("--yes", "-y", "assume_yes", is_flag=True, help="Execute both changes without asking.")
+@click.option("--skip-preflight", is_flag=True, help="Do not check the pool's account and its way to the queue.")
+@click.option("--allow-replace", is_flag=True, help="As for deploy.")
+@click.option("--no-termination-protection", is_flag=True, help="Leave termination protection off on a new pool.")
+@common.aws_options
+def pool_deploy(**options) -> int:
+    """Deploy a worker pool's stack with the pool's account (--profile, --region), then register it with the
+    installation: an update of the installation's WorkerPoolRoleArns, so that its master role may assume the
+    pool's scaling role and its app registers the pool's environments.
+
+    Each of the two is reviewed and asked for (--yes: without asking), with deploy's preflight, guard,
+    protections, progress and exit codes. The installation's master role and queue URL come from the
+    installation; the queue must use TLS when the pool is in another account.
+    """
+    from valohai_cfn import pools
+
+    _refuse_without_approver(options, to=" to deploy without asking")
+    region = options["region"] or common.default_region()
+    source = (
+        common.template_source(options["template_path"], region)
+        if options["template_path"]
+        else (common.built_pool_source())
+    )
+    parameters = common.checked_parameters(
+        options["params_file"], given_specs(source.specs), common.key_values(options["overrides"], "--set")
+    )
+    tags = common.key_values(options["tags"], "--tag")
+    out = _output()
+
+    def run() -> int:
+        request = pools.PoolDeployRequest(
+            installation=options["installation"],
+            stack_name=options["stack_name"],
+            template=source,
+            parameters=parameters,
+            tags=tags,
+            preflight=not options["skip_preflight"],
+            allow_replace=options["allow_replace"],
+            termination_protection=not options["no_termination_protection"],
+        )
+        result = pools.deploy_pool(
+            _pool_aws(options),
+            _installation_aws(options),
+            request,
+            approve=common.approver(options["assume_yes"]),
+            report=_report(out),
+        )
+        assert result.deployed is not None
+        code = _rendered(out, result.deployed, options)
+        if result.registration is not None:
+            out.line(f"Pool {result.pool.name} is registered with {options['installation']}: {result.pool.role_arn}")
+        return code
+
+    return common.guarded(run)
+
+
+@pool_group.command("remove")
+@installation_options
+@common.stack_name_option()
+@click.option("--yes", "-y", "assume_yes", is_flag=True, help="Deregister and delete without asking.")
+@click.option("--force", is_flag=True, help="Lift the pool stack's termination protection, together with its delete.")
+@common.aws_options
+def pool_remove(**options) -> None:
+    """Take a worker pool out of use, then delete it: first the installation's update that deregisters it (its
+    master role may no longer assume the pool's scaling role, its app no longer registers the pool), then —
+    only once that succeeded — the pool's stack with its groups. Each is listed or reviewed and asked for."""
+    from valohai_cfn import lifecycle, pools
+
+    _refuse_without_approver(options, to=" to remove without asking")
+    out = _output()
+
+    def run() -> None:
+        result = pools.remove_pool(
+            _pool_aws(options),
+            _installation_aws(options),
+            installation=options["installation"],
+            stack_name=options["stack_name"],
+            force=options["force"],
+            approve=common.approver(options["assume_yes"]),
+            report=_report(out),
+        )
+        if result.deleted is not None and result.deleted.end is lifecycle.End.DECLINED:
+            out.line(f"Pool {result.pool.name} is deregistered; its stack was not deleted.")
+
+    common.guarded(run)
+
+
+@pool_group.command("list")
+@installation_options
+@click.option(
+    "--profile",
+    "profiles",
+    multiple=True,
+    callback=lambda ctx, param, values: tuple(common._profile(ctx, param, v) for v in values),
+    help="AWS profile of a pool's account, to read its groups; repeat for several (default: the environment's).",
+)
+@click.option("--region", callback=common.region_callback, envvar="AWS_REGION", help="Default installation region.")
+@click.option("--endpoint-url", callback=common._endpoint, help="AWS endpoint to talk to instead.")
+@common.output_option()
+def pool_list(**options) -> None:
+    """The installation's registered pools: name, account, region, and each one's worker groups (types and
+    health: in service / desired / max) read with the profile of its account."""
+    from valohai_cfn import console, pools
+    from valohai_cfn.aws import Clients
+
+    out = _output(options["output_format"])
+
+    def run() -> None:
+        accounts: dict[str, str | None] = {}
+        for profile in options["profiles"] or (None,):
+            identity = common.aws_clients(options["region"], profile, options["endpoint_url"])("sts")
+            accounts.setdefault(identity.get_caller_identity()["Account"], profile)
+
+        def clients_for(pool: pools.Pool) -> Any:
+            if pool.account not in accounts:
+                return None
+            return Clients(accounts[pool.account], pool.region, options["endpoint_url"])
+
+        options.setdefault("profile", None)
+        installation, statuses = pools.list_pools(_installation_aws(options), options["installation"], clients_for)
+        if out.as_json:
+            out.json(console.pools_json(installation, statuses))
+        console.show_pools(out, installation, statuses)
+
+    common.guarded(run)
+
+
+COMMANDS = (pool_group,)

@@ -1,0 +1,479 @@
+"""Worker pools (SPEC "Worker pools"): workers in other accounts and regions, each pool a stack of the pool
+template, and the installation's registration of its pools — as steps that return data, on valohai_cfn.lifecycle.
+
+A pool is known by its scaling role, `arn:<partition>:iam::<account>:role/<pool>-role-scaling-<region>` (the
+pool template's name for it): the ARN says the pool's name, account and region. The installation registers its
+pools declaratively, in its WorkerPoolRoleArns parameter: the master role may assume exactly those roles, and
+the app instance's reconcile step registers each one's environments with Valohai's prep (userdata/roi.sh). So a
+pool is added or removed by an update of the installation's stack, reviewed and approved like any other, made
+from the template the installation has now (registering a pool never upgrades the installation).
+
+The steps keep the lifecycle's promises (they deploy and delete only through it) and its ways: the clients of
+each account come in as `aws` callables (valohai_cfn.aws.Clients), approval through `approve`, what happens
+through a lifecycle.Reporter. They raise deploy.WrongInput for an input that cannot be (nothing was changed),
+deploy.DeployError for what was refused or failed.
+
+Removing a pool takes it out of use first: the installation's update removes its role from WorkerPoolRoleArns,
+so the master role may no longer assume it (the app can no longer start or scale a machine there) and the
+reconcile step no longer registers it; only then is the pool's stack deleted, with its groups. What the app does
+with environments it can no longer scale is Valohai's (README: Worker pools, limits).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from valohai_cfn import deploy, lifecycle
+from valohai_cfn.deploy import DeployError, WrongInput
+from valohai_cfn.language_extensions import comma_delimited
+
+# The installation's parameter that registers pools, and the pool template's name for the scaling role.
+REGISTRATION_PARAMETER = "WorkerPoolRoleArns"
+SCALING_ROLE_MARK = "-role-scaling-"
+_SCALING_ROLE_ARN = re.compile(r"^arn:(aws[a-z-]*):iam::([0-9]{12}):role/(.+)-role-scaling-([a-z0-9-]+)$")
+# What the pool template takes from the installation rather than from the parameter file.
+FROM_INSTALLATION = ("InstallationMasterRoleArn", "QueueUrl")
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A pool, as its scaling role's ARN names it."""
+
+    name: str
+    account: str
+    region: str
+    partition: str = "aws"
+
+    @property
+    def role_arn(self) -> str:
+        return f"arn:{self.partition}:iam::{self.account}:role/{self.name}{SCALING_ROLE_MARK}{self.region}"
+
+    @property
+    def group_prefix(self) -> str:
+        """prep's asg-name-prefix: the pool's groups are <pool>-worker-<type>[-spot]."""
+        return f"{self.name}-worker-"
+
+    @classmethod
+    def from_role_arn(cls, arn: str) -> Pool:
+        found = _SCALING_ROLE_ARN.match(arn)
+        if not found:
+            raise WrongInput(f"{arn} is not a worker pool's scaling role (role/<pool>-role-scaling-<region>)")
+        partition, account, name, region = found.groups()
+        return cls(name, account, region, partition)
+
+
+@dataclass(frozen=True)
+class DeployedTemplate:
+    """A stack's template as it is deployed (lifecycle.Template): what an update of only its parameters sends."""
+
+    body: str
+    document: dict[str, Any]
+
+    @property
+    def defaults(self) -> dict[str, str | None]:
+        parameters = self.document.get("Parameters", {})
+        return {name: (None if "Default" not in p else str(p["Default"])) for name, p in parameters.items()}
+
+
+@dataclass(frozen=True)
+class Installation:
+    """The installation a pool works for, read from its stack in its own account and region."""
+
+    stack: dict[str, Any]  # as DescribeStacks gives it
+    template: DeployedTemplate
+    region: str
+    queue_url: str  # as its workers reach it: redis:// or rediss://
+
+    @property
+    def name(self) -> str:
+        return self.stack["StackName"]
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        return {p["ParameterKey"]: p.get("ParameterValue", "") for p in self.stack.get("Parameters", [])}
+
+    @property
+    def prefix(self) -> str:
+        return self.parameters["ResourcePrefix"]
+
+    @property
+    def master_role_arn(self) -> str:
+        return deploy.outputs(self.stack)["MasterRoleArn"]
+
+    @property
+    def account(self) -> str:
+        return self.master_role_arn.split(":")[4]
+
+    @property
+    def partition(self) -> str:
+        return self.master_role_arn.split(":")[1]
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The stack's own tags (an update with no tags would remove them), the tool's own left to deploy."""
+        return {t["Key"]: t["Value"] for t in self.stack.get("Tags", []) if t["Key"] != deploy.VALOHAI_TAG[0]}
+
+    @property
+    def pools(self) -> list[Pool]:
+        """The registered pools, in the order they were registered."""
+        return [
+            Pool.from_role_arn(arn) for arn in comma_delimited(self.parameters.get(REGISTRATION_PARAMETER, "")) if arn
+        ]
+
+
+def read_installation(aws: Any, stack_name: str) -> Installation:
+    """The installation stack `stack_name`, read with its account's clients. WrongInput when there is no such
+    stack or it is not a Valohai installation; DeployError when its template predates worker pools."""
+    cfn = aws("cloudformation")
+    region = cfn.meta.region_name
+    stack = deploy.stack_state(cfn, stack_name).stack
+    if stack is None:
+        raise WrongInput(f"installation stack {stack_name} does not exist in {region}")
+    parameters = {p["ParameterKey"] for p in stack.get("Parameters", [])}
+    if "MasterRoleArn" not in deploy.outputs(stack) or "ResourcePrefix" not in parameters:
+        raise WrongInput(
+            f"stack {stack_name} is not a Valohai installation: it has no MasterRoleArn output or ResourcePrefix "
+            "parameter (is it still being created?)"
+        )
+    document = deploy.template_of(cfn, StackName=stack["StackId"])
+    if REGISTRATION_PARAMETER not in document.get("Parameters", {}):
+        raise DeployError(
+            f"installation {stack_name} was deployed from a template without worker pools (no "
+            f"{REGISTRATION_PARAMETER} parameter): deploy this version's template to it first"
+        )
+    body = json.dumps(document, separators=(",", ":"), sort_keys=True)
+    prefix = next(p["ParameterValue"] for p in stack["Parameters"] if p["ParameterKey"] == "ResourcePrefix")
+    # The one URL the app and the workers use (SSM /<prefix>/queue-url), scheme and options included.
+    queue_url = aws("ssm").get_parameter(Name=f"/{prefix}/queue-url")["Parameter"]["Value"]
+    return Installation(stack, DeployedTemplate(body, document), region, queue_url)
+
+
+# -- a pool's name and parameters ------------------------------------------------------------------------
+
+
+def check_name(installation: Installation, pool: Pool) -> None:
+    """WrongInput when the pool would share a name the app tells pools apart by: a queue (`<pool>-<region>-`,
+    the same in every account), or, in one account and region, groups and security groups (`<pool>-worker-`,
+    `<pool>-sg-workers`) — with another registered pool or the installation's own workers."""
+    own = Pool(installation.prefix, installation.account, installation.region, installation.partition)
+    for other in [own, *installation.pools]:
+        if other.role_arn == pool.role_arn and other is not own:
+            continue  # this pool itself, deployed again
+        what = "the installation's ResourcePrefix" if other is own else f"pool {other.name} of account {other.account}"
+        if other is not own and (other.name, other.region) == (pool.name, pool.region):
+            raise WrongInput(
+                f"pool name {pool.name} in {pool.region} is taken by {what}: their queues ({pool.name}-{pool.region}-"
+                "<type>) would be one; choose another PoolName"
+            )
+        if (other.account, other.region) != (pool.account, pool.region):
+            continue
+        if (
+            pool.name == other.name
+            or pool.name.startswith(other.group_prefix)
+            or other.name.startswith(pool.group_prefix)
+        ):
+            raise WrongInput(
+                f"pool name {pool.name} collides with {what} in account {pool.account}, {pool.region}: the app finds "
+                f"groups by the prefix <name>-worker-; choose another PoolName"
+            )
+
+
+def pool_parameters(installation: Installation, given: dict[str, str], pool_account: str) -> dict[str, str]:
+    """The pool's parameters: the file's, with what the installation decides (its master role, its queue's
+    URL). WrongInput when the file says otherwise, or when the queue would be reached from another account
+    without TLS."""
+    derived = {"InstallationMasterRoleArn": installation.master_role_arn, "QueueUrl": installation.queue_url}
+    for name, value in derived.items():
+        if name in given and given[name] != value:
+            raise WrongInput(
+                f"{name} = {given[name]!r} is not installation {installation.name}'s ({value}): leave it out, pool "
+                "deploy sets it"
+            )
+    if pool_account != installation.account and not installation.queue_url.startswith("rediss://"):
+        raise WrongInput(
+            f"installation {installation.name}'s queue is not encrypted in transit and the pool is in another account "
+            f"({pool_account}): deploy the installation with QueueTransitEncryption=true first"
+        )
+    return {**given, **derived}
+
+
+# -- preflight: the pool's account, and the way to the installation's queue ---------------------------------
+
+
+def queue_network(aws: Any, installation: Installation) -> Any:
+    """Where the installation's queue is (preflight.QueueNetwork), read with the installation's clients."""
+    from valohai_cfn.preflight import QueueNetwork, routes_by_subnet
+
+    ec2 = aws("ec2")
+    parameters = installation.parameters
+    vpc_id = parameters["VpcId"]
+    subnet_ids = [s for s in comma_delimited(parameters.get("CacheSubnetIds", "")) if s]
+    subnets = {s["SubnetId"]: s["CidrBlock"] for s in ec2.describe_subnets(SubnetIds=subnet_ids)["Subnets"]}
+    groups = ec2.describe_security_groups(
+        Filters=[
+            {"Name": "vpc-id", "Values": [vpc_id]},
+            {"Name": "group-name", "Values": [f"{installation.prefix}-sg-queue"]},
+        ]
+    )["SecurityGroups"]
+    return QueueNetwork(
+        account=installation.account,
+        region=installation.region,
+        vpc_id=vpc_id,
+        tls=installation.queue_url.startswith("rediss://"),
+        subnets=subnets,
+        routes=routes_by_subnet(ec2, vpc_id, sorted(subnets)),
+        security_group=groups[0] if groups else None,
+    )
+
+
+def pool_checks(parameters: dict[str, str], template: Any, queue: Any) -> Callable[[Any], list]:
+    """lifecycle.DeployRequest.account_checks of a pool: its checks with the pool's clients."""
+    from valohai_cfn.preflight import Account, run_pool_checks
+
+    def run(aws: Any) -> list:
+        cfn = aws("cloudformation")
+        account = Account(ec2=aws("ec2"), acm=None, s3=None, sts=aws("sts"), cfn=cfn, region=cfn.meta.region_name)
+        values = {**{n: d for n, d in template.defaults.items() if d is not None}, **parameters}
+        return run_pool_checks(account, values, queue)
+
+    return run
+
+
+# -- what the steps tell ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Registering:
+    """The installation's update that registers (or deregisters) pools is next."""
+
+    installation: str
+    added: tuple[Pool, ...]
+    removed: tuple[Pool, ...]
+
+
+@dataclass(frozen=True)
+class Deregistered:
+    """The pool is no longer registered: the master may not assume its role; its stack goes next."""
+
+    installation: str
+    pool: Pool
+
+
+@dataclass
+class PoolResult:
+    pool: Pool
+    deployed: lifecycle.Result | None = None  # the pool's stack
+    registration: lifecycle.Result | None = None  # the installation's update
+    deleted: lifecycle.Result | None = None  # the pool's stack, removed
+
+
+# -- registration: an update of the installation's stack ---------------------------------------------------
+
+
+def register(
+    aws: Any,
+    installation: Installation,
+    *,
+    add: Iterable[Pool] = (),
+    remove: Iterable[Pool] = (),
+    approve: lifecycle.Approve | None,
+    report: lifecycle.Reporter,
+) -> lifecycle.Result:
+    """Update the installation's WorkerPoolRoleArns — and nothing else: its deployed template, its other
+    parameters' values, its tags and its termination protection as they are — through the lifecycle (change
+    set, review, approval, protections). Up to date (no change set executed) when nothing changes."""
+    current = [p.role_arn for p in installation.pools]
+    gone = {p.role_arn for p in remove}
+    new = [p for p in add if p.role_arn not in current]
+    wanted = [arn for arn in current if arn not in gone] + [p.role_arn for p in new]
+    removed = tuple(p for p in installation.pools if p.role_arn in gone)
+    report.note(Registering(installation.name, tuple(new), removed))
+    request = lifecycle.DeployRequest(
+        stack_name=installation.name,
+        template=installation.template,
+        parameters={REGISTRATION_PARAMETER: ",".join(wanted)},
+        tags=installation.tags,
+        preflight=False,
+        termination_protection=bool(installation.stack.get("EnableTerminationProtection")),
+    )
+    return lifecycle.deploy_stack(aws, request, approve=approve, report=report)
+
+
+def _registered(result: lifecycle.Result, installation: Installation) -> None:
+    if result.end is lifecycle.End.DECLINED:
+        raise DeployError(f"the update of installation {installation.name} was declined: its pools are as they were")
+
+
+# -- deploy, remove, list ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoolDeployRequest:
+    installation: str  # its stack's name, in the installation's account and region
+    stack_name: str  # the pool's stack
+    template: Any  # lifecycle.Template: the pool template
+    parameters: dict[str, str]  # as given: the file, with --set on top
+    tags: dict[str, str] = field(default_factory=dict)
+    preflight: bool = True
+    allow_replace: bool = False
+    termination_protection: bool = True
+
+
+def caller(aws: Any) -> tuple[str, str, str]:
+    """The account, partition and region the clients act in."""
+    identity = aws("sts").get_caller_identity()
+    return identity["Account"], identity["Arn"].split(":")[1], aws("cloudformation").meta.region_name
+
+
+def deploy_pool(
+    pool_aws: Any,
+    installation_aws: Any,
+    request: PoolDeployRequest,
+    *,
+    approve: lifecycle.Approve | None,
+    report: lifecycle.Reporter,
+) -> PoolResult:
+    """Deploy the pool's stack with the pool's clients (its preflight, review, approval and protections), then
+    register it with the installation (an update of the installation's stack, reviewed and approved too)."""
+    installation = read_installation(installation_aws, request.installation)
+    account, partition, region = caller(pool_aws)
+    pool = Pool(request.parameters.get("PoolName", ""), account, region, partition)
+    check_name(installation, pool)
+    parameters = pool_parameters(installation, request.parameters, account)
+    checks = pool_checks(parameters, request.template, queue_network(installation_aws, installation))
+    deployed = lifecycle.deploy_stack(
+        pool_aws,
+        lifecycle.DeployRequest(
+            stack_name=request.stack_name,
+            template=request.template,
+            parameters=parameters,
+            tags=request.tags,
+            allow_replace=request.allow_replace,
+            preflight=request.preflight,
+            termination_protection=request.termination_protection,
+            account_checks=checks,
+        ),
+        approve=approve,
+        report=report,
+    )
+    result = PoolResult(pool, deployed=deployed)
+    if deployed.end not in (lifecycle.End.EXECUTED, lifecycle.End.UP_TO_DATE):
+        return result  # declined: nothing to register
+    made = deployed.outputs.get("ScalingRoleArn") or deploy.outputs(
+        deploy.describe(pool_aws("cloudformation"), request.stack_name)
+    ).get("ScalingRoleArn")
+    if made != pool.role_arn:
+        raise DeployError(
+            f"stack {request.stack_name} is not a worker pool of this version: its scaling role is {made}"
+        )
+    result.registration = register(installation_aws, installation, add=[pool], approve=approve, report=report)
+    _registered(result.registration, installation)
+    return result
+
+
+def pool_of_stack(aws: Any, stack_name: str) -> tuple[dict[str, Any], Pool]:
+    """The pool stack `stack_name` (the clients' account and region) and the pool it is. WrongInput when it is
+    not there or not a pool."""
+    stack = deploy.stack_state(aws("cloudformation"), stack_name).stack
+    account, partition, region = caller(aws)
+    if stack is None:
+        raise WrongInput(f"pool stack {stack_name} does not exist in account {account}, {region}")
+    names = [p.get("ParameterValue", "") for p in stack.get("Parameters", []) if p["ParameterKey"] == "PoolName"]
+    if not names:
+        raise WrongInput(f"stack {stack_name} is not a worker pool: it has no PoolName parameter")
+    return stack, Pool(names[0], account, region, partition)
+
+
+def remove_pool(
+    pool_aws: Any,
+    installation_aws: Any,
+    *,
+    installation: str,
+    stack_name: str,
+    force: bool,
+    approve: lifecycle.Approve | None,
+    report: lifecycle.Reporter,
+) -> PoolResult:
+    """Take the pool out of use, then delete it: first the installation's update that deregisters it (the
+    master may no longer assume its role; reviewed, approved), then — only once that update has succeeded —
+    the pool's stack (listed, approved; --force lifts its termination protection)."""
+    facts = read_installation(installation_aws, installation)
+    stack, pool = pool_of_stack(pool_aws, stack_name)
+    result = PoolResult(pool)
+    if any(p.role_arn == pool.role_arn for p in facts.pools):
+        result.registration = register(installation_aws, facts, remove=[pool], approve=approve, report=report)
+        _registered(result.registration, facts)
+    report.note(Deregistered(facts.name, pool))
+    result.deleted = lifecycle.delete_stack(
+        pool_aws, lifecycle.DeleteRequest(stack["StackName"], force=force), approve=approve, report=report
+    )
+    return result
+
+
+@dataclass(frozen=True)
+class Group:
+    """A pool's worker group as Auto Scaling reports it."""
+
+    name: str
+    instance_type: str  # as prep takes it: <type>, or <type>.spot
+    desired: int
+    maximum: int
+    in_service: int
+    unhealthy: int
+
+
+@dataclass(frozen=True)
+class PoolStatus:
+    pool: Pool
+    groups: list[Group] | None  # None: not readable with the clients given
+    note: str = ""  # why not
+
+
+def _groups(autoscaling: Any, pool: Pool) -> list[Group]:
+    pages = autoscaling.get_paginator("describe_auto_scaling_groups").paginate(
+        Filters=[{"Name": "tag:valohai:workers", "Values": [pool.name]}]
+    )
+    groups = []
+    for page in pages:
+        for g in page["AutoScalingGroups"]:
+            kind = g["AutoScalingGroupName"].removeprefix(pool.group_prefix)
+            instance_type = kind.removesuffix("-spot") + (".spot" if kind.endswith("-spot") else "")
+            instances = g.get("Instances", [])
+            groups.append(
+                Group(
+                    name=g["AutoScalingGroupName"],
+                    instance_type=instance_type,
+                    desired=g["DesiredCapacity"],
+                    maximum=g["MaxSize"],
+                    in_service=sum(i["LifecycleState"] == "InService" for i in instances),
+                    unhealthy=sum(i["HealthStatus"] != "Healthy" for i in instances),
+                )
+            )
+    return sorted(groups, key=lambda g: g.name)
+
+
+def list_pools(
+    installation_aws: Any, installation: str, clients_for: Callable[[Pool], Any]
+) -> tuple[Installation, list[PoolStatus]]:
+    """The installation's registered pools, each with its groups (types and health) read with the clients
+    `clients_for(pool)` gives for its account and region (None: none were given for that account). A pool out
+    of reach is a row saying why, not the end of the list."""
+    from valohai_cfn.aws import AwsError, aws_errors
+
+    facts = read_installation(installation_aws, installation)
+    statuses = []
+    for pool in facts.pools:
+        aws = clients_for(pool)
+        if aws is None:
+            statuses.append(PoolStatus(pool, None, f"no --profile for account {pool.account}"))
+            continue
+        try:
+            with aws_errors():
+                statuses.append(PoolStatus(pool, _groups(aws("autoscaling"), pool)))
+        except AwsError as e:
+            statuses.append(PoolStatus(pool, None, str(e)))
+    return facts, statuses
