@@ -129,7 +129,7 @@ def world(local_aws, tmp_path_factory):
         env.setenv("AWS_SHARED_CREDENTIALS_FILE", str(directory / "credentials"))
         world = World(endpoint, directory, {p: boto3.Session(profile_name=p) for p in keys}, {})
         for number, (profile, region) in enumerate(
-            [("a", HOME), ("b", POOL_REGION), ("b", HOME), ("c", POOL_REGION), ("c", "eu-west-1")]
+            [("a", HOME), ("b", POOL_REGION), ("b", HOME), ("c", POOL_REGION), ("c", "eu-west-1"), ("b", "eu-west-1")]
         ):
             network = create_demo_network(world.client(profile, "ec2", region), region, network=20 + number)
             world.networks[(profile, region)] = {**network, "Cidr": f"10.{20 + number}.0.0/16"}
@@ -394,3 +394,63 @@ def test_an_account_out_of_reach_is_one_line_and_exit_1(world, gpu):
          "--yes", "--endpoint-url", "http://127.0.0.1:9"],
     )  # fmt: skip
     assert result.exit_code == 1 and result.output.count("\n") == 1 and "Traceback" not in result.output, result.output
+
+
+def test_a_stack_set_over_two_accounts_and_two_regions_ends_with_four_pools_registered(world, gpu):
+    regions = (POOL_REGION, "eu-west-1")
+    shared = world.directory / "shared.json"
+    shared.write_text(
+        dump_parameters({"PoolName": "ss", "WorkerInstanceTypes": "g5.xlarge", "WorkerSpotInstanceTypes": ""})
+    )
+    where = []
+    for profile, account in (("b", ACCOUNT_B), ("c", ACCOUNT_C)):
+        for region in regions:
+            network = world.networks[(profile, region)]
+            path = world.directory / f"ss-{account}-{region}.json"
+            own = {k: network[k] for k in ("VpcId", "WorkerSubnetIds", "WorkerAmiId")}
+            path.write_text(dump_parameters(own))
+            where += ["--region-params", f"{account}/{region}={path}"]
+    deploy = (
+        "pool", "deploy", "--installation", INSTALLATION, "--installation-profile", "a", "--installation-region", HOME,
+        "--profile", "a", "--region", HOME, "--stack-name", "ss-pools", "--params", str(shared), "--yes",
+        "--accounts", f"{ACCOUNT_B},{ACCOUNT_C}", "--regions", ",".join(regions), *where,
+    )  # fmt: skip
+    # Self-managed permissions: each target account needs the execution role. Account C has none yet: its two
+    # instances fail with CloudFormation's reason, and no pool is registered.
+    world.client("b", "iam").create_role(
+        RoleName="AWSCloudFormationStackSetExecutionRole", AssumeRolePolicyDocument="{}"
+    )
+    failed = world.run(*deploy)
+    assert failed.exit_code == 1, failed.output
+    assert (
+        f"{ACCOUNT_C} {POOL_REGION}: OUTDATED (FAILED): Account {ACCOUNT_C} should have 'AWSCloudFormationStackSetExecutionRole'"
+        in failed.output
+    )
+    assert "2 instance(s) failed, no pool was registered" in failed.output
+    assert not [arn for arn in world.registered() if "/ss-" in arn]
+
+    world.client("c", "iam").create_role(
+        RoleName="AWSCloudFormationStackSetExecutionRole", AssumeRolePolicyDocument="{}"
+    )
+    made = world.run(*deploy)
+    assert made.exit_code == 0, made.output
+    expected = {
+        f"arn:aws:iam::{account}:role/ss-{account}-role-scaling-{region}"
+        for account in (ACCOUNT_B, ACCOUNT_C)
+        for region in regions
+    }
+    assert expected <= set(world.registered()) and len([a for a in world.registered() if "/ss-" in a]) == 4
+    for profile, account in (("b", ACCOUNT_B), ("c", ACCOUNT_C)):
+        for region in regions:
+            (stack,) = [
+                s
+                for s in world.client(profile, "cloudformation", region).list_stacks()["StackSummaries"]
+                if s["StackName"].startswith("StackSet-ss-pools-") and s["StackStatus"] == "CREATE_COMPLETE"
+            ]
+            groups = world.client(profile, "autoscaling", region).describe_auto_scaling_groups(
+                Filters=[{"Name": "tag:valohai:workers", "Values": [f"ss-{account}"]}]
+            )["AutoScalingGroups"]
+            assert [g["AutoScalingGroupName"] for g in groups] == [f"ss-{account}-worker-g5.xlarge"], (account, region)
+    # The StackSet got the template processed for its types: no transform, so either permission model runs it.
+    body = world.client("a", "cloudformation").describe_stack_set(StackSetName="ss-pools")["StackSet"]["TemplateBody"]
+    assert "Transform" not in json.loads(body) and "Fn::ForEach" not in body

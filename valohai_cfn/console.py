@@ -434,7 +434,10 @@ def show_deletion(out: Output, listed: lifecycle.DeleteListed) -> None:
 # -- the lifecycle's questions and notes ----------------------------------------------------------
 
 
-def question_text(question: Question) -> str:
+def question_text(question: Question | pools.StackSetQuestion) -> str:
+    if isinstance(question, pools.StackSetQuestion):
+        new = f"Create StackSet {question.stack_set}" if question.new else f"Change StackSet {question.stack_set}"
+        return f"{new}: {len(question.creating)} instance(s) to make, {len(question.updating)} to update?"
     name = question.stack_name
     lifting = ", lifting its termination protection," if question.lifts_termination_protection else ""
     if question.asked is Asked.EXECUTE and question.change_set is not None:
@@ -512,7 +515,33 @@ def _registering(out: Output, note: pools.Registering) -> None:
     out.line(f"Installation {note.installation}: {what} (an update of its WorkerPoolRoleArns)…")
 
 
+def _stack_set_planned(out: Output, note: pools.StackSetPlanned) -> None:
+    question = note.question
+    if question.new:
+        out.line(f"StackSet {note.stack_set} is new: its template is the pool template processed for its types.")
+    elif note.template_changes:
+        out.line(f"StackSet {note.stack_set}: its template or parameters change; every instance is updated.")
+    for verb, targets in (("make", question.creating), ("update", question.updating)):
+        for t in targets:
+            overrides = ", ".join(f"{k}={v}" for k, v in sorted(t.overrides.items()))
+            out.line(f"  {verb} {t.account} {t.region}: {overrides}")
+    if not question.creating and not question.updating:
+        out.line(f"StackSet {note.stack_set} is up to date: no instance to make or update.")
+
+
+def _instance_done(out: Output, note: pools.InstanceDone) -> None:
+    style = "green" if note.status == "CURRENT" else "bold red"
+    reason = f": {note.reason}" if note.reason else ""
+    out.line(f"  {note.account} {note.region}: {note.status} ({note.detailed}){reason}", style)
+
+
 NOTES[pools.Registering] = _registering
+NOTES[pools.StackSetPlanned] = _stack_set_planned
+NOTES[pools.InstanceDone] = _instance_done
+NOTES[pools.OperationWaiting] = lambda out, n: out.line(
+    f"StackSet {n.stack_set}: operation {n.operation_id} ({n.action}, {n.where}) under way; following it "
+    "(Ctrl-C stops following)…"
+)
 NOTES[pools.Deregistered] = lambda out, n: out.line(
     f"Pool {pool_text(n.pool)} is not registered with {n.installation}: its master role may not assume its "
     "scaling role. Its stack goes next."

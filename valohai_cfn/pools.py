@@ -477,3 +477,309 @@ def list_pools(
         except AwsError as e:
             statuses.append(PoolStatus(pool, None, str(e)))
     return facts, statuses
+
+
+# -- many accounts and regions: a StackSet ------------------------------------------------------------------
+#
+# The StackSet gets the pool template as CloudFormation would process it for the given instance types (the
+# AWS::LanguageExtensions transform expanded here, as `build --processed-for` does): a template without a
+# transform deploys with self-managed permissions and with service-managed ones alike (the default execution role
+# of service-managed StackSets runs no transform; a transform would also need CAPABILITY_AUTO_EXPAND). Changing
+# the types is an update of the StackSet with a template processed for the new ones.
+
+STACK_SET_CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
+# Each account's pool is <PoolName>-<account id>: pools of one name would share queues across accounts.
+STACK_SET_POOL_NAME_MAX_LENGTH = 23
+# What may differ between a StackSet's accounts and regions (--region-params files).
+PER_TARGET_PARAMETERS = ("VpcId", "WorkerSubnetIds", "WorkerAmiId", "WorkerKeyPairName")
+OPERATION_DONE = ("SUCCEEDED", "FAILED", "STOPPED")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A stack instance to be: where, and the parameters that are its own there."""
+
+    account: str
+    region: str
+    overrides: dict[str, str]
+
+
+@dataclass(frozen=True)
+class StackSetRequest:
+    installation: str
+    stack_set_name: str
+    template: Any  # the pool template (lifecycle.Template), with its transform: processed here
+    parameters: dict[str, str]  # the file, with --set on top: what every instance shares
+    regions: tuple[str, ...]
+    accounts: tuple[str, ...] = ()  # self-managed permissions
+    organizational_units: tuple[str, ...] = ()  # service-managed permissions
+    region_parameters: dict[tuple[str | None, str], dict[str, str]] = field(default_factory=dict)  # (account, region)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def permission_model(self) -> str:
+        return "SERVICE_MANAGED" if self.organizational_units else "SELF_MANAGED"
+
+
+@dataclass(frozen=True)
+class StackSetQuestion:
+    """What `approve` is asked before a StackSet operation: the instances it makes and those it updates."""
+
+    stack_set: str
+    creating: tuple[Target, ...]
+    updating: tuple[Target, ...]
+    new: bool  # the StackSet itself is made
+
+
+@dataclass(frozen=True)
+class StackSetPlanned:
+    """What the StackSet operation will do, before it is asked for (the review of a StackSet)."""
+
+    stack_set: str
+    template_changes: bool
+    question: StackSetQuestion
+
+
+@dataclass(frozen=True)
+class InstanceDone:
+    """A stack instance, once its operation ended."""
+
+    stack_set: str
+    account: str
+    region: str
+    status: str  # CURRENT, OUTDATED
+    detailed: str  # SUCCEEDED, FAILED, CANCELLED
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class OperationWaiting:
+    stack_set: str
+    operation_id: str
+    action: str
+    where: str
+
+
+def organization_accounts(organizations: Any, units: Iterable[str]) -> list[str]:
+    """The accounts of the organizational units and of the units under them, as StackSets targets them."""
+    accounts: list[str] = []
+    pending = list(units)
+    while pending:
+        unit = pending.pop()
+        for page in organizations.get_paginator("list_accounts_for_parent").paginate(ParentId=unit):
+            accounts += [a["Id"] for a in page["Accounts"] if a.get("Status", "ACTIVE") == "ACTIVE"]
+        for page in organizations.get_paginator("list_organizational_units_for_parent").paginate(ParentId=unit):
+            pending += [u["Id"] for u in page["OrganizationalUnits"]]
+    return sorted(set(accounts))
+
+
+def stack_set_targets(request: StackSetRequest, accounts: list[str]) -> list[Target]:
+    """Each account and region with its own parameters: the pool's name with the account's id, and what the
+    --region-params files give (the account's own file first, then the region's). WrongInput for a target
+    without its VPC and subnets, or with WorkerAmiId=latest (the images shared with another account cannot be
+    seen from here)."""
+    base = request.parameters.get("PoolName", "")
+    if len(base) > STACK_SET_POOL_NAME_MAX_LENGTH:
+        raise WrongInput(
+            f"PoolName {base!r} is longer than {STACK_SET_POOL_NAME_MAX_LENGTH} characters: a StackSet names each "
+            "account's pool <PoolName>-<account id>"
+        )
+    targets = []
+    for account in accounts:
+        for region in request.regions:
+            own = {
+                **request.region_parameters.get((None, region), {}),
+                **request.region_parameters.get((account, region), {}),
+            }
+            values = {**request.parameters, **own}
+            missing = [p for p in ("VpcId", "WorkerSubnetIds", "WorkerAmiId") if not values.get(p)]
+            if missing:
+                raise WrongInput(
+                    f"no {', '.join(missing)} for account {account} in {region}: give them with --region-params "
+                    f"{region}=FILE or {account}/{region}=FILE"
+                )
+            if values["WorkerAmiId"] == "latest":
+                raise WrongInput(
+                    f"WorkerAmiId=latest cannot be resolved for account {account} in {region} from here: give the "
+                    "image's id with --region-params"
+                )
+            overrides = {k: v for k, v in own.items() if k in PER_TARGET_PARAMETERS}
+            targets.append(Target(account, region, {**overrides, "PoolName": f"{base}-{account}"}))
+    return targets
+
+
+def processed_template(template: Any, parameters: dict[str, str]) -> str:
+    """The pool template as CloudFormation processes it for the parameter file's instance types: no transform."""
+    from valohai_cfn.language_extensions import expand
+
+    document = expand(template.document, parameters)
+    return json.dumps(document, separators=(",", ":"), sort_keys=True)
+
+
+def _entries(values: dict[str, str]) -> list[dict[str, str]]:
+    return [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(values.items())]
+
+
+def _described_stack_set(cfn: Any, name: str) -> dict | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        stack_set = cfn.describe_stack_set(StackSetName=name)["StackSet"]
+    except ClientError as e:
+        if e.response["Error"]["Code"] in ("StackSetNotFoundException", "StackSetNotFound"):
+            return None
+        raise
+    return None if stack_set.get("Status") == "DELETED" else stack_set
+
+
+def _instances(cfn: Any, name: str) -> dict[tuple[str, str], dict]:
+    pages = cfn.get_paginator("list_stack_instances").paginate(StackSetName=name)
+    return {(i["Account"], i["Region"]): i for page in pages for i in page["Summaries"]}
+
+
+def _follow_operation(cfn: Any, name: str, operation_id: str, action: str, where: str, report: Any) -> str:
+    """Wait for a StackSet operation to end (a line first, then polls); its status. Ctrl-C stops watching
+    only: the operation goes on in AWS."""
+    import time
+
+    report.note(OperationWaiting(name, operation_id, action, where))
+    try:
+        while True:
+            operation = cfn.describe_stack_set_operation(StackSetName=name, OperationId=operation_id)
+            status = operation["StackSetOperation"]["Status"]
+            if status in OPERATION_DONE:
+                return status
+            time.sleep(deploy.POLL_SECONDS)
+    except KeyboardInterrupt:
+        raise deploy.StoppedWatching(
+            f"StackSet {name}'s operation {operation_id} goes on in AWS: see aws cloudformation "
+            f"describe-stack-set-operation --stack-set-name {name} --operation-id {operation_id}"
+        ) from None
+
+
+def deploy_stack_set(
+    admin_aws: Any,
+    installation_aws: Any,
+    request: StackSetRequest,
+    *,
+    approve: lifecycle.Approve | None,
+    report: lifecycle.Reporter,
+) -> tuple[list[Pool], lifecycle.Result]:
+    """Deploy the pool as a StackSet over accounts and regions (self-managed: --accounts; service-managed:
+    --organizational-units), following each operation, then register every instance's pool with the
+    installation (one update, reviewed and approved). The StackSet lives in the administrator's account and
+    region (`admin_aws`). Returns the pools and the registration's result; DeployError naming each instance
+    that failed (nothing is registered then)."""
+    installation = read_installation(installation_aws, request.installation)
+    cfn = admin_aws("cloudformation")
+    accounts = list(request.accounts) or organization_accounts(admin_aws("organizations"), request.organizational_units)
+    if not accounts:
+        raise WrongInput(f"no account in {', '.join(request.organizational_units)}")
+    targets = stack_set_targets(request, accounts)
+    pools = [Pool(t.overrides["PoolName"], t.account, t.region, installation.partition) for t in targets]
+    for pool in pools:
+        check_name(installation, pool)
+        pool_parameters(installation, request.parameters, pool.account)
+    common = {
+        k: v
+        for k, v in pool_parameters(installation, request.parameters, installation.account).items()
+        if k != "PoolName"
+    }
+    body = processed_template(request.template, common)
+    existing = _described_stack_set(cfn, request.stack_set_name)
+    instances = _instances(cfn, request.stack_set_name) if existing else {}
+    creating = tuple(t for t in targets if (t.account, t.region) not in instances)
+    updating = tuple(t for t in targets if (t.account, t.region) in instances)
+    changed = (
+        existing is None
+        or existing.get("TemplateBody") != body
+        or {p["ParameterKey"]: p.get("ParameterValue", "") for p in existing.get("Parameters", [])} != common
+    )
+    # An instance whose own parameters changed, or that an earlier operation left OUTDATED, is updated too.
+    moved = tuple(t for t in updating if _stale(instances[(t.account, t.region)], t))
+    question = StackSetQuestion(request.stack_set_name, creating, updating if changed else moved, existing is None)
+    report.note(StackSetPlanned(request.stack_set_name, changed, question))
+    if (creating or question.updating) and (approve is None or not approve(question)):
+        if approve is None:
+            raise DeployError("nobody to approve the StackSet's operation: no terminal to ask in. Add --yes")
+        raise DeployError(f"StackSet {request.stack_set_name}: declined, nothing was changed")
+    if existing is None:
+        cfn.create_stack_set(
+            StackSetName=request.stack_set_name,
+            Description="Valohai worker pools (valohai-cfn pool deploy)",
+            TemplateBody=body,
+            Parameters=_entries(common),
+            Capabilities=STACK_SET_CAPABILITIES,
+            PermissionModel=request.permission_model,
+            Tags=[
+                {"Key": k, "Value": v}
+                for k, v in sorted({**request.tags, deploy.VALOHAI_TAG[0]: deploy.VALOHAI_TAG[1]}.items())
+            ],
+            **({"AutoDeployment": {"Enabled": False}} if request.permission_model == "SERVICE_MANAGED" else {}),
+        )
+    elif question.updating:
+        operation = cfn.update_stack_set(
+            StackSetName=request.stack_set_name,
+            TemplateBody=body,
+            Parameters=_entries(common),
+            Capabilities=STACK_SET_CAPABILITIES,
+            **_where(request, [t.account for t in updating], sorted({t.region for t in updating})),
+        )["OperationId"]
+        _follow_operation(cfn, request.stack_set_name, operation, "UPDATE", "every instance", report)
+    for target in moved:
+        operation = cfn.update_stack_instances(
+            StackSetName=request.stack_set_name,
+            ParameterOverrides=_entries(target.overrides),
+            **_where(request, [target.account], [target.region]),
+        )["OperationId"]
+        _follow_operation(
+            cfn, request.stack_set_name, operation, "UPDATE", f"{target.account}, {target.region}", report
+        )
+    for target in creating:
+        operation = cfn.create_stack_instances(
+            StackSetName=request.stack_set_name,
+            ParameterOverrides=_entries(target.overrides),
+            **_where(request, [target.account], [target.region]),
+        )["OperationId"]
+        _follow_operation(
+            cfn, request.stack_set_name, operation, "CREATE", f"{target.account}, {target.region}", report
+        )
+    instances = _instances(cfn, request.stack_set_name)
+    failed = []
+    for target in targets:
+        instance = instances.get((target.account, target.region), {})
+        detailed = instance.get("StackInstanceStatus", {}).get("DetailedStatus", "")
+        report.note(
+            InstanceDone(
+                request.stack_set_name, target.account, target.region, instance.get("Status", ""), detailed,
+                instance.get("StatusReason"),
+            )
+        )  # fmt: skip
+        if instance.get("Status") != "CURRENT":
+            failed.append(f"{target.account}, {target.region}: {instance.get('StatusReason') or detailed}")
+    if failed:
+        raise DeployError(
+            f"StackSet {request.stack_set_name}: {len(failed)} instance(s) failed, no pool was registered: "
+            + "; ".join(failed)
+        )
+    registration = register(installation_aws, installation, add=pools, approve=approve, report=report)
+    _registered(registration, installation)
+    return pools, registration
+
+
+def _stale(instance: dict, target: Target) -> bool:
+    overrides = {o["ParameterKey"]: o.get("ParameterValue", "") for o in instance.get("ParameterOverrides", [])}
+    return instance.get("Status") != "CURRENT" or overrides != target.overrides
+
+
+def _where(request: StackSetRequest, accounts: list[str], regions: list[str]) -> dict[str, Any]:
+    """The targets of an operation: accounts (self-managed), or the accounts within the organizational units
+    (service-managed, INTERSECTION)."""
+    if request.permission_model == "SELF_MANAGED":
+        return {"Accounts": accounts, "Regions": regions} if regions else {"Accounts": accounts}
+    targets = {
+        "OrganizationalUnitIds": list(request.organizational_units),
+        "Accounts": accounts,
+        "AccountFilterType": "INTERSECTION",
+    }
+    return {"DeploymentTargets": targets, **({"Regions": regions} if regions else {})}

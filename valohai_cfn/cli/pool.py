@@ -77,6 +77,32 @@ def pool_group() -> None:
 @click.option("--skip-preflight", is_flag=True, help="Do not check the pool's account and its way to the queue.")
 @click.option("--allow-replace", is_flag=True, help="As for deploy.")
 @click.option("--no-termination-protection", is_flag=True, help="Leave termination protection off on a new pool.")
+@click.option(
+    "--accounts",
+    metavar="ID,ID",
+    callback=lambda ctx, param, value: _listed(value, ACCOUNT_ID, "a 12-digit account id", param),
+    help="Deploy the pool as a StackSet (self-managed permissions) to these accounts; --stack-name names it.",
+)
+@click.option(
+    "--organizational-units",
+    metavar="OU,OU",
+    callback=lambda ctx, param, value: _listed(value, ORGANIZATIONAL_UNIT, "an organizational unit id (ou-…)", param),
+    help="Deploy the pool as a StackSet (service-managed permissions) to these units' accounts.",
+)
+@click.option(
+    "--regions",
+    metavar="REGION,REGION",
+    callback=lambda ctx, param, value: _listed(value, None, "", param),
+    help="The StackSet's regions (with --accounts or --organizational-units).",
+)
+@click.option(
+    "--region-params",
+    "region_params",
+    multiple=True,
+    metavar="[ACCOUNT/]REGION=FILE",
+    help="A parameter file of what differs there (VpcId, WorkerSubnetIds, WorkerAmiId, WorkerKeyPairName); "
+    "repeat for each region (or account and region).",
+)
 @common.aws_options
 def pool_deploy(**options) -> int:
     """Deploy a worker pool's stack with the pool's account (--profile, --region), then register it with the
@@ -90,6 +116,8 @@ def pool_deploy(**options) -> int:
     from valohai_cfn import pools
 
     _refuse_without_approver(options, to=" to deploy without asking")
+    if options["accounts"] or options["organizational_units"] or options["regions"] or options["region_params"]:
+        return _deploy_stack_set(options)
     region = options["region"] or common.default_region()
     source = (
         common.template_source(options["template_path"], region)
@@ -125,6 +153,100 @@ def pool_deploy(**options) -> int:
         if result.registration is not None:
             out.line(f"Pool {result.pool.name} is registered with {options['installation']}: {result.pool.role_arn}")
         return code
+
+    return common.guarded(run)
+
+
+ACCOUNT_ID = r"[0-9]{12}"
+ORGANIZATIONAL_UNIT = r"ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}"
+
+
+def _listed(value: str | None, pattern: str | None, what: str, param: click.Parameter) -> tuple[str, ...]:
+    import re
+
+    items = tuple(v.strip() for v in (value or "").split(",") if v.strip())
+    for item in items:
+        if pattern and not re.fullmatch(pattern, item):
+            raise click.BadParameter(f"{item!r} is not {what}", param=param)
+        if pattern is None:
+            common.region_callback(None, param, item)  # type: ignore[arg-type]
+    return items
+
+
+def _region_parameters(values: tuple[str, ...], specs: dict[str, dict]) -> dict[tuple[str | None, str], dict[str, str]]:
+    """--region-params [ACCOUNT/]REGION=FILE: each file checked against the pool template's parameters."""
+    import re
+
+    from valohai_cfn.params import load_parameters
+    from valohai_cfn.pools import PER_TARGET_PARAMETERS
+
+    found: dict[tuple[str | None, str], dict[str, str]] = {}
+    for value in values:
+        where, sep, path = value.partition("=")
+        account, slash, region = where.rpartition("/")
+        if not sep or not path or (slash and not re.fullmatch(ACCOUNT_ID, account)):
+            raise click.BadParameter(f"{value!r} is not [ACCOUNT/]REGION=FILE", param_hint="--region-params")
+        common.region_callback(None, None, region)  # type: ignore[arg-type]
+        own = {k: v for k, v in specs.items() if k in PER_TARGET_PARAMETERS}
+        given = common.guarded(lambda path=path: load_parameters(Path(path)))
+        others = sorted(set(given) - set(own))
+        if others:
+            raise common.BadInput(
+                f"{path}: only {', '.join(PER_TARGET_PARAMETERS)} may differ by region, not {', '.join(others)}"
+            )
+        common.stop_on_problems(path, [p for k, v in given.items() for p in _problems(k, v, own[k])])
+        found[(account or None, region)] = given
+    return found
+
+
+def _problems(name: str, value: str, spec: dict) -> list:
+    from valohai_cfn.params import check_value
+
+    return check_value(name, value, spec)
+
+
+def _deploy_stack_set(options: dict[str, Any]) -> int:
+    from valohai_cfn import pools
+
+    if bool(options["accounts"]) == bool(options["organizational_units"]):
+        raise common.BadInput(
+            "a StackSet needs either --accounts (self-managed) or --organizational-units (service-managed)"
+        )
+    if not options["regions"]:
+        raise common.BadInput("a StackSet needs --regions")
+    source = common.built_pool_source()
+    specs = given_specs(source.specs)
+    # What each region's file gives is not required of the shared file.
+    shared = {
+        k: {**v, "Default": v.get("Default", "")} if k in pools.PER_TARGET_PARAMETERS else v for k, v in specs.items()
+    }
+    parameters = common.checked_parameters(
+        options["params_file"], shared, common.key_values(options["overrides"], "--set")
+    )
+    request = pools.StackSetRequest(
+        installation=options["installation"],
+        stack_set_name=options["stack_name"],
+        template=source,
+        parameters=parameters,
+        regions=options["regions"],
+        accounts=options["accounts"],
+        organizational_units=options["organizational_units"],
+        region_parameters=_region_parameters(options["region_params"], specs),
+        tags=common.key_values(options["tags"], "--tag"),
+    )
+    out = _output()
+
+    def run() -> int:
+        made, _ = pools.deploy_stack_set(
+            _pool_aws(options),
+            _installation_aws(options),
+            request,
+            approve=common.approver(options["assume_yes"]),
+            report=_report(out),
+        )
+        for pool in made:
+            out.line(f"Pool {pool.name} ({pool.account}, {pool.region}) is registered with {options['installation']}.")
+        return common.EXIT_OK
 
     return common.guarded(run)
 

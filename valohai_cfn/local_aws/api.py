@@ -155,6 +155,24 @@ def _check_updatable(stack: Stack) -> None:
 
 
 def _new_stack(self: CloudFormationResponse, backend: CloudFormationBackend, name: str) -> Stack:
+    return new_stack(
+        backend,
+        name,
+        tags=_tags(self) or {},
+        role_arn=self._get_param("RoleARN"),
+        notification_arns=self._get_param("NotificationARNs", []),
+    )
+
+
+def new_stack(
+    backend: CloudFormationBackend,
+    name: str,
+    *,
+    tags: dict[str, str],
+    role_arn: str | None = None,
+    notification_arns: list[str] | None = None,
+) -> Stack:
+    """A stack of this package's CloudFormation, not yet in the backend (nothing made)."""
     stack = Stack(
         stack_id=generate_stack_id(name, backend.region_name, backend.account_id),
         name=name,
@@ -162,12 +180,39 @@ def _new_stack(self: CloudFormationResponse, backend: CloudFormationBackend, nam
         parameters={},
         account_id=backend.account_id,
         region_name=backend.region_name,
-        notification_arns=self._get_param("NotificationARNs", []),
-        tags=_tags(self) or {},
-        role_arn=self._get_param("RoleARN"),
+        notification_arns=notification_arns or [],
+        tags=tags,
+        role_arn=role_arn,
     )
     stack.local = StackState()
     return stack
+
+
+def create(
+    backend: CloudFormationBackend, stack: Stack, processed: Processed, token: str | None, *, rollback: bool
+) -> None:
+    """CreateStack's operation on a new stack: made in the backend, run to CREATE_COMPLETE, or to the failed
+    resource's event and a rollback (CREATE_FAILED without)."""
+    _snapshot_policies(processed)
+    changes = plan(stack, state(stack), processed)
+    backend.stacks[stack.stack_id] = stack
+    change_set = ChangeSet("", "", stack, "CREATE", processed, changes, None, stack.tags, [], stack.role_arn, [])
+    operations.execute(backend, change_set, token, disable_rollback=not rollback)
+
+
+def update(
+    backend: CloudFormationBackend, stack: Stack, processed: Processed, token: str | None, **options: Any
+) -> bool:
+    """UpdateStack's operation: False (nothing run) when nothing would change, as CloudFormation's "No updates
+    are to be performed"; `options` as operations.execute takes them."""
+    _check_updatable(stack)
+    _snapshot_policies(processed)
+    changes = plan(stack, state(stack), processed)
+    if _unchanged(stack, processed, changes, None):
+        return False
+    change_set = ChangeSet("", "", stack, "UPDATE", processed, changes, None, stack.tags, [], stack.role_arn, [])
+    operations.execute(backend, change_set, token, **options)
+    return True
 
 
 def _unchanged(stack: Stack, processed: Processed, changes: list, tags: dict[str, str] | None) -> bool:
@@ -212,17 +257,13 @@ def create_stack(self: CloudFormationResponse) -> ActionResult:
         raise AlreadyExistsException(f"Stack [{name}] already exists")
     stack = _new_stack(self, backend, name)
     processed = _processed(self, stack, _body(self, None), direct=True)
-    _snapshot_policies(processed)
-    changes = plan(stack, state(stack), processed)
     stack.enable_termination_protection = _bool(self, "EnableTerminationProtection")
     stack.policy = self._get_param("StackPolicyBody") or ""
     stack.timeout_in_minutes = self._get_param("TimeoutInMinutes")
     on_failure = self._get_param("OnFailure") or ("DO_NOTHING" if _bool(self, "DisableRollback") else "ROLLBACK")
     stack.disable_rollback = on_failure == "DO_NOTHING"
-    backend.stacks[stack.stack_id] = stack
-    change_set = ChangeSet("", "", stack, "CREATE", processed, changes, None, stack.tags, [], stack.role_arn, [])
     token = self._get_param("ClientRequestToken")
-    operations.execute(backend, change_set, token, disable_rollback=stack.disable_rollback)
+    create(backend, stack, processed, token, rollback=not stack.disable_rollback)
     if on_failure == "DELETE" and stack.status == "ROLLBACK_COMPLETE":
         operations.delete(backend, stack, token)
     return ActionResult({"StackId": stack.stack_id})
@@ -579,8 +620,11 @@ def _hosted_zone_id(context: Any) -> str | None:
 
 def install() -> None:
     """Answer these calls, and DescribeStacks from the local state; the services' calls moto lacks; hosted
-    zone ids as Route 53's."""
+    zone ids as Route 53's; StackSets through this package's CloudFormation."""
+    from . import stacksets
+
     services.install()
+    stacksets.install()
     if _hosted_zone_id not in moto_id_manager._id_sources:
         moto_id_manager.add_id_source(_hosted_zone_id)
     for name, handler in HANDLERS.items():
