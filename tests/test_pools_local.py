@@ -442,7 +442,7 @@ def test_a_stack_set_over_two_accounts_and_two_regions_ends_with_four_pools_regi
     assert expected <= set(world.registered()) and len([a for a in world.registered() if "/ss-" in a]) == 4
     for profile, account in (("b", ACCOUNT_B), ("c", ACCOUNT_C)):
         for region in regions:
-            (stack,) = [
+            (_made,) = [
                 s
                 for s in world.client(profile, "cloudformation", region).list_stacks()["StackSummaries"]
                 if s["StackName"].startswith("StackSet-ss-pools-") and s["StackStatus"] == "CREATE_COMPLETE"
