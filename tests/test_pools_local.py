@@ -454,3 +454,23 @@ def test_a_stack_set_over_two_accounts_and_two_regions_ends_with_four_pools_regi
     # The StackSet got the template processed for its types: no transform, so either permission model runs it.
     body = world.client("a", "cloudformation").describe_stack_set(StackSetName="ss-pools")["StackSet"]["TemplateBody"]
     assert "Transform" not in json.loads(body) and "Fn::ForEach" not in body
+
+
+def test_removing_a_stack_sets_pools_deregisters_them_all_before_their_stacks_go(world, gpu):
+    if not [arn for arn in world.registered() if "/ss-" in arn]:
+        pytest.skip("needs the StackSet of the test before")
+    order = Order(world)
+    gone = pools.remove_stack_set(
+        _clients("a", HOME, world), _clients("a", HOME, world), installation=INSTALLATION, stack_set_name="ss-pools",
+        approve=lambda question: True, report=order,
+    )  # fmt: skip
+    assert len(gone) == 4 and not [arn for arn in world.registered() if "/ss-" in arn]
+    kinds = [name for name, _, _ in order.seen]
+    assert kinds.index("Executing") < kinds.index("OperationWaiting"), "deregistered before the instances go"
+    for profile, account in (("b", ACCOUNT_B), ("c", ACCOUNT_C)):
+        for region in (POOL_REGION, "eu-west-1"):
+            assert not world.client(profile, "autoscaling", region).describe_auto_scaling_groups(
+                Filters=[{"Name": "tag:valohai:workers", "Values": [f"ss-{account}"]}]
+            )["AutoScalingGroups"]
+    cfn = world.client("a", "cloudformation")
+    assert [s["Status"] for s in cfn.list_stack_sets()["Summaries"] if s["StackSetName"] == "ss-pools"] == ["DELETED"]

@@ -434,7 +434,10 @@ def show_deletion(out: Output, listed: lifecycle.DeleteListed) -> None:
 # -- the lifecycle's questions and notes ----------------------------------------------------------
 
 
-def question_text(question: Question | pools.StackSetQuestion) -> str:
+def question_text(question: Question | pools.StackSetQuestion | pools.StackSetDeleteQuestion) -> str:
+    if isinstance(question, pools.StackSetDeleteQuestion):
+        where = ", ".join(f"{a} {r}" for a, r in question.instances)
+        return f"Delete StackSet {question.stack_set} and its instances' stacks ({where or 'none'})?"
     if isinstance(question, pools.StackSetQuestion):
         new = f"Create StackSet {question.stack_set}" if question.new else f"Change StackSet {question.stack_set}"
         return f"{new}: {len(question.creating)} instance(s) to make, {len(question.updating)} to update?"

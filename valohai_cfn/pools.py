@@ -532,6 +532,14 @@ class StackSetQuestion:
 
 
 @dataclass(frozen=True)
+class StackSetDeleteQuestion:
+    """What `approve` is asked before a StackSet's instances (their stacks) and the StackSet are deleted."""
+
+    stack_set: str
+    instances: tuple[tuple[str, str], ...]  # (account, region)
+
+
+@dataclass(frozen=True)
 class StackSetPlanned:
     """What the StackSet operation will do, before it is asked for (the review of a StackSet)."""
 
@@ -696,7 +704,7 @@ def deploy_stack_set(
         or {p["ParameterKey"]: p.get("ParameterValue", "") for p in existing.get("Parameters", [])} != common
     )
     # An instance whose own parameters changed, or that an earlier operation left OUTDATED, is updated too.
-    moved = tuple(t for t in updating if _stale(instances[(t.account, t.region)], t))
+    moved = tuple(t for t in updating if _stale(cfn, request.stack_set_name, instances[(t.account, t.region)], t))
     question = StackSetQuestion(request.stack_set_name, creating, updating if changed else moved, existing is None)
     report.note(StackSetPlanned(request.stack_set_name, changed, question))
     if (creating or question.updating) and (approve is None or not approve(question)):
@@ -767,9 +775,18 @@ def deploy_stack_set(
     return pools, registration
 
 
-def _stale(instance: dict, target: Target) -> bool:
-    overrides = {o["ParameterKey"]: o.get("ParameterValue", "") for o in instance.get("ParameterOverrides", [])}
-    return instance.get("Status") != "CURRENT" or overrides != target.overrides
+def _overrides(cfn: Any, name: str, account: str, region: str) -> dict[str, str]:
+    """A stack instance's own parameters (DescribeStackInstance: ListStackInstances does not give them)."""
+    instance = cfn.describe_stack_instance(StackSetName=name, StackInstanceAccount=account, StackInstanceRegion=region)
+    return {
+        o["ParameterKey"]: o.get("ParameterValue", "") for o in instance["StackInstance"].get("ParameterOverrides", [])
+    }
+
+
+def _stale(cfn: Any, name: str, instance: dict, target: Target) -> bool:
+    if instance.get("Status") != "CURRENT":
+        return True
+    return _overrides(cfn, name, target.account, target.region) != target.overrides
 
 
 def _where(request: StackSetRequest, accounts: list[str], regions: list[str]) -> dict[str, Any]:
@@ -783,3 +800,58 @@ def _where(request: StackSetRequest, accounts: list[str], regions: list[str]) ->
         "AccountFilterType": "INTERSECTION",
     }
     return {"DeploymentTargets": targets, **({"Regions": regions} if regions else {})}
+
+
+def remove_stack_set(
+    admin_aws: Any,
+    installation_aws: Any,
+    *,
+    installation: str,
+    stack_set_name: str,
+    approve: lifecycle.Approve | None,
+    report: lifecycle.Reporter,
+) -> list[Pool]:
+    """Take every pool of the StackSet out of use (one installation update that deregisters them all), then
+    — only once that succeeded — delete its instances (their stacks, with the groups) and the StackSet."""
+    facts = read_installation(installation_aws, installation)
+    cfn = admin_aws("cloudformation")
+    existing = _described_stack_set(cfn, stack_set_name)
+    if existing is None:
+        raise WrongInput(f"StackSet {stack_set_name} does not exist")
+    instances = _instances(cfn, stack_set_name)
+    gone = [
+        Pool(_overrides(cfn, stack_set_name, *where).get("PoolName", ""), *where, facts.partition)
+        for where in sorted(instances)
+    ]
+    registered = [p for p in gone if any(r.role_arn == p.role_arn for r in facts.pools)]
+    if registered:
+        _registered(register(installation_aws, facts, remove=registered, approve=approve, report=report), facts)
+    for pool in gone:
+        report.note(Deregistered(facts.name, pool))
+    if approve is None or not approve(StackSetDeleteQuestion(stack_set_name, tuple(sorted(instances)))):
+        raise DeployError(f"StackSet {stack_set_name}: its pools are deregistered; nothing was deleted")
+    accounts = sorted({account for account, _ in instances})
+    regions = sorted({region for _, region in instances})
+    if instances:
+        where = _where_existing(existing, instances, accounts, regions)
+        operation = cfn.delete_stack_instances(StackSetName=stack_set_name, RetainStacks=False, **where)["OperationId"]
+        status = _follow_operation(cfn, stack_set_name, operation, "DELETE", "every instance", report)
+        if status != "SUCCEEDED":
+            left = _instances(cfn, stack_set_name)
+            raise DeployError(
+                f"StackSet {stack_set_name}: deleting its instances ended {status}; left: "
+                + "; ".join(f"{a}, {r}: {i.get('StatusReason', '')}" for (a, r), i in sorted(left.items()))
+            )
+    cfn.delete_stack_set(StackSetName=stack_set_name)
+    return gone
+
+
+def _where_existing(
+    stack_set: dict, instances: dict[tuple[str, str], dict], accounts: list[str], regions: list[str]
+) -> dict[str, Any]:
+    """An operation's targets for instances that exist, by the StackSet's own permission model."""
+    if stack_set.get("PermissionModel") == "SERVICE_MANAGED":
+        units = sorted({i["OrganizationalUnitId"] for i in instances.values() if i.get("OrganizationalUnitId")})
+        targets = {"OrganizationalUnitIds": units, "Accounts": accounts, "AccountFilterType": "INTERSECTION"}
+        return {"DeploymentTargets": targets, "Regions": regions}
+    return {"Accounts": accounts, "Regions": regions}

@@ -256,6 +256,12 @@ def _deploy_stack_set(options: dict[str, Any]) -> int:
 @common.stack_name_option()
 @click.option("--yes", "-y", "assume_yes", is_flag=True, help="Deregister and delete without asking.")
 @click.option("--force", is_flag=True, help="Lift the pool stack's termination protection, together with its delete.")
+@click.option(
+    "--stack-set",
+    is_flag=True,
+    help="--stack-name is a StackSet pool deploy made: every instance's pool is deregistered, then the instances "
+    "and the StackSet are deleted (--profile and --region: its administrator's).",
+)
 @common.aws_options
 def pool_remove(**options) -> None:
     """Take a worker pool out of use, then delete it: first the installation's update that deregisters it (its
@@ -267,6 +273,17 @@ def pool_remove(**options) -> None:
     out = _output()
 
     def run() -> None:
+        if options["stack_set"]:
+            gone = pools.remove_stack_set(
+                _pool_aws(options),
+                _installation_aws(options),
+                installation=options["installation"],
+                stack_set_name=options["stack_name"],
+                approve=common.approver(options["assume_yes"]),
+                report=_report(out),
+            )
+            out.line(f"StackSet {options['stack_name']} is deleted, with its {len(gone)} pool(s).")
+            return
         result = pools.remove_pool(
             _pool_aws(options),
             _installation_aws(options),
