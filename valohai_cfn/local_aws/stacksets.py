@@ -95,8 +95,21 @@ def _check_template(body: str, permission_model: str, capabilities: list[str]) -
             message="StackSets with service-managed permissions cannot run transforms or macros with the default "
             "execution role: send the processed template, or use a custom execution role"
         )
-    # A StackSet's template is created directly, without a change set to review: as CreateStack.
-    check_capabilities(required_capabilities(document, document, direct=True), capabilities)
+    # A StackSet's template is created directly, without a change set to review: as CreateStack. What a loop
+    # makes is known only for an instance's values; the types its fragments make are known here.
+    resources = {"Resources": _with_fragments(document["Resources"])}
+    check_capabilities(required_capabilities(document, resources, direct=True), capabilities)
+
+
+def _with_fragments(resources: dict[str, Any]) -> dict[str, Any]:
+    """The resources, a Fn::ForEach loop's fragments among them."""
+    found = {}
+    for key, value in resources.items():
+        if key.startswith("Fn::ForEach::") and isinstance(value, list) and len(value) == 3:
+            found.update(_with_fragments(value[2]))
+        elif isinstance(value, dict):
+            found[key] = value
+    return found
 
 
 def _parameters(entries: list[dict[str, Any]], previous: dict[str, str] | None = None) -> dict[str, str]:
@@ -199,13 +212,17 @@ def _apply(stack_set: StackSet, instance: Instance, action: str) -> None:
         instance.detailed, instance.reason = SUCCEEDED, None
         return
     values = {**stack_set.parameters, **instance.overrides}
+    if stack is not None and stack.status == "ROLLBACK_COMPLETE":
+        # A stack whose create rolled back can only be deleted: the instance's next operation makes it anew.
+        operations.delete(backend, stack, token)
+        stack = None
     try:
         if stack is None:
             name = f"StackSet-{stack_set.name}-{uuid.uuid4()}"
             stack = api.new_stack(backend, name, tags=dict(stack_set.tags or {}))
             processed = _processed(stack, stack_set, values, capabilities)
-            instance.stack_id = stack.stack_id
             api.create(backend, stack, processed, token, rollback=True)
+            instance.stack_id = stack.stack_id
         else:
             api.update(
                 backend, stack, _processed(stack, stack_set, values, capabilities), token, disable_rollback=False
