@@ -27,12 +27,13 @@ $(INSTALLED): $(BUILD_INSTALLED)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
-template: $(BUILD_INSTALLED) ## Build templates/valohai-self-hosted.{json,yaml} from the code, and the parameter specs the package ships
+template: $(BUILD_INSTALLED) ## Build templates/ (the installation and the worker pool) from the code, and the parameter specs the package ships
 	$(BIN)/valohai-cfn build
 	$(BIN)/python -m valohai_cfn.specs
 
-lint: $(BUILD_INSTALLED) ## Run cfn-lint (informational rules included) on the built template
+lint: $(BUILD_INSTALLED) ## Run cfn-lint (informational rules included) on the built templates
 	$(BIN)/valohai-cfn lint
+	$(BIN)/valohai-cfn lint --pool
 
 test: $(INSTALLED) ## ruff, then the whole test suite
 	$(BIN)/ruff check .
@@ -51,10 +52,13 @@ $(SCAN_INSTALLED): pyproject.toml
 # checkov does not run CloudFormation's transform, so it cannot see what the loops make (worker groups,
 # secrets, security groups, settings): it scans the template processed for the example parameters too.
 scan: $(INSTALLED) $(SCAN_INSTALLED) ## checkov on the built templates (fails on any failed check), and the tests proving it can fail
-	$(BIN)/valohai-cfn build --format json --processed-for params/example.json -o build/scan
+	$(BIN)/valohai-cfn build --format json --processed-for params/example.json \
+		--pool-processed-for params/example-pool.json -o build/scan
 	$(CHECKOV) --external-checks-dir valohai_cfn/scan_checks \
 		-f templates/valohai-self-hosted.json -f templates/valohai-self-hosted.yaml \
-		-f build/scan/valohai-self-hosted.processed.json
+		-f build/scan/valohai-self-hosted.processed.json \
+		-f templates/valohai-worker-pool.json -f templates/valohai-worker-pool.yaml \
+		-f build/scan/valohai-worker-pool.processed.json
 	CHECKOV_BIN="$(CURDIR)/$(SCAN_VENV)/bin/checkov" $(BIN)/python -m pytest tests/test_scan.py
 
 bench: $(INSTALLED) ## Build time and memory against the targets; deploy time next to awscli's

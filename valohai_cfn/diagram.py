@@ -186,6 +186,8 @@ def mermaid(template: dict) -> str:
     lines = ["flowchart LR"]
     all_nodes = nodes(template)
     for concern, title in CONCERNS.items():
+        if not any(n.concern == concern for n in all_nodes):
+            continue  # the worker pool's template has no data
         lines.append(f"  subgraph {concern} [{title}]")
         lines += [f'    {n.id}["{n.label}"]' for n in all_nodes if n.concern == concern]
         lines.append("  end")
@@ -197,6 +199,8 @@ def dot(template: dict) -> str:
     lines = ["digraph valohai {", "  rankdir=LR;", "  node [shape=box, fontname=Helvetica];"]
     all_nodes = nodes(template)
     for concern, title in CONCERNS.items():
+        if not any(n.concern == concern for n in all_nodes):
+            continue
         lines.append(f'  subgraph cluster_{concern} {{ label="{title}";')
         for n in all_nodes:
             if n.concern == concern:

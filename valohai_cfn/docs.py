@@ -51,18 +51,26 @@ SECTIONS: dict[str, Callable[[dict], str]] = {
     "diagram": diagram.readme_section,
     "checkov-skips": checkov_skip_table,
 }
+# The worker pool template's (README: Worker pools).
+POOL_SECTIONS: dict[str, Callable[[dict], str]] = {
+    "pool-parameters": parameter_table,
+    "pool-diagram": diagram.readme_section,
+}
 
 
-def render_readme(readme: str, template: dict) -> str:
+def render_readme(readme: str, template: dict, pool: dict | None = None) -> str:
+    """The README with the sections of the installation's template, and of the pool's when given."""
     for name, generate in SECTIONS.items():
         readme = replace_section(readme, name, generate(template))
+    for name, generate in POOL_SECTIONS.items() if pool is not None else ():
+        readme = replace_section(readme, name, generate(pool))
     return readme
 
 
-def update_readme(path: Path, template: dict) -> bool:
+def update_readme(path: Path, template: dict, pool: dict | None = None) -> bool:
     """Rewrite the generated sections; True when the file changed."""
     old = path.read_text(encoding="utf-8")
-    new = render_readme(old, template)
+    new = render_readme(old, template, pool)
     if new != old:
         write_atomically(path, new)
     return new != old
@@ -72,10 +80,11 @@ def main() -> None:
     import json
 
     from valohai_cfn.render import render_json
-    from valohai_cfn.template import build_template
+    from valohai_cfn.template import build_pool_template, build_template
 
     readme = Path("README.md")
-    changed = update_readme(readme, json.loads(render_json(build_template())))
+    pool = json.loads(render_json(build_pool_template()))
+    changed = update_readme(readme, json.loads(render_json(build_template())), pool)
     print(f"{readme}: {'updated' if changed else 'up to date'}")
 
 

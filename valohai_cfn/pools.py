@@ -329,6 +329,20 @@ def caller(aws: Any) -> tuple[str, str, str]:
     return identity["Account"], identity["Arn"].split(":")[1], aws("cloudformation").meta.region_name
 
 
+def prepared(
+    pool_aws: Any, installation_aws: Any, installation: str, given: dict[str, str], template: Any
+) -> tuple[Installation, Pool, dict[str, str], Callable[[Any], list]]:
+    """What deploying a pool starts from: the installation, the pool (its name, account and region), its
+    parameters with the installation's, and its preflight (lifecycle.DeployRequest.account_checks). WrongInput
+    for a name that collides or a queue without TLS across accounts."""
+    facts = read_installation(installation_aws, installation)
+    account, partition, region = caller(pool_aws)
+    pool = Pool(given.get("PoolName", ""), account, region, partition)
+    check_name(facts, pool)
+    parameters = pool_parameters(facts, given, account)
+    return facts, pool, parameters, pool_checks(parameters, template, queue_network(installation_aws, facts))
+
+
 def deploy_pool(
     pool_aws: Any,
     installation_aws: Any,
@@ -339,12 +353,9 @@ def deploy_pool(
 ) -> PoolResult:
     """Deploy the pool's stack with the pool's clients (its preflight, review, approval and protections), then
     register it with the installation (an update of the installation's stack, reviewed and approved too)."""
-    installation = read_installation(installation_aws, request.installation)
-    account, partition, region = caller(pool_aws)
-    pool = Pool(request.parameters.get("PoolName", ""), account, region, partition)
-    check_name(installation, pool)
-    parameters = pool_parameters(installation, request.parameters, account)
-    checks = pool_checks(parameters, request.template, queue_network(installation_aws, installation))
+    installation, pool, parameters, checks = prepared(
+        pool_aws, installation_aws, request.installation, request.parameters, request.template
+    )
     deployed = lifecycle.deploy_stack(
         pool_aws,
         lifecycle.DeployRequest(

@@ -10,11 +10,22 @@ from valohai_cfn.cli import common
 from valohai_cfn.images import IMAGE_NAMES, LATEST
 
 
-def _specs() -> dict[str, dict]:
+def _specs(*, pool: bool = False) -> dict[str, dict]:
     # The build's own parameters, without building (troposphere is slow to import): see valohai_cfn/specs.py.
     from valohai_cfn.specs import parameters
 
+    if pool:  # what pool deploy takes from the installation is not the file's
+        from valohai_cfn.cli.pool import given_specs
+
+        return given_specs(parameters(pool=True))
     return parameters()
+
+
+pool_option = click.option(
+    "--pool",
+    is_flag=True,
+    help="A worker pool's parameter file (the pool template's parameters; pool deploy adds the installation's).",
+)
 
 
 def _write_new(path: Path, text: str, *, force: bool, inputs: tuple[Path, ...] = ()) -> None:
@@ -41,9 +52,14 @@ def params_group() -> None:
 
 @params_group.command("check")
 @click.argument("params_file", type=click.Path(path_type=Path))
-def params_check(params_file: Path) -> None:
-    """Check a parameter file against the template: every problem, one line each; exit 2 on any."""
-    given = common.checked_parameters(params_file, _specs())
+@pool_option
+def params_check(params_file: Path, pool: bool) -> None:
+    """Check a parameter file against the template (--pool: the worker pool template; a file with a PoolName
+    is taken for one): every problem, one line each; exit 2 on any."""
+    from valohai_cfn.params import load_parameters
+
+    pool = pool or "PoolName" in common.guarded(lambda: load_parameters(params_file))
+    given = common.checked_parameters(params_file, _specs(pool=pool))
     click.echo(f"{params_file}: {len(given)} parameters, all valid")
 
 
@@ -94,19 +110,27 @@ def _prompt_value(name: str, spec: dict, label: str, default: str | None) -> str
 )
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="A parameter value; repeat for several.")
 @force_option
-def params_init(output: Path, settings: tuple[str, ...], force: bool) -> None:
+@pool_option
+def params_init(output: Path, settings: tuple[str, ...], force: bool, pool: bool) -> None:
     """Write a parameter file with every template parameter.
 
     In a terminal it asks for each required parameter not given with --set, showing its label and
     description; otherwise every required parameter must come with --set. RoiAmiId and WorkerAmiId default
     to `latest`: deploy, plan, preflight, publish and link resolve it to the newest image Valohai shares
     with the account in the stack's region.
+
+    --pool: a worker pool's file, without the installation's master role and queue URL (pool deploy takes
+    them from the installation).
     """
     from valohai_cfn.params import check_parameters, dump_parameters
     from valohai_cfn.specs import parameter_labels
 
-    specs = _specs()
-    labels = parameter_labels()
+    specs = _specs(pool=pool)
+    if pool:  # nothing to write of what pool deploy sets from the installation
+        from valohai_cfn.pools import FROM_INSTALLATION
+
+        specs = {name: spec for name, spec in specs.items() if name not in FROM_INSTALLATION}
+    labels = parameter_labels(pool=pool)
     given = common.key_values(settings, "--set")
     unknown = [p for p in check_parameters(specs, given) if p.parameter not in specs]
     if unknown:

@@ -251,6 +251,40 @@ def _deploy_stack_set(options: dict[str, Any]) -> int:
     return common.guarded(run)
 
 
+@pool_group.command("preflight")
+@installation_options
+@click.option(
+    "--params", "params_file", required=True, type=click.Path(path_type=Path), help="The pool's parameter file."
+)
+@common.set_option
+@common.output_option()
+@common.aws_options
+def pool_preflight(**options) -> None:
+    """Check a pool's account before anything is made: its VPC, subnets, image, key pair and types, and its way
+    to the installation's queue (TLS across accounts; routes both ways through a peering connection or a transit
+    gateway; the queue's security group admitting the pool's subnets). One row per check; exit 1 when any
+    failed, 2 for a name that collides with another pool's."""
+    from valohai_cfn import console, pools
+
+    out = _output(options["output_format"])
+    source = common.built_pool_source()
+    parameters = common.checked_parameters(
+        options["params_file"], given_specs(source.specs), common.key_values(options["overrides"], "--set")
+    )
+
+    def run() -> None:
+        pool_aws = _pool_aws(options)
+        *_, checks = pools.prepared(pool_aws, _installation_aws(options), options["installation"], parameters, source)
+        rows = checks(pool_aws)
+        if out.as_json:
+            out.json(console.preflight_json(rows))
+        console.show_preflight(out, rows)
+        if not all(c.ok for c in rows):
+            raise click.ClickException("preflight failed: see the rows marked FAILED")
+
+    common.guarded(run)
+
+
 @pool_group.command("remove")
 @installation_options
 @common.stack_name_option()

@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 
 from valohai_cfn.cli import common
-from valohai_cfn.render import FORMATS, TEMPLATE_NAME
+from valohai_cfn.render import FORMATS, POOL_TEMPLATE_NAME, TEMPLATE_NAME
 
 DEFAULT_TEMPLATE_DIR = Path("templates")
 # What a fresh build's findings are labelled with: it is not a file (yet).
 BUILT_LABEL = f"{TEMPLATE_NAME}.json (fresh build, not a file)"
+BUILT_POOL_LABEL = f"{POOL_TEMPLATE_NAME}.json (fresh build, not a file)"
 
 
 @click.command()
@@ -89,7 +90,8 @@ def build(output_dir: Path, formats: str, processed_for: Path | None, pool_proce
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Lint this file instead of a fresh build.",
 )
-def lint(regions: tuple[str, ...], template_path: Path | None) -> None:
+@click.option("--pool", is_flag=True, help="Lint a fresh build of the worker pool's template.")
+def lint(regions: tuple[str, ...], template_path: Path | None, pool: bool) -> None:
     """Run cfn-lint (informational rules included) on the template; exit 1 on any finding.
 
     Findings name the file linted, or, for a fresh build, say so.
@@ -99,12 +101,15 @@ def lint(regions: tuple[str, ...], template_path: Path | None) -> None:
 
     if template_path:
         matches = lint_path(template_path, regions)
+    elif pool:
+        matches = lint_text(render_json(common.built_pool()), regions, filename=BUILT_POOL_LABEL)
     else:
         matches = lint_text(render_json(common.built()), regions, filename=BUILT_LABEL)
     if matches:
         click.echo(format_matches(matches))
         raise click.ClickException(f"cfn-lint: {len(matches)} finding(s)")
-    click.echo(f"cfn-lint: no findings in {template_path or 'the fresh build'} ({', '.join(regions)})")
+    built = "the worker pool's fresh build" if pool else "the fresh build"
+    click.echo(f"cfn-lint: no findings in {template_path or built} ({', '.join(regions)})")
 
 
 @click.command("diagram")
@@ -120,9 +125,10 @@ def lint(regions: tuple[str, ...], template_path: Path | None) -> None:
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout)."
 )
-def diagram_command(fmt: str, output: Path | None) -> None:
-    """Draw the architecture from the built template: resources by concern, security-group flows with
-    their ports, role → instance profile → instance."""
+@click.option("--pool", is_flag=True, help="Draw the worker pool's template (README: Worker pools).")
+def diagram_command(fmt: str, output: Path | None, pool: bool) -> None:
+    """Draw the architecture from the built template (--pool: the worker pool's): resources by concern,
+    security-group flows with their ports, role → instance profile → instance."""
     import json
     import shutil
     import subprocess
@@ -131,7 +137,7 @@ def diagram_command(fmt: str, output: Path | None) -> None:
     from valohai_cfn.files import write_atomically
     from valohai_cfn.render import render_json
 
-    template = json.loads(render_json(common.built()))
+    template = json.loads(render_json(common.built_pool() if pool else common.built()))
     if fmt == "svg":
         dot_command = shutil.which("dot")
         if dot_command is None:
