@@ -119,9 +119,13 @@ def policy_documents(template: dict) -> Iterator[tuple[str, dict]]:
 
 
 def statements(template: dict) -> Iterator[tuple[str, dict]]:
+    """Every statement a policy may have: one behind a Fn::If (the registered worker pools') counts."""
     for where, document in policy_documents(template):
         for statement in document["Statement"]:
-            yield where, statement
+            if "Fn::If" in statement:
+                yield from ((where, s) for s in statement["Fn::If"][1:] if s != {"Ref": "AWS::NoValue"})
+            else:
+                yield where, statement
 
 
 def as_list(value: Any) -> list:

@@ -165,6 +165,7 @@ def test_ssm_parameters_live_under_one_path(template):
         "organization",
         "worker-instance-types",
         "worker-volume-size",
+        "worker-pool-role-arns",
         "bucket-name",
         "region",
         "multipart-role-arn",

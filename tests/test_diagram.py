@@ -60,7 +60,7 @@ def test_worker_groups_are_drawn_once_each_as_one_per_type(raw_template):
         assert f"  {group} -->|launches from| {launch_template}" in text
         assert f"  WorkerInstanceProfile -->|instance profile of| {launch_template}" in text
         assert f"  WorkersSecurityGroup -.->|in| {launch_template}" in text
-    assert "SSM parameters /prefix/* (15)" in text
+    assert "SSM parameters /prefix/* (16)" in text
 
 
 def test_dot_has_the_same_flows(raw_template):

@@ -232,21 +232,46 @@ ACCOUNT = "111111111111"
 REGION = "eu-west-1"
 
 
-def _evaluator(template):
+def _evaluator(template, pools: str = ""):
     from cfn import Evaluator
 
     return Evaluator(
         template,
-        {"ResourcePrefix": "vh"},
+        {"ResourcePrefix": "vh", "WorkerPoolRoleArns": pools},
         {"WorkerRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/vh-role-worker", "DataBucket.Arn": "arn:aws:s3:::vh-data"},
     )
 
 
+# A registered worker pool's scaling role (WorkerPoolRoleArns).
+POOL_ROLE = "arn:aws:iam::222222222222:role/gpu-role-scaling-us-west-2"
+
+
 @pytest.fixture(scope="module")
 def master(template):
+    """The master role's statements with one worker pool registered."""
+    from cfn import resolve
     from iam_eval import role_statements
 
-    return role_statements(template, "MasterRole", _evaluator(template))
+    resolved = resolve(template, {"WorkerPoolRoleArns": POOL_ROLE})
+    return role_statements(resolved, "MasterRole", _evaluator(resolved, POOL_ROLE))
+
+
+def test_the_master_may_assume_the_registered_pools_roles_and_no_other(template, master):
+    from cfn import resolve
+    from iam_eval import Request, allowed, role_statements
+
+    assert allowed(master, Request("sts:AssumeRole", POOL_ROLE))
+    for other in (
+        "arn:aws:iam::222222222222:role/gpu-role-scaling-eu-west-1",
+        "arn:aws:iam::333333333333:role/gpu-role-scaling-us-west-2",
+        f"arn:aws:iam::{ACCOUNT}:role/vh-role-multipart",
+        f"arn:aws:iam::{ACCOUNT}:role/vh-role-master",
+    ):
+        assert not allowed(master, Request("sts:AssumeRole", other)), other
+    # None registered: no AssumeRole at all (an empty list would be a statement IAM refuses).
+    none = resolve(template, {"WorkerPoolRoleArns": ""})
+    statements = role_statements(none, "MasterRole", _evaluator(none))
+    assert not [s for s in statements if "sts:AssumeRole" in as_list(s["Action"])]
 
 
 def _worker_tags(prefix: str) -> dict[str, str]:

@@ -114,6 +114,7 @@ def world(local_aws, template_json) -> World:
         "WorkerInstanceTypes": "t3.medium,c5.xlarge",
         "WorkerKeyPairName": "truth-operator",
         "WorkerMaxSize": "5",
+        "WorkerPoolRoleArns": "arn:aws:iam::222222222222:role/gpu-role-scaling-us-west-2",
         "WorkerSpotInstanceTypes": "g4dn.xlarge",
         "WorkerSubnetIds": ",".join(others),
         "WorkerVolumeSize": "200",

@@ -40,6 +40,13 @@ What it does as CloudFormation does, where moto alone does not:
   needs before a delete (a role's policies detached); AWS managed IAM policies, which moto loads only on
   request; Route 53 hosted zone ids that start with Z; EC2 resources tagged aws:cloudformation:*.
 - the services' own calls moto lacks (`services`): ElastiCache DescribeCacheEngineVersions (moto: HTTP 500).
+- StackSets (`stacksets`): each stack instance a stack of this package's CloudFormation in its account and
+  region (StackSet-<name>-<id>), made, updated and deleted by the StackSet's operations; instances and
+  operations report CURRENT / SUCCEEDED, or OUTDATED / FAILED with the stack's reason, and CANCELLED past the
+  failure tolerance; the capabilities, no transform with service-managed permissions, accounts or
+  organizational units as targets by permission model (INTERSECTION, DIFFERENCE, UNION), and the execution
+  role in each target account (self-managed). moto made every instance with its own CloudFormation (or none)
+  and reported SUCCEEDED / CURRENT whatever happened.
 - drift (`drift`): DetectStackDrift, DetectStackResourceDrift, DescribeStackDriftDetectionStatus and
   DescribeStackResourceDrifts for security groups and ingress rules, SSM parameters and Auto Scaling groups
   (other types NOT_CHECKED, as CloudFormation reports an unsupported one); moto answered a 500 page.
@@ -53,7 +60,9 @@ Where it still differs from AWS:
 - a type or property it cannot make or change is refused when the change set is made, as are transforms
   other than AWS::LanguageExtensions, nested stacks, imports, changing a resource's type, and
   DeletionPolicy Snapshot on types other than RDS instances and ElastiCache replication groups;
-- permissions are not evaluated: a RoleARN is accepted and not used, any access key works;
+- permissions are not evaluated: a RoleARN is accepted and not used, any access key works (another account
+  is reached through STS AssumeRole, whose credentials act in the role's account, whatever its trust says);
+  a StackSet's administration role is not checked, nor an execution role's trust;
 - the services' own limits and checks are moto's (no quotas, no RDS engine version catalogue, certificates
   issued at once) plus the rules above.
 

@@ -536,6 +536,7 @@ def _worker_pools(t: Template) -> None:
             Type="CommaDelimitedList",
             Default="",
             AllowedPattern=f"^$|^{SCALING_ROLE_ARN}$",
+            ConstraintDescription="ARNs of worker pools' scaling roles, role/<pool>-role-scaling-<region>.",
             Description="Scaling roles of the worker pools the app uses (valohai-cfn pool deploy adds them).",
         ),
     )
