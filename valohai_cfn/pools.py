@@ -745,24 +745,19 @@ def deploy_stack_set(
             **_where(request, [t.account for t in updating], sorted({t.region for t in updating})),
         )["OperationId"]
         _follow_operation(cfn, request.stack_set_name, operation, "UPDATE", "every instance", report)
-    for target in moved:
-        operation = cfn.update_stack_instances(
-            StackSetName=request.stack_set_name,
-            ParameterOverrides=_entries(target.overrides),
-            **_where(request, [target.account], [target.region]),
-        )["OperationId"]
-        _follow_operation(
-            cfn, request.stack_set_name, operation, "UPDATE", f"{target.account}, {target.region}", report
-        )
-    for target in creating:
-        operation = cfn.create_stack_instances(
-            StackSetName=request.stack_set_name,
-            ParameterOverrides=_entries(target.overrides),
-            **_where(request, [target.account], [target.region]),
-        )["OperationId"]
-        _follow_operation(
-            cfn, request.stack_set_name, operation, "CREATE", f"{target.account}, {target.region}", report
-        )
+    # One operation per instance: each has parameters of its own (its VPC, its subnets, its pool's name).
+    for action, call, chosen in (
+        ("UPDATE", cfn.update_stack_instances, moved),
+        ("CREATE", cfn.create_stack_instances, creating),
+    ):
+        for target in chosen:
+            operation = call(
+                StackSetName=request.stack_set_name,
+                ParameterOverrides=_entries(target.overrides),
+                **_where(request, [target.account], [target.region]),
+            )["OperationId"]
+            where = f"{target.account}, {target.region}"
+            _follow_operation(cfn, request.stack_set_name, operation, action, where, report)
     instances = _instances(cfn, request.stack_set_name)
     failed = []
     for target in targets:

@@ -25,11 +25,16 @@ POOL_DESCRIPTION = "Self-hosted Valohai worker pool: workers in another account 
 TRANSFORM = "AWS::LanguageExtensions"
 
 
-def build_template() -> Template:
-    """The installation (templates/valohai-self-hosted.*)."""
-    t = Template(Description=DESCRIPTION)
+def _template(description: str) -> Template:
+    t = Template(Description=description)
     t.set_version("2010-09-09")
     t.set_transform(TRANSFORM)
+    return t
+
+
+def build_template() -> Template:
+    """The installation (templates/valohai-self-hosted.*)."""
+    t = _template(DESCRIPTION)
     ctx = add_parameters(t)
     sgs = add_network(t, ctx)
     bucket = add_storage(t, ctx)
@@ -79,9 +84,7 @@ def build_template() -> Template:
 def build_pool_template() -> Template:
     """A worker pool (templates/valohai-worker-pool.*): the installation's workers, from the same code, in
     another account or region, with the scaling role the installation's master role assumes."""
-    t = Template(Description=POOL_DESCRIPTION)
-    t.set_version("2010-09-09")
-    t.set_transform(TRANSFORM)
+    t = _template(POOL_DESCRIPTION)
     ctx = add_pool_parameters(t)
     security_group = add_worker_security_group(t, ctx)
     roles = add_pool_iam(t, ctx)

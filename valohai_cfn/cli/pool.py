@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from valohai_cfn.cli import common
-from valohai_cfn.cli.stack import _output, _refuse_without_approver, _rendered, _report
+from valohai_cfn.cli.stack import _output, _refuse_without_approver, _rendered, _report, shown_preflight
 
 
 def installation_options(command):
@@ -264,7 +264,7 @@ def pool_preflight(**options) -> None:
     to the installation's queue (TLS across accounts; routes both ways through a peering connection or a transit
     gateway; the queue's security group admitting the pool's subnets). One row per check; exit 1 when any
     failed, 2 for a name that collides with another pool's."""
-    from valohai_cfn import console, pools
+    from valohai_cfn import pools
 
     out = _output(options["output_format"])
     source = common.built_pool_source()
@@ -275,12 +275,7 @@ def pool_preflight(**options) -> None:
     def run() -> None:
         pool_aws = _pool_aws(options)
         *_, checks = pools.prepared(pool_aws, _installation_aws(options), options["installation"], parameters, source)
-        rows = checks(pool_aws)
-        if out.as_json:
-            out.json(console.preflight_json(rows))
-        console.show_preflight(out, rows)
-        if not all(c.ok for c in rows):
-            raise click.ClickException("preflight failed: see the rows marked FAILED")
+        shown_preflight(out, checks(pool_aws))
 
     common.guarded(run)
 

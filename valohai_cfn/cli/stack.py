@@ -53,7 +53,7 @@ def preflight_command(
     pair, instance types, bucket name. One row per check; exit 1 when any failed.
 
     --stack-name: the stack being updated, if any (its own bucket then counts as free)."""
-    from valohai_cfn import console, lifecycle
+    from valohai_cfn import lifecycle
 
     out = _output(output_format)
     source = common.template_source(template_path, region)
@@ -61,14 +61,20 @@ def preflight_command(
 
     def run():
         aws = common.aws_clients(region, profile, endpoint_url)
-        checks = lifecycle.check_account(aws, source, parameters, stack_name)
-        if out.as_json:
-            out.json(console.preflight_json(checks))
-        console.show_preflight(out, checks)
-        if not all(c.ok for c in checks):
-            raise click.ClickException("preflight failed: see the rows marked FAILED")
+        shown_preflight(out, lifecycle.check_account(aws, source, parameters, stack_name))
 
     common.guarded(run)
+
+
+def shown_preflight(out: Output, checks: list) -> None:
+    """Preflight's rows (and its JSON); one line and exit 1 when any failed."""
+    from valohai_cfn import console
+
+    if out.as_json:
+        out.json(console.preflight_json(checks))
+    console.show_preflight(out, checks)
+    if not all(c.ok for c in checks):
+        raise click.ClickException("preflight failed: see the rows marked FAILED")
 
 
 # -- deploy, plan and execute -------------------------------------------------------------------

@@ -202,15 +202,15 @@ def _network(t: Template) -> None:
             Description="Redis queue subnets.",
         ),
     )
+    _worker_subnets(t, "Subnets of the worker groups.")
+
+
+def _worker_subnets(t: Template, description: str) -> None:
     _parameter(
         t,
         GROUP_NETWORK,
         "Worker subnets",
-        Parameter(
-            "WorkerSubnetIds",
-            Type="List<AWS::EC2::Subnet::Id>",
-            Description="Subnets of the worker groups.",
-        ),
+        Parameter("WorkerSubnetIds", Type="List<AWS::EC2::Subnet::Id>", Description=description),
     )
 
 
@@ -639,16 +639,7 @@ def _pool_network(t: Template) -> None:
         "VPC",
         Parameter("VpcId", Type="AWS::EC2::VPC::Id", Description="The VPC of the pool's workers."),
     )
-    _parameter(
-        t,
-        GROUP_NETWORK,
-        "Worker subnets",
-        Parameter(
-            "WorkerSubnetIds",
-            Type="List<AWS::EC2::Subnet::Id>",
-            Description="Subnets of the worker groups; they must reach the installation's queue.",
-        ),
-    )
+    _worker_subnets(t, "Subnets of the worker groups; they must reach the installation's queue.")
 
 
 def add_pool_parameters(t: Template) -> Context:
