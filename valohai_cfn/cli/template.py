@@ -59,9 +59,11 @@ def build(output_dir: Path, formats: str, processed_for: Path | None, pool_proce
     chosen = FORMATS if formats == "all" else (formats,)
     template, pool = common.built(), common.built_pool()
     parameters = common.checked_parameters(processed_for, template.to_dict()["Parameters"]) if processed_for else None
-    pool_parameters = (
-        common.checked_parameters(pool_processed_for, pool.to_dict()["Parameters"]) if pool_processed_for else None
-    )
+    pool_parameters = None
+    if pool_processed_for:
+        from valohai_cfn.cli.pool import given_specs
+
+        pool_parameters = common.checked_parameters(pool_processed_for, given_specs(pool.to_dict()["Parameters"]))
     try:
         written = write_templates(
             template, output_dir, chosen, parameters, pool=pool, pool_processed_for=pool_parameters
