@@ -518,7 +518,9 @@ def answer_the_pool(stubs: Stubs, groups: str | None = None) -> None:
     stubs.answer(r"^aws ec2 describe-launch-template-versions .*--launch-template-name gpu-worker-g5.xlarge ", "200\n")
 
 
-def test_reconcile_registers_a_pool_with_its_scaling_role_and_forgets_it_once_removed(boot_script, stubs):
+def test_reconcile_registers_a_pool_with_its_scaling_role_forgets_it_once_removed_and_names_one_it_cannot_read(
+    boot_script, stubs
+):
     answer_the_installation(stubs)
     assert stubs.run(boot_script).returncode == 0
     installed = stubs.root / "usr/local/sbin/valohai-cfn-roi"
@@ -561,16 +563,14 @@ def test_reconcile_registers_a_pool_with_its_scaling_role_and_forgets_it_once_re
     assert not any(c[1:3] == ["sts", "assume-role"] for c in stubs.calls("aws"))
     assert not list((stubs.root / "etc/valohai-cfn").glob("pool-*.yaml"))
 
-
-def test_a_pool_that_cannot_be_read_stops_the_reconcile_after_the_installations_own(boot_script, stubs):
-    answer_the_installation(stubs)
-    assert stubs.run(boot_script).returncode == 0
+    # A pool whose groups cannot be read (its stack not made yet) stops the run after the installation's own
+    # environments, naming the pool.
     changed = {**SETTINGS, "worker-instance-types": "t3.medium", "worker-pool-role-arns": f",{POOL_ROLE}"}
     stubs.rules.clear()
-    answer_the_pool(stubs, groups="")  # no group yet: the pool's stack is not there
+    answer_the_pool(stubs, groups="")
     answer_the_installation(stubs, changed, first_boot=False)
     stubs.forget_calls()
-    result = stubs.run(stubs.root / "usr/local/sbin/valohai-cfn-roi", "reconcile")
+    result = stubs.run(installed, "reconcile")
     assert result.returncode != 0 and "stopped at: read worker pool gpu in us-west-2" in result.stderr
     (own,) = stubs.prep_runs()
     assert "asg-name-prefix: 'vh-worker-'" in own and "g4dn" not in own
