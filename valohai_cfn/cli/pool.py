@@ -359,7 +359,6 @@ def pool_list(**options) -> None:
                 return None
             return Clients(accounts[pool.account], pool.region, options["endpoint_url"])
 
-        options.setdefault("profile", None)
         installation, statuses = pools.list_pools(_installation_aws(options), options["installation"], clients_for)
         if out.as_json:
             out.json(console.pools_json(installation, statuses))
