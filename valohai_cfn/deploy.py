@@ -5,7 +5,7 @@ status, outputs, drift, and what a delete keeps.
 Nothing here prints or decides: functions return what happened, and a followed operation reports its events
 and running tally to a `Progress`. Everything takes a boto3 CloudFormation client, so tests hand it one pointed
 at a local server or wrapped in botocore's Stubber. Failures, rollbacks and replacements are read from the
-shapes real CloudFormation returns, which the local AWS cannot produce. Nothing here imports troposphere,
+shapes real CloudFormation returns (the local AWS gives them too). Nothing here imports troposphere,
 cfn-lint or cfn-flip at import time: commands that build no template stay fast.
 """
 
