@@ -22,7 +22,6 @@ from valohai_cfn.images import (
     LATEST,
     VALOHAI_ACCOUNT,
     ImageNotShared,
-    ResolvedImage,
     newest,
     resolve_images,
 )
