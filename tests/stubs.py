@@ -26,7 +26,7 @@ files = {{}}
 for path in filter(None, os.environ.get("STUB_WATCH", "").split(os.pathsep)):
     files[path] = open(path).read() if os.path.exists(path) else None
 with open(os.path.join(state, "calls.jsonl"), "a") as log:
-    log.write(json.dumps({{"cmd": name, "args": args, "files": files}}) + "\n")
+    log.write(json.dumps({{"cmd": name, "args": args, "files": files, "region": os.environ.get("AWS_DEFAULT_REGION")}}) + "\n")
 if name == "runuser":
     command = args[args.index("--") + 1:]
     os.execvp(command[0], command)
@@ -104,6 +104,14 @@ class Stubs:
         for entry in (json.loads(line) for line in log.read_text().splitlines()):
             if [entry["cmd"], *entry["args"]] == call:
                 return {str(Path(path).relative_to(self.root)): text for path, text in entry["files"].items()}
+        raise AssertionError(f"{call} was not called")
+
+    def region_at(self, call: list[str]) -> str | None:
+        """AWS_DEFAULT_REGION as `call` was first made with it (None: not set)."""
+        log = self.state / "calls.jsonl"
+        for entry in (json.loads(line) for line in log.read_text().splitlines()):
+            if [entry["cmd"], *entry["args"]] == call:
+                return entry["region"]
         raise AssertionError(f"{call} was not called")
 
     def forget_calls(self) -> None:
