@@ -474,7 +474,11 @@ class Promises:
         self.report.note(CreatingChangeSet(request.stack_name, name, request.plan.value))
         self._requested = (request.stack_name, name)
         with interrupts_deferred():  # a second at most; Ctrl-C then knows the change set it leaves
-            arn = deploy.request_change_set(self.cfn, request, name)
+            try:
+                arn = deploy.request_change_set(self.cfn, request, name)
+            except ClientError:
+                self._requested = None  # refused: nothing was made (out of reach: it may have been)
+                raise
             self._made[arn], self._made_stack[arn], self._requested = (request.stack_name, name), made_stack, None
         return deploy.wait_for_change_set(self.cfn, arn, request.plan.value)
 

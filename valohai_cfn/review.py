@@ -613,6 +613,8 @@ def _merged(change: ResourceChange, from_templates: ResourceChange, hidden: set[
     # The change set names top-level properties; the templates' paths may go deeper (Tags, UserData).
     recreation = {p.path: p.requires_recreation for p in change.properties}
     dynamic = {p.path for p in change.properties if p.at_deploy}
+    # What a Dynamic entry had before is known (CloudFormation gives it); only what it becomes is not.
+    dynamic_before = {p.path: p.before for p in change.properties if p.at_deploy and p.before is not None}
     valued = {
         p.path
         for p in change.properties
@@ -631,6 +633,7 @@ def _merged(change: ResourceChange, from_templates: ResourceChange, hidden: set[
         + tuple(
             dataclasses.replace(
                 p,
+                before=p.before if p.path.split(".")[0] in hidden else dynamic_before.get(p.path, p.before),
                 requires_recreation=recreation.get(p.path.split(".")[0], p.requires_recreation),
                 at_deploy=p.at_deploy or p.path.split(".")[0] in dynamic,
             )
