@@ -16,7 +16,8 @@ the local AWS's own state and from the calls that reached it, not from what the 
 Where AWS refuses the very call that would put a protection back, the error names the command that does (the
 next deploy, or valohai-cfn status for a failed delete): that command is run, and the promises checked after it.
 
-Also: nothing escapes but a DeployError or an AWS error; an interruption that left a change set names it; and
+Also: nothing escapes but a DeployError or an AWS error; an interruption or error that left a change set names
+it; and
 "the operation goes on in AWS" is said only of a stack whose operation does (the local AWS runs each to its
 end inside the call, so here never).
 
@@ -343,8 +344,8 @@ def check_promises(case: Case) -> None:
     if isinstance(case.ended, StoppedWatching) or "goes on in AWS" in str(case.ended):
         status = reader.describe_stacks(StackName=case.name)["Stacks"][0]["StackStatus"]
         assert status.endswith("_IN_PROGRESS"), f"said to go on, but {status}: {case.ended}"
-    # An interruption names the change sets it left.
-    if isinstance(case.ended, Interrupted) and not isinstance(case.ended, StoppedWatching):
+    # An interruption or an error names the change sets it left (a plan's or --keep's are kept on purpose).
+    if not isinstance(case.ended, (lifecycle.Result, StoppedWatching)):
         for arn, stack_id in made_change_sets.items():
             with contextlib.suppress(ClientError):
                 left = reader.describe_change_set(ChangeSetName=arn)
