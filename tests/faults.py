@@ -86,13 +86,13 @@ def rolled_back_first_create(cfn: Any, reader: Any, stack_ids: set[str]) -> None
 
 
 def operation_under_way(cfn: Any, stack_name: str) -> None:
-    """The stack reads as its operation going on (CREATE_IN_PROGRESS for CREATE_COMPLETE…), as AWS shows it for
-    minutes: the local AWS runs an operation to its end inside the call."""
+    """The stack reads as its operation going on (CREATE_IN_PROGRESS for CREATE_COMPLETE, DELETE_IN_PROGRESS for
+    DELETE_FAILED…), as AWS shows it for minutes: the local AWS runs an operation to its end inside the call."""
 
     def status(parsed: dict, **_kwargs: Any) -> None:
         for stack in parsed.get("Stacks", []):
-            if stack["StackName"] == stack_name and stack["StackStatus"].endswith("_COMPLETE"):
-                stack["StackStatus"] = stack["StackStatus"].replace("_COMPLETE", "_IN_PROGRESS")
+            if stack["StackName"] == stack_name and stack["StackStatus"].endswith(("_COMPLETE", "_FAILED")):
+                stack["StackStatus"] = stack["StackStatus"].rsplit("_", 1)[0] + "_IN_PROGRESS"
 
     cfn.meta.events.register("after-call.cloudformation.DescribeStacks", status)
 

@@ -53,7 +53,7 @@ from faults import (
 )
 
 from valohai_cfn import deploy, lifecycle
-from valohai_cfn.deploy import DeployError, Interrupted, StoppedWatching
+from valohai_cfn.deploy import DeployError, StoppedWatching
 from valohai_cfn.stack.policy import policy_document
 
 DATA_TYPES = ("AWS::S3::Bucket", "AWS::SecretsManager::Secret", "AWS::RDS::DBInstance")

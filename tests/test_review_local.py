@@ -211,5 +211,5 @@ def test_a_pinned_template_file_is_planned_and_a_broken_one_refused(aws_env, loc
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(broken_template))
     refused = run(endpoint, "plan", "--stack-name", "broken", "--params", str(demo_params), "--template", str(broken))
-    assert refused.exit_code == 1 and "cfn-lint" in refused.output and "E3002" in refused.output
+    assert refused.exit_code == 2 and "cfn-lint" in refused.output and "E3002" in refused.output
     assert "broken" not in {s["StackName"] for s in cfn.list_stacks()["StackSummaries"]}

@@ -493,7 +493,8 @@ def _images_resolved(out: Output, note: lifecycle.ImagesResolved) -> None:
 
 def _deleting(out: Output, note: lifecycle.Deleting) -> None:
     if note.lifting:
-        out.line(f"Lifting termination protection (--force) and deleting stack {note.stack_name}…")
+        why = "--recreate-failed" if note.recreating else "--force"
+        out.line(f"Lifting termination protection ({why}) and deleting stack {note.stack_name}…")
     else:
         out.line(f"Deleting stack {note.stack_name}…")
 

@@ -191,6 +191,7 @@ class DeleteListed:
 class Deleting:
     stack_name: str
     lifting: bool
+    recreating: bool = False  # lifted for deploy --recreate-failed, not for delete --force
 
 
 @dataclass(frozen=True)
@@ -676,7 +677,7 @@ class Promises:
             raise DeployError(f"deleting stack {name} was not approved")
         after = deploy.newest_event_id(self.cfn, stack_id)
         token = f"{LIFTING_TOKEN if lift else 'valohai-cfn-'}{uuid.uuid4()}"
-        self.report.note(Deleting(name, lifting=lift))
+        self.report.note(Deleting(name, lifting=lift, recreating=recreating))
         deleting = False
         try:
             with interrupts_deferred():

@@ -75,10 +75,11 @@ MAX_BYTES = 1_000_000
 MAX_DEPTH = 32
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, *, what: str = "parameter file") -> str:
+    """A parameter file's text (or a template's: `what` names it in the errors); ParamsError for what cannot be."""
     try:
         if path.stat().st_size > MAX_BYTES:
-            raise ParamsError(f"{path}: {path.stat().st_size:,} bytes, too large for a parameter file")
+            raise ParamsError(f"{path}: {path.stat().st_size:,} bytes, too large for a {what}")
         raw = path.read_bytes()
     except IsADirectoryError:
         raise ParamsError(f"{path}: is a directory, not a file") from None
@@ -87,7 +88,7 @@ def read_text(path: Path) -> str:
     except OSError as e:
         raise ParamsError(f"{path}: cannot read: {e.strerror}") from None
     if b"\0" in raw:
-        raise ParamsError(f"{path}: a binary file, not a parameter file")
+        raise ParamsError(f"{path}: a binary file, not a {what}")
     try:
         text = raw.decode("utf-8-sig")  # a byte order mark, as some Windows editors write, is accepted
     except UnicodeDecodeError:
