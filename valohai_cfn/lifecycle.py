@@ -119,6 +119,15 @@ class ImagesResolved:
 
 
 @dataclass(frozen=True)
+class Stepwise:
+    """An update that is one step of a change AWS takes only in steps (the queue's TLS through preferred): what
+    this step does, and what comes next (valohai_cfn.transitions)."""
+
+    stack_name: str
+    steps: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class CreatingChangeSet:
     stack_name: str
     name: str
@@ -259,8 +268,13 @@ class DeployRequest:
     recreate_failed: bool = False
 
     def __post_init__(self) -> None:
+        from valohai_cfn.aws_rules import tag_problems
+
         if self.role_arn is not None:
             deploy.check_role_arn(self.role_arn)
+        refused = tag_problems({**self.tags, deploy.VALOHAI_TAG[0]: deploy.VALOHAI_TAG[1]})
+        if refused:
+            raise WrongInput("; ".join(refused))
 
 
 @dataclass(frozen=True)
@@ -314,7 +328,21 @@ def parameters_to_send(
     plan: Plan, given: dict[str, str], template: Template, stack_parameters: dict[str, str]
 ) -> SentParameters:
     """The one step where the parameters as given (the file, --set) become the ones sent to CloudFormation:
-    on CREATE every default too; on UPDATE what is not given keeps its previous value."""
+    on CREATE every default too; on UPDATE what is not given, or given as UsePreviousValue, keeps its previous
+    value. WrongInput for UsePreviousValue on a CREATE (CloudFormation refuses it: there is no value to keep),
+    or for a parameter the deployed stack does not have."""
+    from valohai_cfn.params import previous_values
+
+    kept = previous_values(given)
+    if kept and plan is not Plan.UPDATE:
+        raise WrongInput(
+            f"{', '.join(kept)}: UsePreviousValue keeps a deployed stack's value; this is a new stack: give a "
+            "ParameterValue"
+        )
+    missing = [name for name in kept if name not in stack_parameters]
+    if missing:
+        raise WrongInput(f"{', '.join(missing)}: UsePreviousValue, but the deployed stack has no such parameter")
+    given = {name: value for name, value in given.items() if name not in kept}
     entries = deploy.parameters_for(plan, given, template.defaults, stack_parameters)
     return SentParameters(entries, deploy.effective_parameters(entries, stack_parameters))
 
@@ -643,8 +671,12 @@ def check_account(aws: Any, template: Template, parameters: dict[str, str], stac
         region=cfn.meta.region_name,
         stack_name=stack_name,
         elasticache=aws("elasticache"),
+        aws=aws,
+        in_region=getattr(aws, "in_region", None),
+        template=template.document,
     )
-    values = {**{n: d for n, d in template.defaults.items() if d is not None}, **parameters}
+    given = _with_previous_values(cfn, stack_name, parameters)
+    values = {**{n: d for n, d in template.defaults.items() if d is not None}, **given}
     try:
         return run_checks(account, values)
     except KeyError as e:
@@ -655,6 +687,47 @@ def check_account(aws: Any, template: Template, parameters: dict[str, str], stac
             f"preflight checks this installation's template, and this template has no parameter {e.args[0]}: "
             "deploy it with --skip-preflight"
         ) from None
+
+
+def _with_previous_values(cfn: Any, stack_name: str | None, parameters: dict[str, str]) -> dict[str, str]:
+    """The parameters with each UsePreviousValue replaced by the deployed stack's value (preflight checks the
+    values the stack would have). WrongInput when there is no deployed stack to take them from."""
+    from valohai_cfn.params import previous_values
+
+    kept = previous_values(parameters)
+    if not kept:
+        return parameters
+    state = deploy.stack_state(cfn, stack_name) if stack_name else None
+    if state is None or state.stack is None or state.status == "REVIEW_IN_PROGRESS":
+        where = f"stack {stack_name} does not exist yet" if stack_name else "no --stack-name names the stack"
+        raise WrongInput(f"{', '.join(kept)}: UsePreviousValue keeps a deployed stack's value, and {where}")
+    return {**parameters, **{name: state.parameters.get(name, "") for name in kept}}
+
+
+def _check_live(aws: Any, state: StackState, document: dict, values: dict[str, str], report: Reporter) -> None:
+    """Refuse (DeployError, nothing changed) an update the live resources cannot take, read from the services
+    (valohai_cfn.transitions: the queue's TLS steps, engine downgrades, storage that cannot shrink), with the
+    way forward; report the step an update is of a stepwise change."""
+    from valohai_cfn import transitions
+    from valohai_cfn.intrinsics import EvaluationError, process, pseudo_parameters
+    from valohai_cfn.language_extensions import TransformError
+
+    assert state.stack is not None
+    cfn = aws("cloudformation")
+    stack_id = state.stack["StackId"]
+    pseudo = pseudo_parameters(region=cfn.meta.region_name, stack_name=state.name, stack_id=stack_id)
+    try:
+        old = process(deploy.template_of(cfn, StackName=stack_id), state.parameters, pseudo)
+        new = process(document, values, pseudo)
+    except (EvaluationError, TransformError):
+        return  # a template this module cannot evaluate: CloudFormation's own checks stand
+    verdict = transitions.check(aws, state.stack, old.resources, new.resources)
+    if verdict.refusals:
+        raise DeployError(
+            "\n".join(["The live resources cannot take this update:", *verdict.refusals, "Nothing was changed."])
+        )
+    if verdict.steps:
+        report.note(Stepwise(state.name, tuple(verdict.steps)))
 
 
 def _deployed_template(cfn: Any, change_set: ChangeSet) -> dict | None:
@@ -826,6 +899,8 @@ def deploy_stack(
             refused = deploy.fixed_parameter_changes(state.parameters, sent.values)
             if refused:
                 raise DeployError("; ".join(refused))
+            assert state.stack is not None
+            _check_live(aws, state, request.template.document, sent.values, report)
         location = deploy.template_location(
             request.template.body, aws("s3") if request.bucket else None, request.bucket
         )
@@ -903,6 +978,8 @@ def execute_change_set(aws: Any, request: ExecuteRequest, *, approve: Approve | 
             raise DeployError(f"stack {request.stack_name} is {state.status}: {state.meaning}")
         change_set.kind = "CREATE" if state.status == "REVIEW_IN_PROGRESS" else "UPDATE"
         document = deploy.template_of(cfn, StackName=change_set.stack_id, ChangeSetName=change_set.arn)
+        if change_set.kind == "UPDATE":
+            _check_live(aws, state, document, change_set.parameters, report)
         deployed = _deployed_template(cfn, change_set)
         reviewed = _review(cfn, state, change_set, deployed, document, change_set.parameters)
         report.note(Reviewed(request.stack_name, reviewed, change_set))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +39,15 @@ class Account:
     stack_name: str | None = None
     # The queue's engine row needs it; without it (a caller that gives none) that row is left out.
     elasticache: Any = None
+    # Any other service's client (iam, secretsmanager, ssm, rds, route53, …), the same region: the rows of
+    # named resources and of values checked against each other. Without it those rows are left out.
+    aws: Callable[[str], Any] | None = None
+    # The same for another region (IAM names are global to the account: the stack that holds one may be
+    # anywhere), and the template whose names are checked (processed for the parameters, as CloudFormation).
+    in_region: Callable[[str, str], Any] | None = None
+    template: dict | None = None
     _subnets: dict[str, dict] = field(default_factory=dict)
+    _known: dict[str, Any] = field(default_factory=dict)
 
     def subnets(self, ids: list[str]) -> dict[str, dict]:
         """The subnets among `ids` that exist, by id (one DescribeSubnets per missing id at worst)."""
@@ -288,6 +297,575 @@ def check_queue_engine(account: Account, p: dict[str, str]) -> list[Check]:
     return [Check(name, False, f"redis {wanted} is not offered in {account.region}; offered: {', '.join(offered)}")]
 
 
+# -- what AWS checks against what exists, or against each other, at create time -------------------------
+
+
+def _code(error: ClientError) -> str:
+    return error.response["Error"]["Code"]
+
+
+def _processed(account: Account, p: dict[str, str]) -> Any:
+    """The template as CloudFormation processes it for these parameters, with the pseudo parameters known
+    here (the region, the account, its partition): the names it makes, read from the template itself."""
+    if "processed" not in account._known:
+        from valohai_cfn.intrinsics import process, pseudo_parameters
+        from valohai_cfn.publish import partition
+
+        pseudo = pseudo_parameters(region=account.region, stack_name=account.stack_name, stack_id=None)
+        known_partition = partition(account.region)
+        pseudo |= {
+            "AWS::AccountId": account.sts.get_caller_identity()["Account"],
+            "AWS::Partition": known_partition["partition"],
+            "AWS::URLSuffix": known_partition["dnsSuffix"],
+        }
+        account._known["processed"] = process(account.template or {}, p, pseudo)
+    return account._known["processed"]
+
+
+def _stack_resources(account: Account) -> dict[str, str]:
+    """The stack's own resources, logical id → physical id (none when no stack is named or it does not exist)."""
+    if "stack" not in account._known:
+        owned: dict[str, str] = {}
+        if account.stack_name:
+            try:
+                pages = account.cfn.get_paginator("list_stack_resources").paginate(StackName=account.stack_name)
+                owned = {
+                    r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
+                    for page in pages
+                    for r in page["StackResourceSummaries"]
+                }
+            except ClientError:  # no such stack
+                owned = {}
+        account._known["stack"] = owned
+    return account._known["stack"]
+
+
+@dataclass(frozen=True)
+class Found:
+    """A resource that exists under a name the template makes."""
+
+    ids: frozenset[str]  # what a stack would record as its physical id (the name, an id or an ARN)
+    tags: dict[str, str]
+    scheduled_deletion: str = ""  # a secret's DeletedDate
+
+
+def _tags(items: list[dict] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in items or []}
+
+
+def _one(call: Callable[[], Any], missing: tuple[str, ...]) -> Any:
+    """The call's answer, or None when AWS says the resource does not exist."""
+    try:
+        return call()
+    except ClientError as e:
+        if _code(e) in missing:
+            return None
+        raise
+
+
+def _find_roles(account: Account, names: list[str], _p: dict[str, str]) -> dict[str, Found]:
+    iam = account.aws("iam")
+    found = {}
+    for name in names:
+        role = _one(lambda n=name: iam.get_role(RoleName=n)["Role"], ("NoSuchEntity",))
+        if role:
+            found[name] = Found(frozenset({name, role["Arn"]}), _tags(role.get("Tags")))
+    return found
+
+
+def _find_instance_profiles(account: Account, names: list[str], _p: dict[str, str]) -> dict[str, Found]:
+    iam = account.aws("iam")
+    found = {}
+    for name in names:
+        profile = _one(
+            lambda n=name: iam.get_instance_profile(InstanceProfileName=n)["InstanceProfile"], ("NoSuchEntity",)
+        )
+        if profile:
+            found[name] = Found(frozenset({name, profile["Arn"]}), _tags(profile.get("Tags")))
+    return found
+
+
+def _find_secrets(account: Account, names: list[str], _p: dict[str, str]) -> dict[str, Found]:
+    secrets = account.aws("secretsmanager")
+    found = {}
+    for name in names:
+        secret = _one(lambda n=name: secrets.describe_secret(SecretId=n), ("ResourceNotFoundException",))
+        if secret and secret.get("Name") == name:
+            deleted = secret.get("DeletedDate")
+            found[name] = Found(frozenset({name, secret["ARN"]}), _tags(secret.get("Tags")), str(deleted or ""))
+    return found
+
+
+def _find_parameters(account: Account, names: list[str], _p: dict[str, str]) -> dict[str, Found]:
+    ssm = account.aws("ssm")
+    found = {}
+    for start in range(0, len(names), 10):  # GetParameters takes ten names at a time
+        for parameter in ssm.get_parameters(Names=names[start : start + 10])["Parameters"]:
+            found[parameter["Name"]] = Found(frozenset({parameter["Name"]}), {})
+    return found
+
+
+def _find_security_groups(account: Account, names: list[str], p: dict[str, str]) -> dict[str, Found]:
+    # A security group's name is unique within its VPC.
+    groups = account.ec2.describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": names}, {"Name": "vpc-id", "Values": [p["VpcId"]]}]
+    )["SecurityGroups"]
+    return {g["GroupName"]: Found(frozenset({g["GroupId"]}), _tags(g.get("Tags"))) for g in groups}
+
+
+def _find_db_instances(account: Account, names: list[str], _p: dict[str, str]) -> dict[str, Found]:
+    rds = account.aws("rds")
+    found = {}
+    for name in names:
+        answer = _one(
+            lambda n=name: rds.describe_db_instances(DBInstanceIdentifier=n),
+            ("DBInstanceNotFound", "DBInstanceNotFoundFault"),
+        )
+        for db in (answer or {}).get("DBInstances", []):
+            found[name] = Found(frozenset({name, db["DBInstanceIdentifier"]}), _tags(db.get("TagList")))
+    return found
+
+
+def _find_db_subnet_groups(account: Account, names: list[str], _p: dict[str, str]) -> dict[str, Found]:
+    rds = account.aws("rds")
+    found = {}
+    for name in names:
+        answer = _one(
+            lambda n=name: rds.describe_db_subnet_groups(DBSubnetGroupName=n), ("DBSubnetGroupNotFoundFault",)
+        )
+        if answer and answer.get("DBSubnetGroups"):
+            found[name] = Found(frozenset({name, answer["DBSubnetGroups"][0]["DBSubnetGroupName"]}), {})
+    return found
+
+
+def _find_replication_groups(account: Account, names: list[str], _p: dict[str, str]) -> dict[str, Found]:
+    elasticache = account.aws("elasticache")
+    found = {}
+    for name in names:
+        answer = _one(
+            lambda n=name: elasticache.describe_replication_groups(ReplicationGroupId=n),
+            ("ReplicationGroupNotFoundFault",),
+        )
+        if answer and answer.get("ReplicationGroups"):
+            found[name] = Found(frozenset({name}), {})
+    return found
+
+
+def _find_cache_subnet_groups(account: Account, names: list[str], _p: dict[str, str]) -> dict[str, Found]:
+    elasticache = account.aws("elasticache")
+    found = {}
+    for name in names:
+        answer = _one(
+            lambda n=name: elasticache.describe_cache_subnet_groups(CacheSubnetGroupName=n),
+            ("CacheSubnetGroupNotFoundFault",),
+        )
+        if answer and answer.get("CacheSubnetGroups"):
+            found[name] = Found(frozenset({name}), {})
+    return found
+
+
+def _find_launch_templates(account: Account, names: list[str], _p: dict[str, str]) -> dict[str, Found]:
+    templates = account.ec2.describe_launch_templates(Filters=[{"Name": "launch-template-name", "Values": names}])
+    return {
+        t["LaunchTemplateName"]: Found(frozenset({t["LaunchTemplateId"]}), _tags(t.get("Tags")))
+        for t in templates["LaunchTemplates"]
+    }
+
+
+def _find_auto_scaling_groups(account: Account, names: list[str], _p: dict[str, str]) -> dict[str, Found]:
+    autoscaling = account.aws("autoscaling")
+    found = {}
+    for start in range(0, len(names), 50):
+        pages = autoscaling.get_paginator("describe_auto_scaling_groups").paginate(
+            AutoScalingGroupNames=names[start : start + 50]
+        )
+        for page in pages:
+            for group in page["AutoScalingGroups"]:
+                found[group["AutoScalingGroupName"]] = Found(
+                    frozenset({group["AutoScalingGroupName"]}), _tags(group.get("Tags"))
+                )
+    return found
+
+
+def _find_target_groups(account: Account, names: list[str], _p: dict[str, str]) -> dict[str, Found]:
+    elbv2 = account.aws("elbv2")
+    found = {}
+    for name in names:
+        answer = _one(lambda n=name: elbv2.describe_target_groups(Names=[n]), ("TargetGroupNotFound",))
+        for group in (answer or {}).get("TargetGroups", []):
+            found[name] = Found(frozenset({group["TargetGroupArn"]}), {})
+    return found
+
+
+@dataclass(frozen=True)
+class Named:
+    """A resource type the template names: its row, the property that names it, how to find what exists."""
+
+    row: str
+    name_property: str
+    find: Callable[[Account, list[str], dict[str, str]], dict[str, Found]]
+    global_to_account: bool = False  # IAM: one name across every region of the account
+
+
+# Every type the template gives a name of its own (tests/test_preflight_names.py holds the template to it).
+# The data bucket has its row above (check_bucket_name), the DNS record the hosted zone's (check_hosted_zone).
+NAMED = {
+    "AWS::IAM::Role": Named("IAM role names are free", "RoleName", _find_roles, global_to_account=True),
+    "AWS::IAM::InstanceProfile": Named(
+        "IAM instance profile names are free", "InstanceProfileName", _find_instance_profiles, global_to_account=True
+    ),
+    "AWS::SecretsManager::Secret": Named("Secret names are free", "Name", _find_secrets),
+    "AWS::SSM::Parameter": Named("SSM parameter names are free", "Name", _find_parameters),
+    "AWS::EC2::SecurityGroup": Named("Security group names are free in the VPC", "GroupName", _find_security_groups),
+    "AWS::RDS::DBInstance": Named("Database identifier is free", "DBInstanceIdentifier", _find_db_instances),
+    "AWS::RDS::DBSubnetGroup": Named("Database subnet group name is free", "DBSubnetGroupName", _find_db_subnet_groups),
+    "AWS::ElastiCache::ReplicationGroup": Named("Queue id is free", "ReplicationGroupId", _find_replication_groups),
+    "AWS::ElastiCache::SubnetGroup": Named(
+        "Queue subnet group name is free", "CacheSubnetGroupName", _find_cache_subnet_groups
+    ),
+    "AWS::EC2::LaunchTemplate": Named("Launch template names are free", "LaunchTemplateName", _find_launch_templates),
+    "AWS::AutoScaling::AutoScalingGroup": Named(
+        "Worker group names are free", "AutoScalingGroupName", _find_auto_scaling_groups
+    ),
+    "AWS::ElasticLoadBalancingV2::TargetGroup": Named("Target group name is free", "Name", _find_target_groups),
+}
+
+
+def _holder_in(cfn: Any, physical_id: str) -> str | None:
+    """The stack that holds this physical id in the client's region (DescribeStackResources by id)."""
+    try:
+        resources = cfn.describe_stack_resources(PhysicalResourceId=physical_id)["StackResources"]
+    except ClientError:
+        return None
+    return resources[0]["StackName"] if resources else None
+
+
+def _holder(account: Account, named: Named, name: str, found: Found) -> str:
+    """Who holds an existing resource: the stack its aws:cloudformation tags name, else the stack CloudFormation
+    finds it in (for IAM, global to the account, in every region), else the installation its tag names."""
+    stack_id = found.tags.get("aws:cloudformation:stack-id", "")
+    if stack_id.count(":") >= 5:
+        return f"held by stack {found.tags.get('aws:cloudformation:stack-name', stack_id)} in {stack_id.split(':')[3]}"
+    stack = _holder_in(account.cfn, name)
+    if stack:
+        return f"held by stack {stack} in {account.region}"
+    if named.global_to_account and account.in_region is not None:
+        enabled = sorted(r["RegionName"] for r in account.ec2.describe_regions()["Regions"])
+        clients = {r: account.in_region("cloudformation", r) for r in enabled if r != account.region}
+        # One question per region, asked together: only a name that is taken costs this.
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            holders = dict(zip(clients, pool.map(lambda cfn: _holder_in(cfn, name), clients.values()), strict=True))
+        for region, stack in holders.items():
+            if stack:
+                return f"held by stack {stack} in {region}"
+    installation = found.tags.get("valohai:installation")
+    if installation:
+        return f"made by a Valohai installation with ResourcePrefix {installation}, in no stack"
+    return "in no stack"
+
+
+def _ways_forward(resource_type: str, name: str, found: Found) -> str:
+    if resource_type == "AWS::SecretsManager::Secret":
+        if found.scheduled_deletion:
+            return (
+                f"scheduled for deletion ({found.scheduled_deletion}): keep it with aws secretsmanager restore-secret "
+                f"--secret-id {name} and import it into the stack, delete it now with aws secretsmanager "
+                f"delete-secret --secret-id {name} --force-delete-without-recovery, or choose another ResourcePrefix"
+            )
+        return (
+            "retained by an earlier installation? It may hold keys its data needs: import it into the stack, delete it "
+            f"with aws secretsmanager delete-secret --secret-id {name} --force-delete-without-recovery, or choose "
+            "another ResourcePrefix"
+        )
+    return "delete it (or the stack that holds it), or choose another ResourcePrefix"
+
+
+def _named_check(account: Account, p: dict[str, str], resource_type: str, named: Named) -> Check:
+    from valohai_cfn.intrinsics import references
+
+    wanted = {
+        logical_id: r["Properties"][named.name_property]
+        for logical_id, r in _processed(account, p).resources.items()
+        if r["Type"] == resource_type and isinstance(r["Properties"].get(named.name_property), str)
+    }
+    names = sorted({n for n in wanted.values() if not references(n)})
+    found = named.find(account, names, p) if names else {}
+    own = _stack_resources(account)
+    taken = []
+    for logical_id, name in sorted(wanted.items(), key=lambda item: item[1]):
+        if name in found and own.get(logical_id, "") not in found[name].ids:
+            holder, way = _holder(account, named, name, found[name]), _ways_forward(resource_type, name, found[name])
+            taken.append(f"{name} exists ({holder}; {way})")
+    if taken:
+        return Check(named.row, False, "; ".join(taken))
+    mine = sum(1 for logical_id, name in wanted.items() if name in found)
+    return Check(named.row, True, f"{len(names)} free" + (f", {mine} this stack's own" if mine else ""))
+
+
+def check_named_resources(account: Account, p: dict[str, str]) -> list[Check]:
+    """Every name the template makes (read from the template processed for the parameters) is free, or is
+    this stack's own: a role or instance profile of the same prefix in another region (IAM names are global to
+    the account), a secret an earlier stack retained or scheduled for deletion, a security group, database,
+    queue, launch template, worker group, target group or SSM parameter of the same name."""
+    if account.aws is None or account.template is None:
+        return []
+    present = {r["Type"] for r in _processed(account, p).resources.values()}
+    return [_named_check(account, p, t, named) for t, named in NAMED.items() if t in present]
+
+
+def check_worker_key_pair(account: Account, p: dict[str, str]) -> list[Check]:
+    """WorkerKeyPairName names a key pair of this region (the workers' launch templates take it; a launch fails
+    on one that does not exist)."""
+    name = "Worker key pair exists"
+    key = p.get("WorkerKeyPairName", "")
+    if not key:
+        return [Check(name, True, "none given (Session Manager)")]
+    try:
+        account.ec2.describe_key_pairs(KeyNames=[key])
+    except ClientError as e:
+        return [Check(name, False, f"WorkerKeyPairName {key}: {e.response['Error']['Message']}")]
+    return [Check(name, True, key)]
+
+
+def check_load_balancer_zones(account: Account, p: dict[str, str]) -> list[Check]:
+    """An application load balancer takes one subnet per Availability Zone: two subnets in one zone are refused
+    at create ("A load balancer cannot be attached to multiple subnets in the same Availability Zone")."""
+    name = "Load balancer subnets are in distinct zones"
+    subnets = account.subnets(_ids(p["LoadBalancerSubnetIds"]))
+    by_zone: dict[str, list[str]] = {}
+    for subnet_id, subnet in subnets.items():
+        by_zone.setdefault(subnet["AvailabilityZone"], []).append(subnet_id)
+    shared = {zone: ids for zone, ids in sorted(by_zone.items()) if len(ids) > 1}
+    if shared:
+        detail = "; ".join(f"{', '.join(sorted(ids))} are all in {zone}" for zone, ids in shared.items())
+        return [Check(name, False, f"{detail}: give one subnet per zone")]
+    return [Check(name, True, ", ".join(sorted(by_zone)) or "no subnet found")]
+
+
+DATABASE_ENGINE = "postgres"
+DATABASE_STORAGE_TYPE = "gp3"
+
+
+def check_database_engine(account: Account, p: dict[str, str]) -> list[Check]:
+    """DatabaseEngineVersion is a PostgreSQL version RDS offers here (DescribeDBEngineVersions; RDS: "Cannot find
+    version … for postgres"), and DatabaseInstanceClass is orderable for it with gp3 storage, Multi-AZ when
+    asked, in the database subnets' zones, for DatabaseAllocatedStorage (DescribeOrderableDBInstanceOptions)."""
+    if account.aws is None:
+        return []
+    rds = account.aws("rds")
+    version = p["DatabaseEngineVersion"]
+    offered = rds.describe_db_engine_versions(Engine=DATABASE_ENGINE, EngineVersion=version)["DBEngineVersions"]
+    version_row = "Database engine version is offered"
+    class_row = "Database class is orderable for its version"
+    if not offered:
+        major = version.split(".")[0]
+        pages = rds.get_paginator("describe_db_engine_versions").paginate(Engine=DATABASE_ENGINE)
+        same_major = sorted(
+            {
+                v["EngineVersion"]
+                for page in pages
+                for v in page["DBEngineVersions"]
+                if v["EngineVersion"].split(".")[0] == major
+            },
+            key=_version_key,
+        )
+        hint = f"; offered {major}.x: {', '.join(same_major)}" if same_major else ""
+        return [
+            Check(
+                version_row,
+                False,
+                f"DatabaseEngineVersion {version}: RDS offers no postgres {version} in {account.region}{hint}",
+            ),
+            Check(class_row, False, f"cannot tell: postgres {version} is not offered"),
+        ]
+    return [Check(version_row, True, f"postgres {version} in {account.region}"), _orderable(account, rds, p, class_row)]
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.replace("-", ".").split(".") if part.isdigit())
+
+
+def _orderable(account: Account, rds: Any, p: dict[str, str], row: str) -> Check:
+    version, instance_class = p["DatabaseEngineVersion"], p["DatabaseInstanceClass"]
+    pages = rds.get_paginator("describe_orderable_db_instance_options").paginate(
+        Engine=DATABASE_ENGINE, EngineVersion=version, DBInstanceClass=instance_class, Vpc=True
+    )
+    options = [o for page in pages for o in page["OrderableDBInstanceOptions"]]
+    what = f"{instance_class} with postgres {version}"
+    if not options:
+        return Check(row, False, f"DatabaseInstanceClass {what} is not orderable in {account.region}")
+    options = [o for o in options if o.get("StorageType") == DATABASE_STORAGE_TYPE]
+    if not options:
+        return Check(row, False, f"{what}: no {DATABASE_STORAGE_TYPE} storage")
+    multi_az = p.get("DatabaseMultiAZ", "true") == "true"
+    if multi_az and not any(o.get("MultiAZCapable") for o in options):
+        return Check(row, False, f"{what} is not Multi-AZ capable: set DatabaseMultiAZ=false or another class")
+    storage = int(float(p["DatabaseAllocatedStorage"]))
+    sized = [o for o in options if o.get("MinStorageSize", 0) <= storage <= o.get("MaxStorageSize", storage)]
+    if not sized:
+        low = min(o.get("MinStorageSize", 0) for o in options)
+        high = max(o.get("MaxStorageSize", 0) for o in options)
+        return Check(
+            row,
+            False,
+            f"DatabaseAllocatedStorage {storage} GiB: {what} takes {low}-{high} GiB of {DATABASE_STORAGE_TYPE}",
+        )
+    zones = {z["Name"] for o in sized for z in o.get("AvailabilityZones", [])}
+    subnet_zones = sorted({s["AvailabilityZone"] for s in account.subnets(_ids(p["DatabaseSubnetIds"])).values()})
+    usable = [z for z in subnet_zones if z in zones]
+    needed = 2 if multi_az else 1
+    if zones and len(usable) < needed:
+        where = f"{', '.join(usable) or 'none'} of the database subnets' zones ({', '.join(subnet_zones)})"
+        return Check(row, False, f"{what} is orderable in {where}" + ("; Multi-AZ needs two" if multi_az else ""))
+    return Check(row, True, f"{what}, {DATABASE_STORAGE_TYPE}{', Multi-AZ' if multi_az else ''}, {storage} GiB")
+
+
+# ElastiCache's documented minimum Redis version of node type families (supported node types): Graviton2
+# types run Redis 5.0.6 and later; data tiering (r6gd) 6.2 and later.
+CACHE_NODE_MINIMUM_VERSION = {"cache.m6g": "5.0.6", "cache.r6g": "5.0.6", "cache.t4g": "5.0.6", "cache.r6gd": "6.2"}
+
+
+def check_cache_node_type(account: Account, p: dict[str, str]) -> list[Check]:
+    """CacheNodeType is offered for Redis in this region (DescribeReservedCacheNodesOfferings lists every node
+    type ElastiCache sells here; it has no orderable-options call as RDS has) and runs QueueEngineVersion
+    (ElastiCache's documented minimum version of its family)."""
+    if account.elasticache is None:
+        return []
+    name = "Queue node type is offered for its engine"
+    node_type, version = p["CacheNodeType"], p["QueueEngineVersion"]
+    family = node_type.rsplit(".", 1)[0]
+    minimum = CACHE_NODE_MINIMUM_VERSION.get(family)
+    if minimum and _version_key(version) < _version_key(minimum):
+        return [
+            Check(
+                name,
+                False,
+                f"CacheNodeType {node_type} runs Redis {minimum} or later, not QueueEngineVersion {version}",
+            )
+        ]
+    offerings = account.elasticache.describe_reserved_cache_nodes_offerings(
+        CacheNodeType=node_type, ProductDescription="redis"
+    )
+    if not offerings["ReservedCacheNodesOfferings"]:
+        return [
+            Check(
+                name,
+                False,
+                f"CacheNodeType {node_type}: ElastiCache offers no {node_type} for Redis in {account.region}",
+            )
+        ]
+    return [Check(name, True, f"{node_type} with Redis {version} in {account.region}")]
+
+
+def check_hosted_zone(account: Account, p: dict[str, str]) -> list[Check]:
+    """HostedZoneId names a zone that holds Domain and has no record of it yet (the template makes Domain's
+    alias record: "it already exists"), public when the template makes a DNS-validated certificate there
+    (ACM validates through public DNS)."""
+    name = "Hosted zone holds Domain"
+    zone_id, domain = p.get("HostedZoneId", ""), p["Domain"]
+    if not zone_id:
+        return [Check(name, True, "none given (no DNS record is made)")]
+    if account.aws is None:
+        return []
+    route53 = account.aws("route53")
+    try:
+        zone = route53.get_hosted_zone(Id=zone_id)["HostedZone"]
+    except ClientError as e:
+        return [Check(name, False, f"HostedZoneId {zone_id}: {e.response['Error']['Message']}")]
+    zone_name = zone["Name"].rstrip(".")
+    if domain != zone_name and not domain.endswith(f".{zone_name}"):
+        return [Check(name, False, f"Domain {domain} is not in zone {zone_id} ({zone_name})")]
+    if zone.get("Config", {}).get("PrivateZone") and not p.get("CertificateArn"):
+        return [
+            Check(
+                name,
+                False,
+                f"zone {zone_name} is private: ACM cannot validate a certificate through it; give CertificateArn",
+            )
+        ]
+    records = route53.list_resource_record_sets(
+        HostedZoneId=zone_id, StartRecordName=domain, StartRecordType="A", MaxItems="1"
+    )["ResourceRecordSets"]
+    if records and records[0]["Name"].rstrip(".") == domain and records[0]["Type"] == "A":
+        owned = _stack_resources(account)
+        if not any(physical == domain for physical in owned.values()):
+            return [
+                Check(
+                    name,
+                    False,
+                    f"zone {zone_name} has an A record for {domain} already: remove it, or leave HostedZoneId empty",
+                )
+            ]
+    return [Check(name, True, f"{domain} in {zone_name}")]
+
+
+def _image_of(account: Account, parameter: str, value: str) -> dict | None:
+    if wants_latest(parameter, value):
+        return newest_shared_image(account.ec2, IMAGE_NAMES[parameter])
+    try:
+        images = account.ec2.describe_images(ImageIds=[value])["Images"]
+    except ClientError:
+        return None
+    return images[0] if images else None
+
+
+def _architectures(account: Account, types: list[str]) -> dict[str, list[str]]:
+    pages = account.ec2.get_paginator("describe_instance_types").paginate(
+        Filters=[{"Name": "instance-type", "Values": types}]
+    )
+    return {
+        t["InstanceType"]: t.get("ProcessorInfo", {}).get("SupportedArchitectures", [])
+        for page in pages
+        for t in page["InstanceTypes"]
+    }
+
+
+def _root_size(image: dict) -> int:
+    root = image.get("RootDeviceName")
+    for mapping in image.get("BlockDeviceMappings", []):
+        if mapping.get("DeviceName") == root or root is None:
+            return int(mapping.get("Ebs", {}).get("VolumeSize", 0))
+    return 0
+
+
+def _image_fits(account: Account, row: str, parameter: str, p: dict[str, str], types: list[str], size: str) -> Check:
+    image = _image_of(account, parameter, p[parameter])
+    if image is None:
+        return Check(row, False, f"cannot tell: {parameter} is not found (see its row)")
+    arch = image.get("Architecture", "x86_64")
+    supported = _architectures(account, types) if types else {}
+    wrong = [t for t in types if t in supported and arch not in supported[t]]
+    problems = [f"{', '.join(wrong)} cannot run its {arch} image ({image['ImageId']})"] if wrong else []
+    root = _root_size(image)
+    if root and int(float(p[size])) < root:
+        problems.append(f"{size} {p[size]} GiB is smaller than the image's {root} GiB root snapshot")
+    if problems:
+        return Check(row, False, "; ".join(problems))
+    return Check(
+        row, True, f"{arch} image, {', '.join(types)}" + (f", root {p[size]} GiB ≥ {root} GiB" if root else "")
+    )
+
+
+def check_images_fit(account: Account, p: dict[str, str]) -> list[Check]:
+    """Each image runs on its instance types (the image's architecture among each type's; RunInstances refuses
+    an arm64 image on an x86_64 type) and fits its root volume (RoiVolumeSize, WorkerVolumeSize at least the
+    image's root snapshot: "Volume of size … is smaller than snapshot")."""
+    worker_types = sorted({t for parameter in WORKER_TYPE_PARAMETERS for t in _ids(p.get(parameter, ""))})
+    return [
+        _image_fits(
+            account,
+            "App image fits its instance type and volume",
+            "RoiAmiId",
+            p,
+            [p["RoiInstanceType"]],
+            "RoiVolumeSize",
+        ),
+        _image_fits(
+            account, "Worker image fits the worker types and volume", "WorkerAmiId", p, worker_types, "WorkerVolumeSize"
+        ),
+    ]
+
+
 CHECKS: list[Callable[[Account, dict[str, str]], list[Check]]] = [
     check_vpc,
     check_subnets,
@@ -300,6 +878,13 @@ CHECKS: list[Callable[[Account, dict[str, str]], list[Check]]] = [
     check_worker_types,
     check_bucket_name,
     check_queue_engine,
+    check_named_resources,
+    check_worker_key_pair,
+    check_load_balancer_zones,
+    check_database_engine,
+    check_cache_node_type,
+    check_hosted_zone,
+    check_images_fit,
 ]
 
 
