@@ -704,20 +704,24 @@ def _with_previous_values(cfn: Any, stack_name: str | None, parameters: dict[str
     return {**parameters, **{name: state.parameters.get(name, "") for name in kept}}
 
 
-def _check_live(aws: Any, state: StackState, document: dict, values: dict[str, str], report: Reporter) -> None:
-    """Refuse (DeployError, nothing changed) an update the live resources cannot take, read from the services
-    (valohai_cfn.transitions: the queue's TLS steps, engine downgrades, storage that cannot shrink), with the
-    way forward; report the step an update is of a stepwise change."""
+def _check_live(
+    aws: Any, state: StackState, deployed: dict | None, document: dict, values: dict[str, str], report: Reporter
+) -> None:
+    """Refuse (DeployError; nothing executed) an update of the `deployed` template (None: a new stack, nothing to
+    refuse) the live resources cannot take, read from the services (valohai_cfn.transitions: the queue's TLS
+    steps, engine downgrades, storage that cannot shrink), with the way forward; report the step an update is
+    of a stepwise change."""
     from valohai_cfn import transitions
     from valohai_cfn.intrinsics import EvaluationError, process, pseudo_parameters
     from valohai_cfn.language_extensions import TransformError
 
-    assert state.stack is not None
+    if deployed is None or state.stack is None:
+        return
     cfn = aws("cloudformation")
     stack_id = state.stack["StackId"]
     pseudo = pseudo_parameters(region=cfn.meta.region_name, stack_name=state.name, stack_id=stack_id)
     try:
-        old = process(deploy.template_of(cfn, StackName=stack_id), state.parameters, pseudo)
+        old = process(deployed, state.parameters, pseudo)
         new = process(document, values, pseudo)
     except (EvaluationError, TransformError):
         return  # a template this module cannot evaluate: CloudFormation's own checks stand
@@ -899,8 +903,6 @@ def deploy_stack(
             refused = deploy.fixed_parameter_changes(state.parameters, sent.values)
             if refused:
                 raise DeployError("; ".join(refused))
-            assert state.stack is not None
-            _check_live(aws, state, request.template.document, sent.values, report)
         location = deploy.template_location(
             request.template.body, aws("s3") if request.bucket else None, request.bucket
         )
@@ -926,6 +928,11 @@ def deploy_stack(
         if reviewed.data_loss and not request.allow_replace:
             promises.discard(change_set)
             raise DataLoss(reviewed)
+        try:
+            _check_live(aws, state, deployed, request.template.document, sent.values, report)
+        except DeployError:
+            promises.discard(change_set)
+            raise
         if not execute:
             return _not_executed(promises, change_set, reviewed, End.PLANNED, keep=request.keep or plan is Plan.UPDATE)
         if not promises.ask(Question(Asked.EXECUTE, request.stack_name, change_set.stack_id, change_set)):
@@ -978,13 +985,12 @@ def execute_change_set(aws: Any, request: ExecuteRequest, *, approve: Approve | 
             raise DeployError(f"stack {request.stack_name} is {state.status}: {state.meaning}")
         change_set.kind = "CREATE" if state.status == "REVIEW_IN_PROGRESS" else "UPDATE"
         document = deploy.template_of(cfn, StackName=change_set.stack_id, ChangeSetName=change_set.arn)
-        if change_set.kind == "UPDATE":
-            _check_live(aws, state, document, change_set.parameters, report)
         deployed = _deployed_template(cfn, change_set)
         reviewed = _review(cfn, state, change_set, deployed, document, change_set.parameters)
         report.note(Reviewed(request.stack_name, reviewed, change_set))
         if reviewed.data_loss and not request.allow_replace:
             raise DataLoss(reviewed)
+        _check_live(aws, state, deployed, document, change_set.parameters, report)
         if not promises.ask(Question(Asked.EXECUTE, request.stack_name, change_set.stack_id, change_set)):
             if promises.approve is None:
                 raise DeployError("nobody to approve the change: no terminal to ask in. Add --yes")

@@ -75,6 +75,7 @@ TWO_ZONE_PARAMETERS = ("LoadBalancerSubnetIds", "DatabaseSubnetIds", "CacheSubne
 
 
 def check_vpc(account: Account, p: dict[str, str]) -> list[Check]:
+    """VpcId names a VPC of this account and region (every resource lives in it)."""
     try:
         account.ec2.describe_vpcs(VpcIds=[p["VpcId"]])
     except ClientError as e:
@@ -83,6 +84,8 @@ def check_vpc(account: Account, p: dict[str, str]) -> list[Check]:
 
 
 def check_subnets(account: Account, p: dict[str, str]) -> list[Check]:
+    """Every subnet parameter names subnets that exist, in VpcId (a subnet of another VPC fails the groups and the
+    database)."""
     checks = []
     for parameter in SUBNET_PARAMETERS:
         ids = _ids(p[parameter])
@@ -99,6 +102,8 @@ def check_subnets(account: Account, p: dict[str, str]) -> list[Check]:
 
 
 def check_zones(account: Account, p: dict[str, str]) -> list[Check]:
+    """The load balancer's, the database's and the queue's subnets span two Availability Zones (each service refuses
+    fewer)."""
     checks = []
     for parameter in TWO_ZONE_PARAMETERS:
         zones = sorted({s["AvailabilityZone"] for s in account.subnets(_ids(p[parameter])).values()})
@@ -123,6 +128,8 @@ def _routes_by_subnet(account: Account, vpc_id: str, subnet_ids: list[str]) -> d
 
 
 def check_public_subnets(account: Account, p: dict[str, str]) -> list[Check]:
+    """An internet-facing load balancer's subnets route 0.0.0.0/0 to an internet gateway (else nobody reaches
+    the app)."""
     name = "Load balancer subnets are public"
     if p.get("LoadBalancerScheme", "internet-facing") != "internet-facing":
         return [Check(name, True, "not needed: the load balancer is internal")]
@@ -162,6 +169,8 @@ def _latest_image(account: Account, name: str, parameter: str) -> Check:
 
 
 def check_image(account: Account, p: dict[str, str]) -> list[Check]:
+    """RoiAmiId and WorkerAmiId exist and are available to the account; for `latest`, which image it stands for, or
+    that Valohai shares none with the account here."""
     checks = []
     for parameter, name in (("RoiAmiId", "App image is available"), ("WorkerAmiId", "Worker image is available")):
         if wants_latest(parameter, p[parameter]):
@@ -183,6 +192,8 @@ def covers(certificate_names: list[str], domain: str) -> bool:
 
 
 def check_certificate(account: Account, p: dict[str, str]) -> list[Check]:
+    """CertificateArn is an ISSUED certificate of this region that covers Domain (the HTTPS listener refuses
+    another)."""
     name = "Certificate is issued for Domain"
     arn = p.get("CertificateArn", "")
     if not arn:
@@ -200,6 +211,7 @@ def check_certificate(account: Account, p: dict[str, str]) -> list[Check]:
 
 
 def check_key_pair(account: Account, p: dict[str, str]) -> list[Check]:
+    """KeyPairName names a key pair of this region (RunInstances refuses one that does not exist)."""
     name = "Key pair exists"
     key = p.get("KeyPairName", "")
     if not key:
@@ -212,6 +224,7 @@ def check_key_pair(account: Account, p: dict[str, str]) -> list[Check]:
 
 
 def check_instance_type(account: Account, p: dict[str, str]) -> list[Check]:
+    """RoiInstanceType is offered in RoiSubnetId's Availability Zone."""
     name = "App instance type is offered in its AZ"
     subnet = account.subnets([p["RoiSubnetId"]]).get(p["RoiSubnetId"])
     if subnet is None:
@@ -259,6 +272,8 @@ def _stack_owns(account: Account, logical_id: str, physical_id: str) -> bool:
 
 
 def check_bucket_name(account: Account, p: dict[str, str]) -> list[Check]:
+    """The data bucket's name is free (S3 names are global; a retained bucket of an earlier installation keeps it), or
+    is this stack's own."""
     name = "Data bucket name is free"
     account_id = account.sts.get_caller_identity()["Account"]
     bucket = f"{p.get('ResourcePrefix', 'valohai')}-data-{account_id}-{account.region}"
@@ -282,10 +297,8 @@ def check_bucket_name(account: Account, p: dict[str, str]) -> list[Check]:
 
 
 def check_queue_engine(account: Account, p: dict[str, str]) -> list[Check]:
-    """QueueEngineVersion is a Redis version ElastiCache offers in this region (DescribeCacheEngineVersions).
-    Whether CacheNodeType is offered for it, no ElastiCache API tells (there is no orderable-options call as
-    RDS has); every node type the template allows runs every version it allows (Graviton2 types need Redis
-    5.0.6 or later, ElastiCache's documentation says)."""
+    """QueueEngineVersion is a Redis version ElastiCache offers in this region (DescribeCacheEngineVersions;
+    CacheNodeType is checked against it by check_cache_node_type)."""
     if account.elasticache is None:
         return []
     name = "Queue engine version is offered"

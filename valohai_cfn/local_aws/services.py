@@ -13,6 +13,8 @@ with what the service would say.
   exists"), so a retained, deleted secret stops a deploy as in AWS.
 - Auto Scaling: an instance keeps the launch template version it was launched from, as AWS reports it (moto:
   the group's current default), so a worker booted before an update is seen as one.
+- EC2 CreateSecurityGroup and AuthorizeSecurityGroupIngress/Egress refuse a description with characters EC2
+  refuses (moto takes any), as `rules` refuses such a group or rule in a template.
 - EC2 RegisterImage keeps the image's Architecture (EC2's default x86_64) and its root volume's size (moto:
   no architecture, always 15 GiB), which preflight checks the instance types and volume sizes against.
 """
@@ -27,13 +29,17 @@ from typing import Any
 
 from moto.autoscaling.models import InstanceState
 from moto.core.responses import ActionResult
+from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.amis import Ami
+from moto.ec2.models.security_groups import SecurityGroupBackend
 from moto.ec2.responses.amis import AmisResponse
 from moto.elasticache.responses import ElastiCacheResponse
 from moto.rds.responses import RDSResponse
 from moto.secretsmanager.exceptions import InvalidRequestException
 from moto.secretsmanager.models import SecretsManagerBackend
+
+from valohai_cfn.aws_rules import ec2_description_problem
 
 # ElastiCache's Redis OSS engine versions and their parameter group families (DescribeCacheEngineVersions).
 CACHE_ENGINE_VERSIONS = {
@@ -241,6 +247,39 @@ def _block_device_mappings(self: Ami) -> list[dict[str, Any]]:
     return mappings
 
 
+def _described(descriptions: list[Any]) -> None:
+    for text in descriptions:
+        problem = ec2_description_problem(text) if isinstance(text, str) else None
+        if problem:
+            raise EC2ClientError("InvalidParameterValue", f"Invalid description {text!r}: {problem}")
+
+
+_moto_create_security_group = SecurityGroupBackend.create_security_group
+_moto_authorize_ingress = SecurityGroupBackend.authorize_security_group_ingress
+_moto_authorize_egress = SecurityGroupBackend.authorize_security_group_egress
+
+
+def _create_security_group(self: SecurityGroupBackend, name: str, description: str, *args: Any, **kwargs: Any) -> Any:
+    _described([description])
+    return _moto_create_security_group(self, name, description, *args, **kwargs)
+
+
+def _rule_descriptions(args: tuple, kwargs: dict) -> list[Any]:
+    ip_ranges = kwargs.get("ip_ranges", args[4] if len(args) > 4 else None) or []
+    groups = kwargs.get("source_groups", args[6] if len(args) > 6 else None) or []
+    return [r.get("Description") for r in [*ip_ranges, *groups] if isinstance(r, dict)]
+
+
+def _authorize_ingress(self: SecurityGroupBackend, *args: Any, **kwargs: Any) -> Any:
+    _described(_rule_descriptions(args, kwargs))
+    return _moto_authorize_ingress(self, *args, **kwargs)
+
+
+def _authorize_egress(self: SecurityGroupBackend, *args: Any, **kwargs: Any) -> Any:
+    _described(_rule_descriptions(args, kwargs))
+    return _moto_authorize_egress(self, *args, **kwargs)
+
+
 _moto_instance_state_init = InstanceState.__init__
 
 
@@ -270,5 +309,8 @@ def install() -> None:
     SecretsManagerBackend.create_secret = _create_secret  # type: ignore[method-assign]
     AmisResponse.register_image = _register_image  # type: ignore[method-assign]
     InstanceState.__init__ = _instance_state_init  # type: ignore[method-assign]
+    SecurityGroupBackend.create_security_group = _create_security_group  # type: ignore[method-assign]
+    SecurityGroupBackend.authorize_security_group_ingress = _authorize_ingress  # type: ignore[method-assign]
+    SecurityGroupBackend.authorize_security_group_egress = _authorize_egress  # type: ignore[method-assign]
     InstanceState.launch_template = property(_launched_from)  # type: ignore[method-assign,assignment]
     Ami.block_device_mappings = property(_block_device_mappings)  # type: ignore[method-assign,assignment]
