@@ -146,6 +146,8 @@ def test_the_local_aws_refuses_what_rds_and_ec2_refuse(aws_env, local_session):
         rules.check("update", "AWS::RDS::DBInstance", where, database, {**database, "EngineVersion": "16.9"})
     with pytest.raises(rules.Refused, match="AllowMajorVersionUpgrade"):
         rules.check("update", "AWS::RDS::DBInstance", where, database, {**database, "EngineVersion": "17.6"})
+    with pytest.raises(rules.Refused, match="at least 10 percent"):
+        rules.check("update", "AWS::RDS::DBInstance", where, {"AllocatedStorage": 80}, {"AllocatedStorage": 84})
 
     cfn = local_session.client("cloudformation", endpoint_url=aws_env.endpoint_url)
     ec2 = local_session.client("ec2", endpoint_url=aws_env.endpoint_url)
