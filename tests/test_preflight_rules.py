@@ -8,6 +8,7 @@ import functools
 import json
 
 import pytest
+from cfn import REPO
 from click.testing import CliRunner
 
 from valohai_cfn import lifecycle, preflight
@@ -179,7 +180,7 @@ def test_a_deploy_stops_at_a_secret_scheduled_for_deletion_and_makes_nothing(aws
 def test_other_named_resources(aws, good):
     prefix = good["ResourcePrefix"]
     aws("ec2").create_security_group(
-        GroupName=f"{prefix}-sg-workers", Description="someone else's", VpcId=good["VpcId"]
+        GroupName=f"{prefix}-sg-workers", Description="someone elses", VpcId=good["VpcId"]
     )
     aws("ssm").put_parameter(Name=f"/{prefix}/url", Value="x", Type="String")
     aws("autoscaling").create_launch_configuration(
@@ -266,7 +267,7 @@ def test_the_hosted_zone_must_hold_domain_without_its_record(aws, good):
         },
     )
     assert (
-        "has an A record for"
+        f"has the A record {good['Domain']} already"
         in failed(aws, {**good, "HostedZoneId": zone}, preflight.check_hosted_zone)["Hosted zone holds Domain"]
     )
 
@@ -328,3 +329,32 @@ def test_preflight_json_lists_every_new_row(aws_env, good, tmp_path):
             "detail": next(c["detail"] for c in document["checks"] if c["name"] == "Worker key pair exists"),
         }
     ]
+
+
+# Named resources with a row of their own: the data bucket's (check_bucket_name) and the DNS record's
+# (check_hosted_zone).
+OWN_ROWS = {"AWS::S3::Bucket", "AWS::Route53::RecordSet"}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"HostedZoneId": "Z0123456789ABCDEFGHIJ", "SshIngressCidr": "203.0.113.10/32", "KeyPairName": "ops"},
+        {"CertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/abc", "WorkerKeyPairName": "ops"},
+    ],
+)
+def test_every_name_the_template_makes_is_checked(options):
+    """Every resource the processed template names (its type's name property given) has its row: nothing the
+    template names can exist unseen."""
+    from valohai_cfn.intrinsics import process
+    from valohai_cfn.local_aws.rules import name_property
+
+    example = {
+        e["ParameterKey"]: e["ParameterValue"] for e in json.loads((REPO / "params" / "example.json").read_text())
+    }
+    processed = process(source().document, {**example, **options}, {"AWS::Region": "us-east-1"})
+    named = {r["Type"] for r in processed.resources.values() if name_property(r["Type"]) in r["Properties"]}
+    assert named - set(preflight.NAMED) - OWN_ROWS == set()
+    assert {"AWS::IAM::Role", "AWS::SecretsManager::Secret", "AWS::EC2::LaunchTemplate"} <= named
+    for resource_type, checked in preflight.NAMED.items():
+        assert name_property(resource_type) == checked.name_property, resource_type

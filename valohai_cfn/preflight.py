@@ -275,8 +275,15 @@ def check_bucket_name(account: Account, p: dict[str, str]) -> list[Check]:
     """The data bucket's name is free (S3 names are global; a retained bucket of an earlier installation keeps it), or
     is this stack's own."""
     name = "Data bucket name is free"
-    account_id = account.sts.get_caller_identity()["Account"]
-    bucket = f"{p.get('ResourcePrefix', 'valohai')}-data-{account_id}-{account.region}"
+    if account.template is not None:  # the name the template makes, as CloudFormation processes it
+        logical_id, bucket = next(
+            (n, r["Properties"]["BucketName"])
+            for n, r in _processed(account, p).resources.items()
+            if r["Type"] == "AWS::S3::Bucket" and "BucketName" in r["Properties"]
+        )
+    else:
+        account_id = account.sts.get_caller_identity()["Account"]
+        logical_id, bucket = "DataBucket", f"{p.get('ResourcePrefix', 'valohai')}-data-{account_id}-{account.region}"
     try:
         account.s3.head_bucket(Bucket=bucket)
     except ClientError as e:
@@ -284,7 +291,7 @@ def check_bucket_name(account: Account, p: dict[str, str]) -> list[Check]:
         if code in ("404", "NoSuchBucket", "NotFound"):
             return [Check(name, True, f"{bucket} is free")]
         return [Check(name, False, f"{bucket} belongs to another account ({code})")]
-    if _stack_owns(account, "DataBucket", bucket):
+    if _stack_owns(account, logical_id, bucket):
         return [Check(name, True, f"{bucket} is this stack's own")]
     return [
         Check(
@@ -796,19 +803,22 @@ def check_hosted_zone(account: Account, p: dict[str, str]) -> list[Check]:
                 f"zone {zone_name} is private: ACM cannot validate a certificate through it; give CertificateArn",
             )
         ]
-    records = route53.list_resource_record_sets(
-        HostedZoneId=zone_id, StartRecordName=domain, StartRecordType="A", MaxItems="1"
-    )["ResourceRecordSets"]
-    if records and records[0]["Name"].rstrip(".") == domain and records[0]["Type"] == "A":
-        owned = _stack_resources(account)
-        if not any(physical == domain for physical in owned.values()):
-            return [
-                Check(
-                    name,
-                    False,
-                    f"zone {zone_name} has an A record for {domain} already: remove it, or leave HostedZoneId empty",
-                )
-            ]
+    # The records the template makes there (its processed RecordSets), each of which must not exist yet.
+    made = [(domain, "A")]
+    if account.template is not None:
+        made = [
+            (str(r["Properties"]["Name"]).rstrip("."), str(r["Properties"]["Type"]))
+            for r in _processed(account, p).resources.values()
+            if r["Type"] == "AWS::Route53::RecordSet"
+        ]
+    owned = set(_stack_resources(account).values())
+    for record, kind in made:
+        found = route53.list_resource_record_sets(
+            HostedZoneId=zone_id, StartRecordName=record, StartRecordType=kind, MaxItems="1"
+        )["ResourceRecordSets"]
+        if found and (found[0]["Name"].rstrip("."), found[0]["Type"]) == (record, kind) and record not in owned:
+            taken = f"zone {zone_name} has the {kind} record {record} already"
+            return [Check(name, False, f"{taken}: remove it, or leave HostedZoneId empty")]
     return [Check(name, True, f"{domain} in {zone_name}")]
 
 
