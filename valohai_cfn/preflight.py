@@ -412,7 +412,8 @@ def _find_secrets(account: Account, names: list[str], _p: dict[str, str]) -> dic
         secret = _one(lambda n=name: secrets.describe_secret(SecretId=n), ("ResourceNotFoundException",))
         if secret and secret.get("Name") == name:
             deleted = secret.get("DeletedDate")
-            found[name] = Found(frozenset({name, secret["ARN"]}), _tags(secret.get("Tags")), str(deleted or ""))
+            when = f"{deleted:%Y-%m-%d %H:%M} UTC" if hasattr(deleted, "strftime") else str(deleted or "")
+            found[name] = Found(frozenset({name, secret["ARN"]}), _tags(secret.get("Tags")), when)
     return found
 
 
@@ -527,7 +528,7 @@ class Named:
     global_to_account: bool = False  # IAM: one name across every region of the account
 
 
-# Every type the template gives a name of its own (tests/test_preflight_names.py holds the template to it).
+# Every type the template gives a name of its own (tests/test_preflight_rules.py holds the template to it).
 # The data bucket has its row above (check_bucket_name), the DNS record the hosted zone's (check_hosted_zone).
 NAMED = {
     "AWS::IAM::Role": Named("IAM role names are free", "RoleName", _find_roles, global_to_account=True),
@@ -551,22 +552,26 @@ NAMED = {
 }
 
 
-def _holder_in(cfn: Any, physical_id: str) -> str | None:
-    """The stack that holds this physical id in the client's region (DescribeStackResources by id)."""
-    try:
-        resources = cfn.describe_stack_resources(PhysicalResourceId=physical_id)["StackResources"]
-    except ClientError:
-        return None
-    return resources[0]["StackName"] if resources else None
+def _holder_in(cfn: Any, found: Found) -> str | None:
+    """The stack that holds the resource in the client's region (DescribeStackResources by its physical id: its
+    name, id or ARN, whichever its type's stacks record)."""
+    for physical_id in sorted(found.ids):
+        try:
+            resources = cfn.describe_stack_resources(PhysicalResourceId=physical_id)["StackResources"]
+        except ClientError:
+            continue
+        if resources:
+            return resources[0]["StackName"]
+    return None
 
 
-def _holder(account: Account, named: Named, name: str, found: Found) -> str:
+def _holder(account: Account, named: Named, found: Found) -> str:
     """Who holds an existing resource: the stack its aws:cloudformation tags name, else the stack CloudFormation
     finds it in (for IAM, global to the account, in every region), else the installation its tag names."""
     stack_id = found.tags.get("aws:cloudformation:stack-id", "")
     if stack_id.count(":") >= 5:
         return f"held by stack {found.tags.get('aws:cloudformation:stack-name', stack_id)} in {stack_id.split(':')[3]}"
-    stack = _holder_in(account.cfn, name)
+    stack = _holder_in(account.cfn, found)
     if stack:
         return f"held by stack {stack} in {account.region}"
     if named.global_to_account and account.in_region is not None:
@@ -574,7 +579,7 @@ def _holder(account: Account, named: Named, name: str, found: Found) -> str:
         clients = {r: account.in_region("cloudformation", r) for r in enabled if r != account.region}
         # One question per region, asked together: only a name that is taken costs this.
         with ThreadPoolExecutor(max_workers=8) as pool:
-            holders = dict(zip(clients, pool.map(lambda cfn: _holder_in(cfn, name), clients.values()), strict=True))
+            holders = dict(zip(clients, pool.map(lambda cfn: _holder_in(cfn, found), clients.values()), strict=True))
         for region, stack in holders.items():
             if stack:
                 return f"held by stack {stack} in {region}"
@@ -589,11 +594,12 @@ def _ways_forward(resource_type: str, name: str, found: Found) -> str:
         if found.scheduled_deletion:
             return (
                 f"scheduled for deletion ({found.scheduled_deletion}): keep it with aws secretsmanager restore-secret "
-                f"--secret-id {name} and import it into the stack, delete it now with aws secretsmanager "
+                f"--secret-id {name} and a CloudFormation resource import, delete it now with aws secretsmanager "
                 f"delete-secret --secret-id {name} --force-delete-without-recovery, or choose another ResourcePrefix"
             )
         return (
-            "retained by an earlier installation? It may hold keys its data needs: import it into the stack, delete it "
+            "retained by an earlier installation? It may hold keys its data needs: keep it with a CloudFormation "
+            "resource import, delete it "
             f"with aws secretsmanager delete-secret --secret-id {name} --force-delete-without-recovery, or choose "
             "another ResourcePrefix"
         )
@@ -614,12 +620,12 @@ def _named_check(account: Account, p: dict[str, str], resource_type: str, named:
     taken = []
     for logical_id, name in sorted(wanted.items(), key=lambda item: item[1]):
         if name in found and own.get(logical_id, "") not in found[name].ids:
-            holder, way = _holder(account, named, name, found[name]), _ways_forward(resource_type, name, found[name])
+            holder, way = _holder(account, named, found[name]), _ways_forward(resource_type, name, found[name])
             taken.append(f"{name} exists ({holder}; {way})")
     if taken:
         return Check(named.row, False, "; ".join(taken))
-    mine = sum(1 for logical_id, name in wanted.items() if name in found)
-    return Check(named.row, True, f"{len(names)} free" + (f", {mine} this stack's own" if mine else ""))
+    mine = len({name for name in wanted.values() if name in found})
+    return Check(named.row, True, f"{len(names) - mine} free" + (f", {mine} this stack's own" if mine else ""))
 
 
 def check_named_resources(account: Account, p: dict[str, str]) -> list[Check]:
