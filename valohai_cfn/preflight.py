@@ -373,48 +373,48 @@ def _tags(items: list[dict] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in items or []}
 
 
-def _one(call: Callable[[], Any], missing: tuple[str, ...]) -> Any:
-    """The call's answer, or None when AWS says the resource does not exist."""
-    try:
-        return call()
-    except ClientError as e:
-        if _code(e) in missing:
-            return None
-        raise
+def _each(names: list[str], lookup: Callable[[str], Found], missing: tuple[str, ...]) -> dict[str, Found]:
+    """What exists of `names`: lookup(name) describes one, and AWS's error codes in `missing` mean it is free."""
+    found = {}
+    for name in names:
+        try:
+            found[name] = lookup(name)
+        except ClientError as e:
+            if _code(e) not in missing:
+                raise
+    return found
 
 
 def _find_roles(account: Account, names: list[str], _p: dict[str, str]) -> dict[str, Found]:
     iam = account.aws("iam")
-    found = {}
-    for name in names:
-        role = _one(lambda n=name: iam.get_role(RoleName=n)["Role"], ("NoSuchEntity",))
-        if role:
-            found[name] = Found(frozenset({name, role["Arn"]}), _tags(role.get("Tags")))
-    return found
+
+    def lookup(name: str) -> Found:
+        role = iam.get_role(RoleName=name)["Role"]
+        return Found(frozenset({name, role["Arn"]}), _tags(role.get("Tags")))
+
+    return _each(names, lookup, ("NoSuchEntity",))
 
 
 def _find_instance_profiles(account: Account, names: list[str], _p: dict[str, str]) -> dict[str, Found]:
     iam = account.aws("iam")
-    found = {}
-    for name in names:
-        profile = _one(
-            lambda n=name: iam.get_instance_profile(InstanceProfileName=n)["InstanceProfile"], ("NoSuchEntity",)
-        )
-        if profile:
-            found[name] = Found(frozenset({name, profile["Arn"]}), _tags(profile.get("Tags")))
-    return found
+
+    def lookup(name: str) -> Found:
+        profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+        return Found(frozenset({name, profile["Arn"]}), _tags(profile.get("Tags")))
+
+    return _each(names, lookup, ("NoSuchEntity",))
 
 
 def _find_secrets(account: Account, names: list[str], _p: dict[str, str]) -> dict[str, Found]:
     secrets = account.aws("secretsmanager")
-    found = {}
-    for name in names:
-        secret = _one(lambda n=name: secrets.describe_secret(SecretId=n), ("ResourceNotFoundException",))
-        if secret and secret.get("Name") == name:
-            deleted = secret.get("DeletedDate")
-            when = f"{deleted:%Y-%m-%d %H:%M} UTC" if hasattr(deleted, "strftime") else str(deleted or "")
-            found[name] = Found(frozenset({name, secret["ARN"]}), _tags(secret.get("Tags")), when)
-    return found
+
+    def lookup(name: str) -> Found:
+        secret = secrets.describe_secret(SecretId=name)
+        deleted = secret.get("DeletedDate")
+        when = f"{deleted:%Y-%m-%d %H:%M} UTC" if hasattr(deleted, "strftime") else str(deleted or "")
+        return Found(frozenset({name, secret["ARN"]}), _tags(secret.get("Tags")), when)
+
+    return _each(names, lookup, ("ResourceNotFoundException",))
 
 
 def _find_parameters(account: Account, names: list[str], _p: dict[str, str]) -> dict[str, Found]:
@@ -436,53 +436,28 @@ def _find_security_groups(account: Account, names: list[str], p: dict[str, str])
 
 def _find_db_instances(account: Account, names: list[str], _p: dict[str, str]) -> dict[str, Found]:
     rds = account.aws("rds")
-    found = {}
-    for name in names:
-        answer = _one(
-            lambda n=name: rds.describe_db_instances(DBInstanceIdentifier=n),
-            ("DBInstanceNotFound", "DBInstanceNotFoundFault"),
-        )
-        for db in (answer or {}).get("DBInstances", []):
-            found[name] = Found(frozenset({name, db["DBInstanceIdentifier"]}), _tags(db.get("TagList")))
-    return found
+
+    def lookup(name: str) -> Found:
+        db = rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]
+        return Found(frozenset({name, db["DBInstanceIdentifier"]}), _tags(db.get("TagList")))
+
+    return _each(names, lookup, ("DBInstanceNotFound", "DBInstanceNotFoundFault"))
 
 
-def _find_db_subnet_groups(account: Account, names: list[str], _p: dict[str, str]) -> dict[str, Found]:
-    rds = account.aws("rds")
-    found = {}
-    for name in names:
-        answer = _one(
-            lambda n=name: rds.describe_db_subnet_groups(DBSubnetGroupName=n), ("DBSubnetGroupNotFoundFault",)
-        )
-        if answer and answer.get("DBSubnetGroups"):
-            found[name] = Found(frozenset({name, answer["DBSubnetGroups"][0]["DBSubnetGroupName"]}), {})
-    return found
+def _find_by_name(service: str, operation: str, parameter: str, missing: str) -> Callable[..., dict[str, Found]]:
+    """A finder of the resources whose stacks record their name as their physical id: the service's describe
+    `operation` with the name as `parameter`, AWS's error code `missing` when there is none."""
 
+    def find(account: Account, names: list[str], _p: dict[str, str]) -> dict[str, Found]:
+        describe = getattr(account.aws(service), operation)
 
-def _find_replication_groups(account: Account, names: list[str], _p: dict[str, str]) -> dict[str, Found]:
-    elasticache = account.aws("elasticache")
-    found = {}
-    for name in names:
-        answer = _one(
-            lambda n=name: elasticache.describe_replication_groups(ReplicationGroupId=n),
-            ("ReplicationGroupNotFoundFault",),
-        )
-        if answer and answer.get("ReplicationGroups"):
-            found[name] = Found(frozenset({name}), {})
-    return found
+        def lookup(name: str) -> Found:
+            describe(**{parameter: name})  # raises `missing` when there is none
+            return Found(frozenset({name}), {})
 
+        return _each(names, lookup, (missing,))
 
-def _find_cache_subnet_groups(account: Account, names: list[str], _p: dict[str, str]) -> dict[str, Found]:
-    elasticache = account.aws("elasticache")
-    found = {}
-    for name in names:
-        answer = _one(
-            lambda n=name: elasticache.describe_cache_subnet_groups(CacheSubnetGroupName=n),
-            ("CacheSubnetGroupNotFoundFault",),
-        )
-        if answer and answer.get("CacheSubnetGroups"):
-            found[name] = Found(frozenset({name}), {})
-    return found
+    return find
 
 
 def _find_launch_templates(account: Account, names: list[str], _p: dict[str, str]) -> dict[str, Found]:
@@ -510,12 +485,12 @@ def _find_auto_scaling_groups(account: Account, names: list[str], _p: dict[str, 
 
 def _find_target_groups(account: Account, names: list[str], _p: dict[str, str]) -> dict[str, Found]:
     elbv2 = account.aws("elbv2")
-    found = {}
-    for name in names:
-        answer = _one(lambda n=name: elbv2.describe_target_groups(Names=[n]), ("TargetGroupNotFound",))
-        for group in (answer or {}).get("TargetGroups", []):
-            found[name] = Found(frozenset({group["TargetGroupArn"]}), {})
-    return found
+
+    def lookup(name: str) -> Found:
+        (group,) = elbv2.describe_target_groups(Names=[name])["TargetGroups"]
+        return Found(frozenset({group["TargetGroupArn"]}), {})
+
+    return _each(names, lookup, ("TargetGroupNotFound",))
 
 
 @dataclass(frozen=True)
@@ -539,10 +514,24 @@ NAMED = {
     "AWS::SSM::Parameter": Named("SSM parameter names are free", "Name", _find_parameters),
     "AWS::EC2::SecurityGroup": Named("Security group names are free in the VPC", "GroupName", _find_security_groups),
     "AWS::RDS::DBInstance": Named("Database identifier is free", "DBInstanceIdentifier", _find_db_instances),
-    "AWS::RDS::DBSubnetGroup": Named("Database subnet group name is free", "DBSubnetGroupName", _find_db_subnet_groups),
-    "AWS::ElastiCache::ReplicationGroup": Named("Queue id is free", "ReplicationGroupId", _find_replication_groups),
+    "AWS::RDS::DBSubnetGroup": Named(
+        "Database subnet group name is free",
+        "DBSubnetGroupName",
+        _find_by_name("rds", "describe_db_subnet_groups", "DBSubnetGroupName", "DBSubnetGroupNotFoundFault"),
+    ),
+    "AWS::ElastiCache::ReplicationGroup": Named(
+        "Queue id is free",
+        "ReplicationGroupId",
+        _find_by_name(
+            "elasticache", "describe_replication_groups", "ReplicationGroupId", "ReplicationGroupNotFoundFault"
+        ),
+    ),
     "AWS::ElastiCache::SubnetGroup": Named(
-        "Queue subnet group name is free", "CacheSubnetGroupName", _find_cache_subnet_groups
+        "Queue subnet group name is free",
+        "CacheSubnetGroupName",
+        _find_by_name(
+            "elasticache", "describe_cache_subnet_groups", "CacheSubnetGroupName", "CacheSubnetGroupNotFoundFault"
+        ),
     ),
     "AWS::EC2::LaunchTemplate": Named("Launch template names are free", "LaunchTemplateName", _find_launch_templates),
     "AWS::AutoScaling::AutoScalingGroup": Named(
