@@ -162,26 +162,9 @@ def test_secrets_that_exist_or_are_scheduled_for_deletion(aws, good):
     assert "choose another ResourcePrefix" in key
 
 
-def test_a_deploy_stops_at_a_secret_scheduled_for_deletion_and_makes_nothing(aws_env, aws, good, tmp_path):
-    prefix = good["ResourcePrefix"]
-    secrets = aws("secretsmanager")
-    secrets.create_secret(Name=f"{prefix}-secret-jwt", SecretString="x")
-    secrets.delete_secret(SecretId=f"{prefix}-secret-jwt")
-    path = tmp_path / "params.json"
-    path.write_text(dump_parameters(good))
-    result = CliRunner().invoke(
-        cli,
-        ["deploy", "--stack-name", "retained", "--params", str(path), "--yes", *local(aws_env)],
-    )
-    assert result.exit_code == 1 and "Secret names are free" in result.output and "--skip-preflight" in result.output
-    assert "retained" not in {s["StackName"] for s in aws("cloudformation").list_stacks()["StackSummaries"]}
-
-
 def test_other_named_resources(aws, good):
     prefix = good["ResourcePrefix"]
-    aws("ec2").create_security_group(
-        GroupName=f"{prefix}-sg-workers", Description="someone elses", VpcId=good["VpcId"]
-    )
+    aws("ec2").create_security_group(GroupName=f"{prefix}-sg-workers", Description="someone elses", VpcId=good["VpcId"])
     aws("ssm").put_parameter(Name=f"/{prefix}/url", Value="x", Type="String")
     aws("autoscaling").create_launch_configuration(
         LaunchConfigurationName="lc", ImageId=good["WorkerAmiId"], InstanceType="t3.medium"

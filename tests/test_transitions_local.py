@@ -7,20 +7,22 @@ import datetime
 import json
 import re
 
+import boto3
 import pytest
 from click.testing import CliRunner
 
 from valohai_cfn import transitions
 from valohai_cfn.cli import cli
-from valohai_cfn.local_aws import rules
+from valohai_cfn.local_aws import create_demo_network, rules
 from valohai_cfn.local_aws.updates import Where
+from valohai_cfn.params import dump_parameters
 
 STACK = "live-rules"
 
 
-def deploy(aws_env, path, *extra: str, stack: str = STACK):
-    local = ["--endpoint-url", aws_env.endpoint_url, "--region", "us-east-1"]
-    options = ["--stack-name", stack, "--params", str(path), "--yes", "--skip-preflight"]
+def deploy(local_aws, path, *extra: str):
+    local = ["--endpoint-url", local_aws.endpoint_url, "--region", "us-east-1"]
+    options = ["--stack-name", STACK, "--params", str(path), "--yes", "--skip-preflight"]
     return CliRunner().invoke(cli, ["deploy", *options, *extra, *local])
 
 
@@ -48,15 +50,32 @@ def queue_tls(aws, prefix: str) -> tuple[bool, str | None, str]:
     return group["TransitEncryptionEnabled"], group.get("TransitEncryptionMode"), url.split("://")[0]
 
 
-def no_change_set_was_made(aws, stack: str = STACK) -> bool:
-    return aws("cloudformation").list_change_sets(StackName=stack)["Summaries"] == []
+def no_change_set_was_made(aws) -> bool:
+    return aws("cloudformation").list_change_sets(StackName=STACK)["Summaries"] == []
 
 
-def test_queue_tls_goes_on_and_off_through_preferred(aws_env, local_session, demo_params, monkeypatch):
+@pytest.fixture(scope="module")
+def deployed(local_aws, tmp_path_factory):
+    """One installation for the module (queue TLS false, EnvironmentName "Prod ML"); each test leaves it as it
+    found it. Its params file."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+            patch.setenv(name, value)
+        patch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        session = boto3.Session(region_name="us-east-1")
+        parameters = create_demo_network(session.client("ec2", endpoint_url=local_aws.endpoint_url), "us-east-1")
+        parameters |= {"DatabaseDeletionProtection": "false", "ResourcePrefix": "live", "EnvironmentName": "Prod ML"}
+        path = tmp_path_factory.mktemp("live") / "params.json"
+        path.write_text(dump_parameters(parameters))
+        created = deploy(local_aws, path)
+        assert created.exit_code == 0, created.output
+    return path
+
+
+def test_queue_tls_goes_on_and_off_through_preferred(aws_env, local_session, deployed, monkeypatch):
     aws = clients(local_session, aws_env)
-    prefix = json.loads(demo_params.read_text())[-1]["ParameterValue"]
-    created = deploy(aws_env, with_values(demo_params, EnvironmentName="Prod ML"))
-    assert created.exit_code == 0, created.output
+    demo_params, prefix = deployed, "live"
     assert queue_tls(aws, prefix) == (False, None, "redis")
     # A worker booted now reads redis:// once, at boot.
     group = f"{prefix}-worker-t3.medium"
@@ -101,33 +120,21 @@ def test_queue_tls_goes_on_and_off_through_preferred(aws_env, local_session, dem
     assert {"ParameterKey": "EnvironmentName", "ParameterValue": "Prod ML"} in stack["Parameters"]
 
 
-DATA_STACK = "live-data"
-
-
-@pytest.fixture
-def deployed(aws_env, demo_params):
-    assert deploy(aws_env, demo_params, stack=DATA_STACK).exit_code == 0
-    return demo_params
-
-
 def test_what_the_database_and_the_queue_cannot_take_is_refused_with_the_way_forward(aws_env, local_session, deployed):
     aws = clients(local_session, aws_env)
-    prefix = json.loads(deployed.read_text())[-1]["ParameterValue"]
+    prefix = "live"
     down = deploy(
         aws_env,
         with_values(deployed, DatabaseEngineVersion="16.9", DatabaseAllocatedStorage="40", QueueEngineVersion="7.0"),
-        stack=DATA_STACK,
     )
     assert down.exit_code == 1, down.output
     said = " ".join(down.output.split())
     assert f"the database {prefix}-database runs PostgreSQL 16.15, and RDS never downgrades" in said
     assert "has 80 GiB, and RDS storage never shrinks: keep DatabaseAllocatedStorage at 80 or more" in said
     assert f"the queue {prefix}-queue runs Redis 7.1" in said and "ElastiCache never downgrades" in said
-    assert "Nothing was changed." in said and no_change_set_was_made(aws, DATA_STACK)
+    assert "Nothing was changed." in said and no_change_set_was_made(aws)
 
-    up = deploy(
-        aws_env, with_values(deployed, DatabaseEngineVersion="17.6", DatabaseAllocatedStorage="84"), stack=DATA_STACK
-    )
+    up = deploy(aws_env, with_values(deployed, DatabaseEngineVersion="17.6", DatabaseAllocatedStorage="84"))
     assert up.exit_code == 1, up.output
     said = " ".join(up.output.split())
     assert "needs AllowMajorVersionUpgrade, which the template does not set" in said

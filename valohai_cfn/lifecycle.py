@@ -903,6 +903,11 @@ def deploy_stack(
             refused = deploy.fixed_parameter_changes(state.parameters, sent.values)
             if refused:
                 raise DeployError("; ".join(refused))
+        # The deployed template, for the live check here (before any change set) and the review below.
+        deployed = (
+            deploy.template_of(cfn, StackName=state.stack["StackId"]) if state.stack and plan is Plan.UPDATE else None
+        )
+        _check_live(aws, state, deployed, request.template.document, sent.values, report)
         location = deploy.template_location(
             request.template.body, aws("s3") if request.bucket else None, request.bucket
         )
@@ -922,17 +927,11 @@ def deploy_stack(
             raise DeployError(f"change set {change_set.name} is {change_set.status}: {change_set.reason}")
         if change_set.stack_name != request.stack_name:
             raise DeployError(f"change set {change_set.name} is stack {change_set.stack_name}'s")
-        deployed = _deployed_template(cfn, change_set)
         reviewed = _review(cfn, state, change_set, deployed, request.template.document, sent.values)
         report.note(Reviewed(request.stack_name, reviewed, change_set))
         if reviewed.data_loss and not request.allow_replace:
             promises.discard(change_set)
             raise DataLoss(reviewed)
-        try:
-            _check_live(aws, state, deployed, request.template.document, sent.values, report)
-        except DeployError:
-            promises.discard(change_set)
-            raise
         if not execute:
             return _not_executed(promises, change_set, reviewed, End.PLANNED, keep=request.keep or plan is Plan.UPDATE)
         if not promises.ask(Question(Asked.EXECUTE, request.stack_name, change_set.stack_id, change_set)):
