@@ -276,11 +276,14 @@ def check_bucket_name(account: Account, p: dict[str, str]) -> list[Check]:
     is this stack's own."""
     name = "Data bucket name is free"
     if account.template is not None:  # the name the template makes, as CloudFormation processes it
-        logical_id, bucket = next(
+        made = [
             (n, r["Properties"]["BucketName"])
             for n, r in _processed(account, p).resources.items()
-            if r["Type"] == "AWS::S3::Bucket" and "BucketName" in r["Properties"]
-        )
+            if r["Type"] == "AWS::S3::Bucket" and isinstance(r["Properties"].get("BucketName"), str)
+        ]
+        if not made:
+            return []  # a template that names no bucket (or cannot be processed: the names' row says so)
+        logical_id, bucket = made[0]
     else:
         account_id = account.sts.get_caller_identity()["Account"]
         logical_id, bucket = "DataBucket", f"{p.get('ResourcePrefix', 'valohai')}-data-{account_id}-{account.region}"
@@ -328,7 +331,8 @@ def _processed(account: Account, p: dict[str, str]) -> Any:
     """The template as CloudFormation processes it for these parameters, with the pseudo parameters known
     here (the region, the account, its partition): the names it makes, read from the template itself."""
     if "processed" not in account._known:
-        from valohai_cfn.intrinsics import process, pseudo_parameters
+        from valohai_cfn.intrinsics import EMPTY, EvaluationError, process, pseudo_parameters
+        from valohai_cfn.language_extensions import TransformError
         from valohai_cfn.publish import partition
 
         pseudo = pseudo_parameters(region=account.region, stack_name=account.stack_name, stack_id=None)
@@ -338,7 +342,10 @@ def _processed(account: Account, p: dict[str, str]) -> Any:
             "AWS::Partition": known_partition["partition"],
             "AWS::URLSuffix": known_partition["dnsSuffix"],
         }
-        account._known["processed"] = process(account.template or {}, p, pseudo)
+        try:
+            account._known["processed"] = process(account.template or {}, p, pseudo)
+        except (EvaluationError, TransformError) as e:  # what CloudFormation would refuse: its own message
+            account._known["processed"], account._known["unprocessed"] = EMPTY, str(e)
     return account._known["processed"]
 
 
@@ -625,6 +632,8 @@ def check_named_resources(account: Account, p: dict[str, str]) -> list[Check]:
     if account.aws is None or account.template is None:
         return []
     present = {r["Type"] for r in _processed(account, p).resources.values()}
+    if "unprocessed" in account._known:
+        return [Check("Names the template makes are free", False, f"cannot tell: {account._known['unprocessed']}")]
     return [_named_check(account, p, t, named) for t, named in NAMED.items() if t in present]
 
 
