@@ -187,7 +187,7 @@ def _database(aws: Any, physical_id: str, new: dict) -> Verdict:
                 f"DatabaseAllocatedStorage {wanted_gib}: the database {physical_id} has {live_gib} GiB, and RDS "
                 f"storage never shrinks: keep DatabaseAllocatedStorage at {live_gib} or more"
             )
-        elif wanted_gib < live_gib * 1.1:
+        elif wanted_gib * 10 < live_gib * 11:  # in integers: 88 is 10% more than 80
             verdict.refusals.append(
                 f"DatabaseAllocatedStorage {wanted_gib}: RDS grows storage by 10% at least; the database "
                 f"{physical_id} has {live_gib} GiB: give {-(-live_gib * 11 // 10)} or more"

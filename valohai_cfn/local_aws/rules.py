@@ -228,7 +228,7 @@ def _storage_only_grows(where: updates.Where, old: dict[str, Any], new: dict[str
             f"({before} → {after} GiB)"
         )
     # RDS: "the new value must be at least 10 percent greater than the current value".
-    if before is not None and after is not None and int(before) < int(after) < int(before) * 1.1:
+    if before is not None and after is not None and int(before) < int(after) and int(after) * 10 < int(before) * 11:
         return (
             "InvalidParameterCombination: Invalid storage size: an increase of allocated storage must be at least "
             f"10 percent ({before} → {after} GiB)"
