@@ -473,9 +473,13 @@ def check_parameters(template_parameters: dict[str, dict], given: dict[str, str]
             problems.extend(check_value(name, given[name], spec))
         elif "Default" not in spec:
             problems.append(Problem(name, None, "required: the template has no default"))
-    if worker_lists:
+    if worker_lists and previous_values({n: given[n] for n in WORKER_TYPE_PARAMETERS if n in given}):
+        # A list kept from the deployed stack is known only there: each given list is checked on its own.
+        problems += [p for n in WORKER_TYPE_PARAMETERS if n in given for p in _worker_list_problems(n, given[n])]
+    elif worker_lists:
         values = {n: str(given.get(n, template_parameters[n].get("Default", ""))) for n in WORKER_TYPE_PARAMETERS}
-        problems += [p for p in worker_type_problems(values) if not isinstance(given.get(p.parameter), PreviousValue)]
+        problems += worker_type_problems(values)
+    if worker_lists:
         for name in WORKER_TYPE_PARAMETERS:
             # What the template's own pattern says beyond that (a --template with another pattern).
             if name in given and not _worker_list_problems(name, given[name]):
