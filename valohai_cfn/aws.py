@@ -73,6 +73,16 @@ class Clients:
             self._clients[service] = client
         return self._clients[service]
 
+    def in_region(self, service: str, region: str) -> Any:
+        """The same session's client of `service` in another region (IAM's names are the account's in every
+        region: finding the stack that holds one asks each region's CloudFormation)."""
+        try:
+            client = self.session.client(service, region_name=region, endpoint_url=self.endpoint_url, config=RETRIES)
+        except SETUP_ERRORS as e:
+            raise _setup_error(e) from None
+        client.meta.events.register("before-parse", _refuse_html)
+        return client
+
 
 def _refuse_html(response_dict: dict, **_kwargs: Any) -> None:
     """An HTML page is never an AWS answer (a proxy's sign-in page, a wrong path): refused before botocore's

@@ -302,6 +302,9 @@ def key_values(values: tuple[str, ...], option: str) -> dict[str, str]:
 # -- the template ---------------------------------------------------------------------------------
 
 
+BUILT = "the built template"
+
+
 @dataclass(frozen=True)
 class TemplateSource:
     """The template a command works with: what is sent to CloudFormation, and the same as a document."""
@@ -318,6 +321,14 @@ class TemplateSource:
     def defaults(self) -> dict[str, str | None]:
         return {name: (None if "Default" not in p else str(p["Default"])) for name, p in self.specs.items()}
 
+    @functools.cached_property
+    def footprint(self) -> Any:
+        """How much of CloudFormation's quotas the template uses per worker type (params.Footprint)."""
+        from valohai_cfn import specs
+        from valohai_cfn.params import template_footprint
+
+        return specs.footprint() if self.label == BUILT else template_footprint(self.document)
+
 
 @functools.cache
 def built() -> Any:
@@ -331,7 +342,7 @@ def built_source() -> TemplateSource:
     from valohai_cfn.render import render_json
 
     body = render_json(built())
-    return TemplateSource(body, json.loads(body), "the built template")
+    return TemplateSource(body, json.loads(body), BUILT)
 
 
 def file_source(path: Path, region: str | None) -> TemplateSource:
@@ -383,13 +394,27 @@ def stop_on_problems(label: str, problems: list) -> None:
         raise ProblemsFound(f"{label}: {len(problems)} problem(s)")
 
 
-def checked_parameters(params_file: Path, specs: dict[str, dict], overrides: dict[str, str] | None = None) -> dict:
-    """The file's parameters with --set overrides on top, checked against the template offline."""
-    from valohai_cfn.params import check_parameters, load_parameters
+def checked_parameter_file(
+    params_file: Path, specs: dict[str, dict], overrides: dict[str, str] | None = None, *, footprint: Any = None
+) -> Any:
+    """The file's parameters with --set overrides on top, and its stack tags (params.ParameterFile), checked
+    offline against the template and AWS's rules: its constraints, the worker types, CloudFormation's quotas
+    on what the types make (with the template's `footprint`), the tags."""
+    from valohai_cfn.aws_rules import tag_problems
+    from valohai_cfn.params import ParameterFile, check_parameters, load_parameter_file, quota_problems
 
-    given = {**guarded(lambda: load_parameters(params_file)), **(overrides or {})}
-    stop_on_problems(str(params_file), check_parameters(specs, given))
-    return given
+    read = guarded(lambda: load_parameter_file(params_file))
+    given = {**read.values, **(overrides or {})}
+    problems = check_parameters(specs, given) + quota_problems(footprint, specs, given) + tag_problems(read.tags)
+    stop_on_problems(str(params_file), problems)
+    return ParameterFile(given, read.tags)
+
+
+def checked_parameters(
+    params_file: Path, specs: dict[str, dict], overrides: dict[str, str] | None = None, *, footprint: Any = None
+) -> dict:
+    """The file's parameters with --set overrides on top, checked as checked_parameter_file does."""
+    return checked_parameter_file(params_file, specs, overrides, footprint=footprint).values
 
 
 def set_option(command):

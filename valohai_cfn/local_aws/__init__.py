@@ -27,19 +27,28 @@ What it does as CloudFormation does, where moto alone does not:
   reported against the resource that failed, then a rollback (the updated resources changed back, the new
   ones removed), or *_FAILED with rollback disabled; DeleteStack under each DeletionPolicy (Retain keeps,
   Snapshot takes a final snapshot), DELETE_FAILED naming what a service refused to delete (a protected
-  database); ListStackResources with each resource's status and reason; one operation at a time.
+  database); ListStackResources with each resource's status and reason; DescribeStackResources by a
+  physical id alone (the stack that holds it); one operation at a time.
 - rules (`rules`, where to add one): termination protection on DeleteStack; the stack policy on every
   Update:Modify, Update:Replace and Update:Delete; a custom-named resource cannot be replaced under its
   name; ElastiCache offers the engine versions DescribeCacheEngineVersions lists, upgrades them and never
   downgrades, and turns in-transit encryption on or off only through TransitEncryptionMode preferred;
-  RDS storage does not shrink.
+  RDS creates the versions DescribeDBEngineVersions lists in the classes orderable for them, never
+  downgrades, takes a new major version only with AllowMajorVersionUpgrade, and its storage does not
+  shrink; EC2 takes only its characters in security group and rule descriptions; stack tags as
+  CloudFormation takes them (no aws: prefix, its lengths and count).
 - resources (`models`, `updates`): ElastiCache, Secrets Manager, S3 bucket policies and ACM certificates,
   which moto's CloudFormation lacks; EC2 instances, RDS instances, ingress rules, SSM parameters and Auto
   Scaling groups with every property the template sets (moto's models dropped some); every property applied
   when the resource is made and changed in place through the service's API, or refused; what a service
   needs before a delete (a role's policies detached); AWS managed IAM policies, which moto loads only on
   request; Route 53 hosted zone ids that start with Z; EC2 resources tagged aws:cloudformation:*.
-- the services' own calls moto lacks (`services`): ElastiCache DescribeCacheEngineVersions (moto: HTTP 500).
+- the services' own calls moto lacks or answers untruly (`services`): ElastiCache DescribeCacheEngineVersions
+  and DescribeReservedCacheNodesOfferings, RDS DescribeDBEngineVersions and DescribeOrderableDBInstanceOptions
+  (cfn-lint's catalogues of AWS's versions, classes and node types; moto: HTTP 500 or nothing); CreateSecret
+  of a name scheduled for deletion refused; RegisterImage keeping the architecture and root size; an Auto
+  Scaling instance keeping the launch template version it was launched from; EC2's description characters
+  through the API.
 - drift (`drift`): DetectStackDrift, DetectStackResourceDrift, DescribeStackDriftDetectionStatus and
   DescribeStackResourceDrifts for security groups and ingress rules, SSM parameters and Auto Scaling groups
   (other types NOT_CHECKED, as CloudFormation reports an unsupported one); moto answered a 500 page.
@@ -54,8 +63,11 @@ Where it still differs from AWS:
   other than AWS::LanguageExtensions, nested stacks, imports, changing a resource's type, and
   DeletionPolicy Snapshot on types other than RDS instances and ElastiCache replication groups;
 - permissions are not evaluated: a RoleARN is accepted and not used, any access key works;
-- the services' own limits and checks are moto's (no quotas, no RDS engine version catalogue, certificates
-  issued at once) plus the rules above.
+- the services' own limits and checks are moto's (no quotas, certificates issued at once) plus the rules and
+  catalogues above; stack tags are not copied onto resources, so a tag character a service refuses is not
+  refused here (valohai-cfn refuses it before CreateStack);
+- the catalogues are cfn-lint's, the same for every account: no account is refused a class or version for
+  its own reasons, and every zone of the region offers every orderable class.
 
 This package is the only code that knows moto (the optional `local` extra); only the command line's
 `local-aws` and the tests import it.

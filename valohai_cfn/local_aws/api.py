@@ -29,6 +29,8 @@ from moto.moto_api._internal import mock_random
 from moto.route53.models import ROUTE53_ID_CHOICE, HostedZoneIdentifier
 from moto.utilities.id_generator import moto_id_manager
 
+from valohai_cfn.aws_rules import tag_problems
+
 from . import drift, operations, rules, services
 from .changesets import NO_CHANGES, ChangeSet, ChangeSetNotFound, InvalidChangeSetStatus, plan
 from .stacks import Resource, StackState, outputs, stack_event, state
@@ -78,8 +80,15 @@ def _bool(self: CloudFormationResponse, name: str) -> bool:
 
 
 def _tags(self: CloudFormationResponse) -> dict[str, str] | None:
+    """The stack tags asked for, refused as CloudFormation refuses them (the aws: prefix, lengths, count)."""
     given = self._get_param("Tags")
-    return None if given is None else {t["Key"]: t["Value"] for t in given}
+    if given is None:
+        return None
+    tags = {t["Key"]: t.get("Value", "") for t in given}
+    refused = tag_problems(tags, propagated=False)
+    if refused:
+        raise ValidationError(message="; ".join(refused))
+    return tags
 
 
 def _live_stack(backend: CloudFormationBackend, name: str) -> Stack | None:
@@ -407,10 +416,22 @@ def _detail(stack: Stack, resource: Resource) -> dict[str, Any]:
     return {**detail, "StackName": stack.name, "StackId": stack.stack_id, "Timestamp": resource.updated}
 
 
+def _holding(backend: CloudFormationBackend, physical_id: str) -> Stack:
+    """The live stack one of whose resources has this physical id (DescribeStackResources without a name)."""
+    for stack in backend.stacks.values():
+        local = getattr(stack, "local", None)  # not state(): a stack of moto's own stays moto's
+        if local is not None and any(r.physical_id == physical_id for r in local.resources.values()):
+            return stack
+    raise ValidationError(message=f"Stack for {physical_id} does not exist")
+
+
 @_answered
 def describe_stack_resources(self: CloudFormationResponse) -> ActionResult:
-    stack = _stack(self.cloudformation_backend, self._get_param("StackName"))
     logical, physical = self._get_param("LogicalResourceId"), self._get_param("PhysicalResourceId")
+    name = self._get_param("StackName")
+    if name is None and physical is None:
+        raise ValidationError(message="Either StackName or PhysicalResourceId must be specified")
+    stack = _stack(self.cloudformation_backend, name) if name else _holding(self.cloudformation_backend, physical)
     chosen = [
         r
         for r in state(stack).resources.values()

@@ -25,6 +25,8 @@ from typing import Any
 from cfnlint.schema.manager import PROVIDER_SCHEMA_MANAGER
 from moto.cloudformation.exceptions import ValidationError
 
+from valohai_cfn.aws_rules import ec2_description_problem
+
 from . import models, services, updates
 from .models import as_bool
 
@@ -225,6 +227,72 @@ def _storage_only_grows(where: updates.Where, old: dict[str, Any], new: dict[str
             "InvalidParameterCombination: Invalid storage size: RDS cannot decrease allocated storage "
             f"({before} → {after} GiB)"
         )
+    # RDS: "the new value must be at least 10 percent greater than the current value".
+    if before is not None and after is not None and int(before) < int(after) and int(after) * 10 < int(before) * 11:
+        return (
+            "InvalidParameterCombination: Invalid storage size: an increase of allocated storage must be at least "
+            f"10 percent ({before} → {after} GiB)"
+        )
+    return None
+
+
+@rule("create", "AWS::RDS::DBInstance")
+@rule("update", "AWS::RDS::DBInstance")
+def _db_engine_offered(where: updates.Where, old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """RDS creates (and modifies to) only the versions DescribeDBEngineVersions lists, in the classes
+    DescribeOrderableDBInstanceOptions lists for the version in the region."""
+    engine, version, db_class = new.get("Engine", "postgres"), new.get("EngineVersion"), new.get("DBInstanceClass")
+    if not version or engine in ("aurora-postgresql", "neptune"):
+        return None
+    if str(version) not in services.db_engine_versions(engine):
+        return f"InvalidParameterCombination: Cannot find version {version} for {engine}"
+    if db_class and db_class not in services.db_instance_classes(engine, str(version), where.region):
+        return (
+            "InvalidParameterCombination: RDS does not support creating a DB instance with the following "
+            f"combination: DBInstanceClass={db_class}, Engine={engine}, EngineVersion={version}"
+        )
+    return None
+
+
+@rule("update", "AWS::RDS::DBInstance")
+def _db_engine_only_upgrades(where: updates.Where, old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """RDS upgrades an engine in place, and a new major version only with AllowMajorVersionUpgrade; it never
+    downgrades one."""
+    before, after = old.get("EngineVersion"), new.get("EngineVersion")
+    if not before or not after or str(before) == str(after):
+        return None
+    if _version(after) < _version(before):
+        return f"InvalidParameterCombination: Cannot upgrade {new.get('Engine', 'postgres')} from {before} to {after}"
+    if _version(after)[:1] != _version(before)[:1] and not as_bool(new.get("AllowMajorVersionUpgrade", False)):
+        return (
+            "InvalidParameterCombination: The AllowMajorVersionUpgrade flag must be present when upgrading to a "
+            "new major version."
+        )
+    return None
+
+
+def _ec2_descriptions(properties: dict[str, Any]) -> list[str]:
+    texts = [properties.get("GroupDescription"), properties.get("Description")]
+    for key in ("SecurityGroupIngress", "SecurityGroupEgress"):
+        texts += [rule.get("Description") for rule in properties.get(key) or [] if isinstance(rule, dict)]
+    return [t for t in texts if isinstance(t, str)]
+
+
+@rule("create", "AWS::EC2::SecurityGroup")
+@rule("update", "AWS::EC2::SecurityGroup")
+@rule("create", "AWS::EC2::SecurityGroupIngress")
+@rule("update", "AWS::EC2::SecurityGroupIngress")
+@rule("create", "AWS::EC2::SecurityGroupEgress")
+@rule("update", "AWS::EC2::SecurityGroupEgress")
+def _ec2_description_characters(where: updates.Where, old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """EC2 takes only letters, digits, spaces and ._-:/()#,@[]+=&;{}!$* in a group's or a rule's description."""
+    for text in _ec2_descriptions(new):
+        problem = ec2_description_problem(text)
+        if problem:
+            return (
+                "InvalidParameterValue: Invalid rule description. Valid descriptions are strings less than 256 "
+                f"characters from the following set: a-zA-Z0-9. _-:/()#,@[]+=&;{{}}!$* ({text!r}: {problem})"
+            )
     return None
 
 
