@@ -232,14 +232,17 @@ def _storage_only_grows(where: updates.Where, old: dict[str, Any], new: dict[str
 
 
 def unsupported(resource_type: str, properties: dict[str, Any]) -> list[str]:
-    """The properties the local AWS could not apply to a resource of this type (none for a type it makes
-    with everything it is given)."""
+    """The properties (and parts of them: "LifecycleConfiguration.Rules[0].ObjectSizeGreaterThan") the local
+    AWS could not apply to a resource of this type (none for a type it makes with everything it is given)."""
     if models.model_class(resource_type) is None:
         return ["(the resource type)"]
     applied = models.MADE_WITH[resource_type] | updates.in_place(resource_type)
-    return sorted(set(properties) - applied)
+    return sorted(set(properties) - applied) + updates.unapplied_parts(resource_type, properties)
+
+
+NOT_SUPPORTED = "not supported by the local AWS"
 
 
 def not_supported(what: str) -> ValidationError:
     """CloudFormation's error shape for what the local AWS refuses to pretend."""
-    return ValidationError(message=f"not supported by the local AWS: {what}")
+    return ValidationError(message=f"{NOT_SUPPORTED}: {what}")

@@ -1,0 +1,162 @@
+"""Intrinsic functions in the local AWS: each function's arguments as CloudFormation's intrinsic function
+reference describes them, what it refuses refused in its words ("Template error: …") when the template is
+taken, and what it evaluates evaluated as CloudFormation does (read back through SSM). Measured on main (QA
+finding 4): {"Fn::Sub": "${AWS::NoValue}"} wrote "<object object at 0x…>" and the stack was CREATE_COMPLETE;
+Fn::Select took "-1" and 1.5, Fn::Join a nested list; Python's internals were the messages ("IndexError: list
+index out of range", "KeyError: 'Nope'", an AttributeError, "'NoneType' object has no attribute 'value'")."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from valohai_cfn.local_aws import intrinsics
+
+NO_VALUE = {"Ref": "AWS::NoValue"}
+PYTHON_INTERNALS = re.compile(r"Traceback|NoneType|object at 0x|\b(Key|Attribute|Type|Index|Value)Error\b")
+
+
+def _template(values: dict[str, object], conditions: dict | None = None) -> str:
+    """One SSM parameter per value, named /intrinsics/<key>."""
+    return json.dumps(
+        {
+            "Parameters": {"Sep": {"Type": "String", "Default": ","}},
+            "Conditions": {"Yes": {"Fn::Equals": ["a", "a"]}, **(conditions or {})},
+            "Mappings": {"M": {"us-east-1": {"v": "east"}}},
+            "Resources": {
+                key: {
+                    "Type": "AWS::SSM::Parameter",
+                    "Properties": {"Name": f"/intrinsics/{key}", "Type": "String", "Value": value},
+                }
+                for key, value in values.items()
+            },
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def clients(local_aws):
+    session = boto3.Session(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    return session.client("cloudformation", endpoint_url=local_aws.endpoint_url), session.client(
+        "ssm", endpoint_url=local_aws.endpoint_url
+    )
+
+
+REFUSED = {
+    "sub-variable-novalue": (
+        {"Fn::Sub": ["${A}", {"A": NO_VALUE}]},
+        "not supported by the local AWS: AWS::NoValue as the value of Fn::Sub variable A",
+    ),
+    "sub-novalue": (
+        {"Fn::Sub": "${AWS::NoValue}"},
+        "not supported by the local AWS: AWS::NoValue as the value of Fn::Sub variable AWS::NoValue",
+    ),
+    "sub-arguments": ({"Fn::Sub": ["${A}"]}, intrinsics.SUB_ARGUMENTS),
+    "sub-list-value": ({"Fn::Sub": ["${A}", {"A": ["x"]}]}, intrinsics.SUB_VALUE),
+    "select-negative": (
+        {"Fn::Select": ["-1", ["a", "b"]]},
+        "Template error: Fn::Select cannot select nonexistent value at index -1",
+    ),
+    "select-fraction": ({"Fn::Select": [1.5, ["a", "b"]]}, intrinsics.SELECT_INDEX),
+    "select-out-of-range": (
+        {"Fn::Select": ["5", ["a"]]},
+        "Template error: Fn::Select cannot select nonexistent value at index 5",
+    ),
+    "select-novalue-entry": (
+        {"Fn::Select": ["0", ["a", NO_VALUE]]},
+        "not supported by the local AWS: AWS::NoValue as an entry of the list Fn::Select selects from",
+    ),
+    "select-arguments": ({"Fn::Select": ["0"]}, intrinsics.SELECT_ARGUMENTS),
+    "join-nested-list": ({"Fn::Join": [",", [["a"], "b"]]}, intrinsics.JOIN_ARGUMENTS),
+    "join-not-a-list": ({"Fn::Join": [",", "a"]}, intrinsics.JOIN_ARGUMENTS),
+    "join-function-delimiter": ({"Fn::Join": [{"Ref": "Sep"}, ["a"]]}, intrinsics.JOIN_ARGUMENTS),
+    "if-unknown-condition": (
+        {"Fn::If": ["Nope", "a", "b"]},
+        "Template error: unresolved condition dependency Nope in Fn::If",
+    ),
+    "if-arguments": ({"Fn::If": ["Yes", "a"]}, intrinsics.IF_ARGUMENTS),
+    "split-novalue": (
+        {"Fn::Join": ["", {"Fn::Split": [",", NO_VALUE]}]},
+        "not supported by the local AWS: AWS::NoValue as the text Fn::Split splits",
+    ),
+    "split-function-delimiter": (
+        {"Fn::Join": ["", {"Fn::Split": [{"Ref": "Sep"}, "a,b"]}]},
+        intrinsics.SPLIT_ARGUMENTS,
+    ),
+    "get-att-arguments": ({"Fn::GetAtt": ["Other"]}, intrinsics.GET_ATT_ARGUMENTS),
+    "find-in-map-arguments": ({"Fn::FindInMap": ["M", "us-east-1"]}, intrinsics.FIND_IN_MAP_ARGUMENTS),
+    "find-in-map-unknown-map": (
+        {"Fn::FindInMap": ["Nope", "k", "v"]},
+        "Template error: Mapping named 'Nope' is not present in the 'Mappings' section of template",
+    ),
+    "find-in-map-unknown-key": (
+        {"Fn::FindInMap": ["M", "eu-west-1", "v"]},
+        "Template error: Unable to get mapping for M::eu-west-1::v",
+    ),
+    "base64-list": ({"Fn::Base64": ["x"]}, intrinsics.BASE64_VALUE),
+    "ssm-reference-missing": ("{{resolve:ssm:/nope/nope}}", "Parameters: [ssm:/nope/nope] cannot be found."),
+    "unmodelled-function": (
+        {"Fn::Cidr": ["10.0.0.0/16", 2, 8]},
+        "not supported by the local AWS: the intrinsic function Fn::Cidr",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_what_cloudformation_refuses_is_refused_with_its_words(clients, case):
+    cfn, _ = clients
+    value, message = REFUSED[case]
+    with pytest.raises(ClientError) as refused:
+        cfn.create_stack(StackName=f"intrinsics-{case}", TemplateBody=_template({"Other": "x", "Tried": value}))
+    error = refused.value.response["Error"]
+    assert (error["Code"], error["Message"]) == ("ValidationError", message)
+    assert not PYTHON_INTERNALS.search(error["Message"])
+    # Refused with the template: no stack is left behind.
+    with pytest.raises(ClientError, match="does not exist"):
+        cfn.describe_stacks(StackName=f"intrinsics-{case}")
+
+
+CONDITIONS_REFUSED = {
+    "and-one-condition": ({"Fn::And": [{"Condition": "Yes"}]}, "every Fn::And object requires a list of at least 2"),
+    "or-eleven": ({"Fn::Or": [{"Condition": "Yes"}] * 11}, "every Fn::Or object requires a list of at least 2"),
+    "not-two": ({"Fn::Not": [{"Condition": "Yes"}, {"Condition": "Yes"}]}, intrinsics.NOT_ARGUMENTS),
+    "equals-three": ({"Fn::Equals": ["a", "a", "a"]}, intrinsics.EQUALS_ARGUMENTS),
+    "unknown-condition": ({"Condition": "Nope"}, "Unresolved condition dependency Nope"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONDITIONS_REFUSED))
+def test_condition_functions_take_the_arguments_cloudformation_documents(clients, case):
+    cfn, _ = clients
+    condition, message = CONDITIONS_REFUSED[case]
+    with pytest.raises(ClientError) as refused:
+        cfn.create_stack(StackName=f"conditions-{case}", TemplateBody=_template({"Other": "x"}, {"Bad": condition}))
+    assert message in refused.value.response["Error"]["Message"]
+    assert not PYTHON_INTERNALS.search(refused.value.response["Error"]["Message"])
+
+
+EVALUATED = {
+    "JoinWithoutNoValue": ({"Fn::Join": ["-", ["x", {"Fn::If": ["Yes", NO_VALUE, "y"]}, "z"]]}, "x-z"),
+    "SelectByText": ({"Fn::Select": ["1", ["a", "b"]]}, "b"),
+    "SelectByNumber": ({"Fn::Select": [1, ["a", "b"]]}, "b"),
+    "SubLiteral": ({"Fn::Sub": ["${A}-${!B}", {"A": "x", "Unused": NO_VALUE}]}, "x-${B}"),
+    "SplitThenJoin": ({"Fn::Join": ["+", {"Fn::Split": [",", "p,q"]}]}, "p+q"),
+    "AvailabilityZone": ({"Fn::Select": ["0", {"Fn::GetAZs": ""}]}, "us-east-1a"),
+    "Base64": ({"Fn::Base64": "hi"}, "aGk="),
+    "FindInMap": ({"Fn::FindInMap": ["M", {"Ref": "AWS::Region"}, "v"]}, "east"),
+    "AttributeOfAnother": ({"Fn::Join": ["", ["<", {"Fn::GetAtt": ["SelectByText", "Value"]}, ">"]]}, "<b>"),
+}
+
+
+def test_what_cloudformation_evaluates_is_evaluated_as_it_does(clients):
+    cfn, ssm = clients
+    cfn.create_stack(
+        StackName="intrinsics-evaluated", TemplateBody=_template({k: v for k, (v, _) in EVALUATED.items()})
+    )
+    assert cfn.describe_stacks(StackName="intrinsics-evaluated")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    read = {key: ssm.get_parameter(Name=f"/intrinsics/{key}")["Parameter"]["Value"] for key in EVALUATED}
+    assert read == {key: expected for key, (_, expected) in EVALUATED.items()}
