@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from test_deploy_local import run
 
 from valohai_cfn.cli.common import EXIT_CHANGES

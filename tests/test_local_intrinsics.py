@@ -14,9 +14,21 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from valohai_cfn.local_aws import intrinsics
-
 NO_VALUE = {"Ref": "AWS::NoValue"}
+
+# CloudFormation's refusals, in its words as users quote them.
+BASE64_VALUE = "Template error: every Fn::Base64 object must have a String-typed value."
+EQUALS_ARGUMENTS = "Template error: Fn::Equals requires a list argument with two elements"
+FIND_IN_MAP_ARGUMENTS = "Template error: every Fn::FindInMap object requires three parameters, the map name, map key and the attribute for return value"
+GET_ATT_ARGUMENTS = "Template error: every Fn::GetAtt object requires two non-empty parameters, the resource name and the resource attribute"
+IF_ARGUMENTS = "Template error: Fn::If requires a list argument with three elements"
+JOIN_ARGUMENTS = "Template error: every Fn::Join object requires two parameters, (1) a string delimiter and (2) a list of strings to be joined or a function that returns a list of strings (such as Fn::GetAZs) to be joined."
+NOT_ARGUMENTS = "Template error: Fn::Not requires a list argument with one element"
+SELECT_ARGUMENTS = "Template error: Fn::Select requires a list argument with two elements: an integer index and a list"
+SELECT_INDEX = "Template error: Fn::Select requires a list argument with a valid index value as its first element"
+SPLIT_ARGUMENTS = "Template error: every Fn::Split object requires two parameters, (1) a string delimiter and (2) a string to be split or a function that returns a string to be split."
+SUB_ARGUMENTS = "Template error: One or more Fn::Sub intrinsic functions don't specify expected arguments. Specify a string as first argument, and an optional second argument to specify a mapping of values to replace in the string"
+SUB_VALUE = "Template error: every value of the context object of every Fn::Sub object must be a string or a function that returns a string"
 PYTHON_INTERNALS = re.compile(r"Traceback|NoneType|object at 0x|\b(Key|Attribute|Type|Index|Value)Error\b")
 
 
@@ -55,13 +67,13 @@ REFUSED = {
         {"Fn::Sub": "${AWS::NoValue}"},
         "not supported by the local AWS: AWS::NoValue as the value of Fn::Sub variable AWS::NoValue",
     ),
-    "sub-arguments": ({"Fn::Sub": ["${A}"]}, intrinsics.SUB_ARGUMENTS),
-    "sub-list-value": ({"Fn::Sub": ["${A}", {"A": ["x"]}]}, intrinsics.SUB_VALUE),
+    "sub-arguments": ({"Fn::Sub": ["${A}"]}, SUB_ARGUMENTS),
+    "sub-list-value": ({"Fn::Sub": ["${A}", {"A": ["x"]}]}, SUB_VALUE),
     "select-negative": (
         {"Fn::Select": ["-1", ["a", "b"]]},
         "Template error: Fn::Select cannot select nonexistent value at index -1",
     ),
-    "select-fraction": ({"Fn::Select": [1.5, ["a", "b"]]}, intrinsics.SELECT_INDEX),
+    "select-fraction": ({"Fn::Select": [1.5, ["a", "b"]]}, SELECT_INDEX),
     "select-out-of-range": (
         {"Fn::Select": ["5", ["a"]]},
         "Template error: Fn::Select cannot select nonexistent value at index 5",
@@ -70,25 +82,25 @@ REFUSED = {
         {"Fn::Select": ["0", ["a", NO_VALUE]]},
         "not supported by the local AWS: AWS::NoValue as an entry of the list Fn::Select selects from",
     ),
-    "select-arguments": ({"Fn::Select": ["0"]}, intrinsics.SELECT_ARGUMENTS),
-    "join-nested-list": ({"Fn::Join": [",", [["a"], "b"]]}, intrinsics.JOIN_ARGUMENTS),
-    "join-not-a-list": ({"Fn::Join": [",", "a"]}, intrinsics.JOIN_ARGUMENTS),
-    "join-function-delimiter": ({"Fn::Join": [{"Ref": "Sep"}, ["a"]]}, intrinsics.JOIN_ARGUMENTS),
+    "select-arguments": ({"Fn::Select": ["0"]}, SELECT_ARGUMENTS),
+    "join-nested-list": ({"Fn::Join": [",", [["a"], "b"]]}, JOIN_ARGUMENTS),
+    "join-not-a-list": ({"Fn::Join": [",", "a"]}, JOIN_ARGUMENTS),
+    "join-function-delimiter": ({"Fn::Join": [{"Ref": "Sep"}, ["a"]]}, JOIN_ARGUMENTS),
     "if-unknown-condition": (
         {"Fn::If": ["Nope", "a", "b"]},
         "Template error: unresolved condition dependency Nope in Fn::If",
     ),
-    "if-arguments": ({"Fn::If": ["Yes", "a"]}, intrinsics.IF_ARGUMENTS),
+    "if-arguments": ({"Fn::If": ["Yes", "a"]}, IF_ARGUMENTS),
     "split-novalue": (
         {"Fn::Join": ["", {"Fn::Split": [",", NO_VALUE]}]},
         "not supported by the local AWS: AWS::NoValue as the text Fn::Split splits",
     ),
     "split-function-delimiter": (
         {"Fn::Join": ["", {"Fn::Split": [{"Ref": "Sep"}, "a,b"]}]},
-        intrinsics.SPLIT_ARGUMENTS,
+        SPLIT_ARGUMENTS,
     ),
-    "get-att-arguments": ({"Fn::GetAtt": ["Other"]}, intrinsics.GET_ATT_ARGUMENTS),
-    "find-in-map-arguments": ({"Fn::FindInMap": ["M", "us-east-1"]}, intrinsics.FIND_IN_MAP_ARGUMENTS),
+    "get-att-arguments": ({"Fn::GetAtt": ["Other"]}, GET_ATT_ARGUMENTS),
+    "find-in-map-arguments": ({"Fn::FindInMap": ["M", "us-east-1"]}, FIND_IN_MAP_ARGUMENTS),
     "find-in-map-unknown-map": (
         {"Fn::FindInMap": ["Nope", "k", "v"]},
         "Template error: Mapping named 'Nope' is not present in the 'Mappings' section of template",
@@ -97,7 +109,7 @@ REFUSED = {
         {"Fn::FindInMap": ["M", "eu-west-1", "v"]},
         "Template error: Unable to get mapping for M::eu-west-1::v",
     ),
-    "base64-list": ({"Fn::Base64": ["x"]}, intrinsics.BASE64_VALUE),
+    "base64-list": ({"Fn::Base64": ["x"]}, BASE64_VALUE),
     "ssm-reference-missing": ("{{resolve:ssm:/nope/nope}}", "Parameters: [ssm:/nope/nope] cannot be found."),
     "unmodelled-function": (
         {"Fn::Cidr": ["10.0.0.0/16", 2, 8]},
@@ -123,8 +135,8 @@ def test_what_cloudformation_refuses_is_refused_with_its_words(clients, case):
 CONDITIONS_REFUSED = {
     "and-one-condition": ({"Fn::And": [{"Condition": "Yes"}]}, "every Fn::And object requires a list of at least 2"),
     "or-eleven": ({"Fn::Or": [{"Condition": "Yes"}] * 11}, "every Fn::Or object requires a list of at least 2"),
-    "not-two": ({"Fn::Not": [{"Condition": "Yes"}, {"Condition": "Yes"}]}, intrinsics.NOT_ARGUMENTS),
-    "equals-three": ({"Fn::Equals": ["a", "a", "a"]}, intrinsics.EQUALS_ARGUMENTS),
+    "not-two": ({"Fn::Not": [{"Condition": "Yes"}, {"Condition": "Yes"}]}, NOT_ARGUMENTS),
+    "equals-three": ({"Fn::Equals": ["a", "a", "a"]}, EQUALS_ARGUMENTS),
     "unknown-condition": ({"Condition": "Nope"}, "Unresolved condition dependency Nope"),
 }
 
@@ -160,3 +172,21 @@ def test_what_cloudformation_evaluates_is_evaluated_as_it_does(clients):
     assert cfn.describe_stacks(StackName="intrinsics-evaluated")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
     read = {key: ssm.get_parameter(Name=f"/intrinsics/{key}")["Parameter"]["Value"] for key in EVALUATED}
     assert read == {key: expected for key, (_, expected) in EVALUATED.items()}
+
+
+def test_a_list_where_text_belongs_fails_the_resource_not_written_as_python_text(clients):
+    """Main wrote an SSM parameter's Value from a list parameter as "['a', 'b']"; CloudFormation checks the
+    properties against the resource's schema and fails the resource."""
+    cfn, ssm = clients
+    template = json.loads(_template({"Listed": {"Ref": "Names"}}))
+    template["Parameters"]["Names"] = {"Type": "CommaDelimitedList", "Default": "a,b"}
+    cfn.create_stack(StackName="intrinsics-listed", TemplateBody=json.dumps(template))
+    assert cfn.describe_stacks(StackName="intrinsics-listed")["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
+    events = cfn.describe_stack_events(StackName="intrinsics-listed")["StackEvents"]
+    (failed,) = [e for e in events if e["ResourceStatus"] == "CREATE_FAILED"]
+    assert failed["ResourceStatusReason"] == (
+        "Properties validation failed for resource Listed with message: #/Value: expected type: String, "
+        "found: JSONArray"
+    )
+    with pytest.raises(ClientError, match="ParameterNotFound"):
+        ssm.get_parameter(Name="/intrinsics/Listed")

@@ -1,12 +1,16 @@
-"""The CloudFormation API calls the local AWS answers itself, on moto's CloudFormation service: stacks,
-change sets, resources, events, templates, termination protection and drift. `install()` is the one place
-the package changes moto; moto's own handlers remain for what they do right (DescribeStacks — reading the
-local state through the Stack properties set here —, ListStacks, stack policies, ValidateTemplate).
+"""The CloudFormation API as the local AWS answers it, on moto's CloudFormation service: stacks, change sets,
+resources, events, templates and their summaries, stack policies, exports, termination protection, drift,
+and the operations on a stack that stopped (RollbackStack, ContinueUpdateRollback). `install()` is the one
+place the package changes moto: every action of CloudFormation's API (botocore's service model) gets a
+handler — the local AWS's, moto's where it answers right for these stacks (DescribeStacks reads the local
+state through the Stack properties set here; ListStacks, GetStackPolicy; StackSets), or a refusal in
+CloudFormation's error shape for what the local AWS does not model.
 
 Every call runs under one lock: the server answers requests in threads, and CloudFormation runs one
 operation on a stack at a time (of two deploys of one new stack, the second finds its change set gone or
 the stack made: ChangeSetNotFound, AlreadyExistsException).
-An error the local AWS did not foresee is still answered in CloudFormation's shape, never as a 500.
+An error the local AWS did not foresee is still answered in CloudFormation's shape, without Python's
+internals, never as a 500.
 """
 
 from __future__ import annotations
@@ -164,6 +168,16 @@ def _stack_policy(self: CloudFormationResponse, body_parameter: str, url_paramet
     return text
 
 
+def _refuse_unmodelled(self: CloudFormationResponse, *names: str) -> None:
+    """A request parameter that changes what CloudFormation does, which the local AWS would otherwise drop:
+    ResourceTypes (a template with other types is refused), RetainExceptOnCreate (a rollback keeps what it
+    made)."""
+    for name in names:
+        value = self._get_param(name)
+        if value not in (None, "", []) and str(value).lower() != "false":
+            raise rules.not_supported(f"{self._get_action()} with {name}")
+
+
 def _given_parameters(self: CloudFormationResponse, stack: Stack | None) -> dict[str, str]:
     given = {}
     for entry in self._get_param("Parameters", []) or []:
@@ -256,6 +270,7 @@ def _change_set(backend: CloudFormationBackend, name: str, stack_name: str | Non
 
 @_answered
 def create_stack(self: CloudFormationResponse) -> ActionResult:
+    _refuse_unmodelled(self, "ResourceTypes", "RetainExceptOnCreate")
     backend = self.cloudformation_backend
     name = self._get_param("StackName")
     if _live_stack(backend, name) is not None:
@@ -280,6 +295,7 @@ def create_stack(self: CloudFormationResponse) -> ActionResult:
 
 @_answered
 def update_stack(self: CloudFormationResponse) -> ActionResult:
+    _refuse_unmodelled(self, "ResourceTypes", "RetainExceptOnCreate")
     backend = self.cloudformation_backend
     stack = _stack(backend, self._get_param("StackName"))
     _check_updatable(stack)
@@ -332,6 +348,7 @@ def update_termination_protection(self: CloudFormationResponse) -> ActionResult:
 
 @_answered
 def create_change_set(self: CloudFormationResponse) -> ActionResult:
+    _refuse_unmodelled(self, "ResourceTypes", "RetainExceptOnCreate")
     backend = self.cloudformation_backend
     name = self._get_param("ChangeSetName")
     validate_create_change_set(name)
@@ -406,6 +423,7 @@ def list_change_sets(self: CloudFormationResponse) -> ActionResult:
 
 @_answered
 def execute_change_set(self: CloudFormationResponse) -> ActionResult:
+    _refuse_unmodelled(self, "RetainExceptOnCreate")
     backend = self.cloudformation_backend
     change_set = _change_set(backend, self._get_param("ChangeSetName"), self._get_param("StackName"))
     if change_set.status != "CREATE_COMPLETE" or change_set.execution_status != "AVAILABLE":

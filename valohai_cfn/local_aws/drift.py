@@ -4,8 +4,10 @@ the local AWS can read back — security groups and their ingress rules, SSM par
 groups; every other type is NOT_CHECKED, as CloudFormation reports a type it does not support. moto has
 no drift detection at all (its DetectStackDrift answered a raw HTTP 500 page).
 
-Only the properties the template sets are compared, as CloudFormation does; list order is ignored where
-the service keeps no order (rules, subnets, tags).
+Only the properties the template sets are compared, as CloudFormation does (within a map too: a
+service's defaults for what the template leaves out are no drift); list order is ignored where the
+service keeps no order (rules, subnets, tags). A resource whose live state cannot be read fails its own
+detection (DETECTION_FAILED), not the call.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ AWS::AutoScaling::AutoScalingGroup (replaced on every update) leave out what the
 classes below take their place. moto builds its type → model map from the direct subclasses of
 CloudFormationModel, so defining them is the registration.
 
-`MADE_WITH` says which properties each type's model applies when it makes the resource; `updates` applies
-the rest through the service's API, and `rules.unsupported` refuses a property neither knows, so nothing
-the template says is dropped in silence.
+`MADE_WITH` says which properties each type's model applies when it makes the resource (only those reach
+the model, so none is applied twice); `updates` applies the rest through the service's API, and
+`rules.unsupported` refuses a property neither knows, so nothing the template says is dropped in silence.
 """
 
 from __future__ import annotations

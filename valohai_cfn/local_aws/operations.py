@@ -1,8 +1,10 @@
 """Stack operations as CloudFormation runs them, with the events it emits: executing a change set (create
 in dependency order, update in place, replace — new resource first, the old one removed in the cleanup
 phase under its UpdateReplacePolicy — and remove), deleting a stack (DeletionPolicy: Retain skips,
-Snapshot takes a final snapshot first), and when a resource fails, the failure reported against that
-resource and the stack rolled back (or left as it is with rollback disabled).
+Snapshot has the service take a final snapshot as part of a delete it accepts), and when a resource fails,
+the failure reported against that resource and the stack rolled back (or left as it is with rollback
+disabled, for RollbackStack to roll back later); a rollback a service stops (it refuses an undo) is
+UPDATE_ROLLBACK_FAILED, with what is left to undo kept for ContinueUpdateRollback.
 
 moto's own execute applied what its models could and reported UPDATE_COMPLETE for the rest, raised a
 resource's failure from the API call itself, and rolled nothing back.
@@ -85,6 +87,7 @@ def _cloudformation_tags(stack: Stack, logical_id: str, made: Any) -> None:
 
 def make(stack: Stack, logical_id: str, resource_type: str, properties: dict[str, Any], scope: StackScope) -> Any:
     """Make the resource through its service; the live object."""
+    rules.check_property_types(logical_id, resource_type, properties)
     rules.check("create", resource_type, _where(stack), {}, properties)
     model = models.model_class(resource_type)
     assert model is not None  # the change set refused a type without one
@@ -258,6 +261,7 @@ class _Run:
                 resource.made = make(self.stack, name, resource.resource_type, new, scope)
                 self.replaced.append(before)
             elif changed:
+                rules.check_property_types(name, resource.resource_type, new)
                 rules.check("update", resource.resource_type, _where(self.stack), resource.properties, new)
                 self.journal.append(_Undo("updated", name, before))
                 resource.made = updates.apply(

@@ -2,7 +2,8 @@
 short-form tags), the AWS::LanguageExtensions transform run (moto runs no transform: its CreateStack
 answered HTTP 500 on Fn::ForEach), the capabilities it needs checked, the parameter values checked
 against their constraints and AWS-specific types, the conditions evaluated and what a false one
-excludes left out.
+excludes left out; and what GetTemplateSummary and ValidateTemplate tell of a template before any
+parameter value is given (`summary`), the resources of its Fn::ForEach loops included.
 
 The transform itself is valohai_cfn.language_extensions, the project's own reading of it.
 """

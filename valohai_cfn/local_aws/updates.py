@@ -4,7 +4,11 @@ makes the resource are set here too, right after (`complete`).
 
 Each function is registered for the properties it applies with `@changes(type, *properties)`; a property
 of a type that neither its model (models.MADE_WITH) nor a function here applies is one the local AWS
-cannot apply, and `rules.unsupported` refuses it before anything is made or changed.
+cannot apply, and `rules.unsupported` refuses it before anything is made or changed. A property applied in
+parts (a bucket's lifecycle rules, an instance's volumes, a group's rules) names the parts it cannot apply
+with `@parts(type, property)`: those are refused the same way. What CloudFormation calls a property and
+what the service's API calls it differ (LifecycleConfiguration's ExpirationInDays is the S3 API's
+Expiration.Days): each function here converts, and the tests read the result back through the API.
 """
 
 from __future__ import annotations
