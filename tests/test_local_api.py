@@ -23,6 +23,19 @@ from cfn import REPO
 TEMPLATE = REPO / "templates" / "valohai-self-hosted.json"
 PYTHON_INTERNALS = re.compile(r"Traceback|Error:|NoneType|object at 0x|\b(Key|Attribute|Type|Index|Value)Error\b")
 
+
+def looped_settings(prefix: str, value: object) -> dict:
+    """An SSM parameter /prefix/<name> for each of the Names parameter's items, in a Fn::ForEach loop."""
+    setting = {"Name": {"Fn::Sub": f"/{prefix}/${{Name}}"}, "Type": "String", "Value": value}
+    return {
+        "Fn::ForEach::Settings": [
+            "Name",
+            {"Ref": "Names"},
+            {"Setting${Name}": {"Type": "AWS::SSM::Parameter", "Properties": setting}},
+        ]
+    }
+
+
 LOOPED = {
     "AWSTemplateFormatVersion": "2010-09-09",
     "Description": "settings in a loop",
@@ -32,16 +45,7 @@ LOOPED = {
         "Note": {"Type": "String", "Default": "x", "AllowedValues": ["x", "y"], "NoEcho": True},
     },
     "Resources": {
-        "Fn::ForEach::Settings": [
-            "Name",
-            {"Ref": "Names"},
-            {
-                "Setting${Name}": {
-                    "Type": "AWS::SSM::Parameter",
-                    "Properties": {"Name": {"Fn::Sub": "/api/${Name}"}, "Type": "String", "Value": {"Ref": "Note"}},
-                }
-            },
-        ],
+        **looped_settings("api", {"Ref": "Note"}),
         "Role": {
             "Type": "AWS::IAM::Role",
             "Properties": {

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from cfn import REPO
+from test_local_api import looped_settings
 
 from valohai_cfn.local_aws import create_demo_network
 from valohai_cfn.params import dump_parameters
@@ -97,22 +98,7 @@ def test_deploy_with_the_readmes_arguments(aws_env, local_session, demo_values):
 LOOPED = {
     "Transform": "AWS::LanguageExtensions",
     "Parameters": {"Names": {"Type": "CommaDelimitedList", "Default": "a,b"}},
-    "Resources": {
-        "Fn::ForEach::Settings": [
-            "Name",
-            {"Ref": "Names"},
-            {
-                "Setting${Name}": {
-                    "Type": "AWS::SSM::Parameter",
-                    "Properties": {
-                        "Name": {"Fn::Sub": "/looped/${Name}"},
-                        "Type": "String",
-                        "Value": {"Fn::Join": [",", {"Ref": "Names"}]},
-                    },
-                }
-            },
-        ]
-    },
+    "Resources": looped_settings("looped", {"Fn::Join": [",", {"Ref": "Names"}]}),
 }
 
 
