@@ -161,6 +161,7 @@ def _stack_policy(self: CloudFormationResponse, body_parameter: str, url_paramet
         statements = json.loads(text)["Statement"]
         if not isinstance(statements, (list, dict)):
             raise TypeError(statements)
+        # Evaluating it once: the update that reads it later must not be the first to fail on it.
         rules.stack_policy_denial(text, "Update:Modify", "Check", "AWS::CloudFormation::Stack")
     except (ValueError, KeyError, TypeError, AttributeError):
         # CloudFormation's exact words for a malformed policy are not known here.

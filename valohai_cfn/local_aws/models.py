@@ -710,6 +710,8 @@ class CertificateManagerCertificate(_Model):
 
 
 def _write_validation_records(account_id: str, certificate: Any, options: list[dict[str, Any]]) -> None:
+    """Each domain's validation record, as ACM names it, UPSERTed into its option's hosted zone; raises what
+    Route 53 refuses, and the local AWS's refusal for a domain CloudFormation would wait on."""
     by_domain = {o["DomainName"]: o for o in options}
     route53 = route53_backends[account_id]["aws"]
     for validation in certificate.describe()["Certificate"]["DomainValidationOptions"]:
