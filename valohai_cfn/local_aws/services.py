@@ -20,6 +20,17 @@ with what the service would say.
 - EC2 DescribeImages lists the images another account shares with the caller (ModifyImageAttribute
   LaunchPermission UserId) beside its own (moto: only its own): Valohai shares its roi and peon images with
   each customer account that way, and `RoiAmiId=latest` looks for them.
+
+And those moto answers untruly, answered as the service does:
+- EC2 RunInstances launches with a key pair that does not exist; EC2 refuses (InvalidKeyPair.NotFound), for
+  an instance launched directly, by CloudFormation or by an Auto Scaling group from its launch template.
+  (CreateLaunchTemplate takes the name unchecked, as EC2 does: "Launch template parameters are not fully
+  validated when you create the launch template".)
+- Auto Scaling UpdateAutoScalingGroup drops a group's MixedInstancesPolicy when the call does not repeat it
+  (a spot worker group lost its policy when its MaxSize was changed); AWS changes only what the call names.
+- ACM issues a DNS-validated certificate 60 seconds after the request whatever DNS holds; ACM issues it
+  once each domain's validation record — the CNAME DescribeCertificate names — is in a Route 53 hosted zone
+  of the account, and leaves it PENDING_VALIDATION until then.
 """
 
 from __future__ import annotations
@@ -30,16 +41,19 @@ import re
 from pathlib import Path
 from typing import Any
 
-from moto.autoscaling.models import InstanceState
+from moto.acm.models import CertBundle
+from moto.autoscaling.models import FakeAutoScalingGroup, InstanceState
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.amis import Ami, AmiBackend
+from moto.ec2.models.instances import InstanceBackend
 from moto.ec2.models.security_groups import SecurityGroupBackend
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.utils import generic_filter
 from moto.elasticache.responses import ElastiCacheResponse
 from moto.rds.responses import RDSResponse
+from moto.route53.models import route53_backends
 from moto.secretsmanager.exceptions import InvalidRequestException
 from moto.secretsmanager.models import SecretsManagerBackend
 
@@ -343,6 +357,66 @@ def _launched_from(self: InstanceState) -> dict[str, Any] | None:
     return getattr(self, "launched_from", None)
 
 
+class KeyPairNotFound(EC2ClientError):
+    def __init__(self, name: str) -> None:
+        super().__init__("InvalidKeyPair.NotFound", f"The key pair '{name}' does not exist")
+
+
+_moto_run_instances = InstanceBackend.run_instances
+
+
+def _run_instances(
+    self: Any, image_id: str, count: int, user_data: Any, security_group_names: list[str], **kwargs: Any
+) -> Any:
+    """moto's RunInstances, refusing a key pair the region does not have, as EC2 does (the launch template's
+    KeyName when the call names none)."""
+    name = kwargs.get("key_name")
+    if not name and kwargs.get("launch_template"):
+        name = self._get_template_from_args(kwargs["launch_template"]).data.get("KeyName")
+    if name and name not in self.key_pairs:
+        raise KeyPairNotFound(name)
+    return _moto_run_instances(self, image_id, count, user_data, security_group_names, **kwargs)
+
+
+def _validation_record_found(certificate: CertBundle) -> bool:
+    """Whether each domain's validation CNAME (DescribeCertificate's ResourceRecord) is in a hosted zone of the
+    certificate's account."""
+    account_id = certificate.arn.split(":")[4]
+    records = {
+        (r.name, r.type, tuple(v["Value"] if isinstance(v, dict) else v for v in r.records or []))
+        for zone in list(route53_backends[account_id]["aws"].zones.values())
+        for r in zone.rrsets
+    }
+    wanted = [v["ResourceRecord"] for v in certificate.describe()["Certificate"].get("DomainValidationOptions", [])]
+    return bool(wanted) and all((w["Name"], w["Type"], (w["Value"],)) in records for w in wanted)
+
+
+_moto_check = CertBundle.check
+
+
+def _check(self: CertBundle) -> None:
+    """moto's check (an expired certificate is EXPIRED), but a pending AMAZON_ISSUED certificate is issued
+    when its validation records are in DNS, not when a minute has passed."""
+    pending = self.type == "AMAZON_ISSUED" and self.status == "PENDING_VALIDATION"
+    _moto_check(self)
+    if pending and self.status == "ISSUED":
+        self.status = "PENDING_VALIDATION"
+    if self.status == "PENDING_VALIDATION" and _validation_record_found(self):
+        self.status = "ISSUED"
+
+
+_moto_group_update = FakeAutoScalingGroup.update
+
+
+def _group_update(self: FakeAutoScalingGroup, **changes: Any) -> None:
+    """moto's UpdateAutoScalingGroup, keeping the MixedInstancesPolicy unless the call replaces it (with a policy
+    of its own or a LaunchTemplate)."""
+    kept = self.mixed_instances_policy
+    _moto_group_update(self, **changes)
+    if changes.get("mixed_instances_policy") is None and not changes.get("launch_template"):
+        self.mixed_instances_policy = kept
+
+
 def install() -> None:
     ElastiCacheResponse.describe_cache_engine_versions = _describe_cache_engine_versions  # type: ignore[attr-defined]
     AmiBackend.describe_images = _describe_images  # type: ignore[method-assign]
@@ -357,3 +431,6 @@ def install() -> None:
     SecurityGroupBackend.authorize_security_group_egress = _authorize_egress  # type: ignore[method-assign]
     InstanceState.launch_template = property(_launched_from)  # type: ignore[method-assign,assignment]
     Ami.block_device_mappings = property(_block_device_mappings)  # type: ignore[method-assign,assignment]
+    InstanceBackend.run_instances = _run_instances  # type: ignore[method-assign]
+    CertBundle.check = _check  # type: ignore[method-assign]
+    FakeAutoScalingGroup.update = _group_update  # type: ignore[method-assign]
