@@ -104,6 +104,16 @@ class Clients:
             self._clients[service] = client
         return self._clients[service]
 
+    def in_region(self, service: str, region: str) -> Any:
+        """The same session's client of `service` in another region (IAM's names are the account's in every
+        region: finding the stack that holds one asks each region's CloudFormation)."""
+        try:
+            client = self.session.client(service, region_name=region, endpoint_url=self.endpoint_url, config=RETRIES)
+        except SETUP_ERRORS as e:
+            raise _setup_error(e) from None
+        client.meta.events.register("before-parse", _refuse_what_is_not_aws)
+        return client
+
 
 # The first element of an XML document, after its declaration and comments.
 _XML_ROOT = re.compile(rb"\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<([A-Za-z_][\w.:-]*)", re.DOTALL)

@@ -491,6 +491,11 @@ def _images_resolved(out: Output, note: lifecycle.ImagesResolved) -> None:
         out.line(f"{image.parameter}=latest: {image.image_id} ({image.name or 'no name'}, made {image.created})")
 
 
+def _stepwise(out: Output, note: lifecycle.Stepwise) -> None:
+    for step in note.steps:
+        out.warn(step)
+
+
 def _deleting(out: Output, note: lifecycle.Deleting) -> None:
     if note.lifting:
         why = "--recreate-failed" if note.recreating else "--force"
@@ -510,6 +515,7 @@ NOTES: dict[type, Any] = {
     ),
     lifecycle.UpToDate: lambda out, n: out.line(f"Stack {n.stack_name} is up to date: no changes."),
     lifecycle.Reviewed: lambda out, n: show_review(out, n.review),
+    lifecycle.Stepwise: _stepwise,
     lifecycle.NotExecuted: _not_executed,
     lifecycle.Relaxed: lambda out, n: out.warn(
         f"--allow-replace: the stack policy lets this update replace {', '.join(n.resources)}; "

@@ -119,6 +119,15 @@ class ImagesResolved:
 
 
 @dataclass(frozen=True)
+class Stepwise:
+    """An update that is one step of a change AWS takes only in steps (the queue's TLS through preferred): what
+    this step does, and what comes next (valohai_cfn.transitions)."""
+
+    stack_name: str
+    steps: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class CreatingChangeSet:
     stack_name: str
     name: str
@@ -269,8 +278,13 @@ class DeployRequest:
     recreate_failed: bool = False
 
     def __post_init__(self) -> None:
+        from valohai_cfn.aws_rules import tag_problems
+
         if self.role_arn is not None:
             deploy.check_role_arn(self.role_arn)
+        refused = tag_problems({**self.tags, deploy.VALOHAI_TAG[0]: deploy.VALOHAI_TAG[1]})
+        if refused:
+            raise WrongInput("; ".join(refused))
 
 
 @dataclass(frozen=True)
@@ -324,7 +338,21 @@ def parameters_to_send(
     plan: Plan, given: dict[str, str], template: Template, stack_parameters: dict[str, str]
 ) -> SentParameters:
     """The one step where the parameters as given (the file, --set) become the ones sent to CloudFormation:
-    on CREATE every default too; on UPDATE what is not given keeps its previous value."""
+    on CREATE every default too; on UPDATE what is not given, or given as UsePreviousValue, keeps its previous
+    value. WrongInput for UsePreviousValue on a CREATE (CloudFormation refuses it: there is no value to keep),
+    or for a parameter the deployed stack does not have."""
+    from valohai_cfn.params import previous_values
+
+    kept = previous_values(given)
+    if kept and plan is not Plan.UPDATE:
+        raise WrongInput(
+            f"{', '.join(kept)}: UsePreviousValue keeps a deployed stack's value; this is a new stack: give a "
+            "ParameterValue"
+        )
+    missing = [name for name in kept if name not in stack_parameters]
+    if missing:
+        raise WrongInput(f"{', '.join(missing)}: UsePreviousValue, but the deployed stack has no such parameter")
+    given = {name: value for name, value in given.items() if name not in kept}
     entries = deploy.parameters_for(plan, given, template.defaults, stack_parameters)
     return SentParameters(entries, deploy.effective_parameters(entries, stack_parameters))
 
@@ -839,8 +867,12 @@ def check_account(
         region=cfn.meta.region_name,
         stack_name=stack_name,
         elasticache=aws("elasticache"),
+        aws=aws,
+        in_region=getattr(aws, "in_region", None),
+        template=template.document,
     )
-    values = _Values({**{n: d for n, d in template.defaults.items() if d is not None}, **parameters})
+    given = _with_previous_values(cfn, stack_name, parameters)
+    values = _Values({**{n: d for n, d in template.defaults.items() if d is not None}, **given})
     try:
         return run_checks(account, values)
     except MissingParameter as e:
@@ -849,6 +881,51 @@ def check_account(
             f"preflight checks this installation's template, and this template has no parameter {e.args[0]}"
             + (f": {skip_hint}" if skip_hint else "")
         ) from None
+
+
+def _with_previous_values(cfn: Any, stack_name: str | None, parameters: dict[str, str]) -> dict[str, str]:
+    """The parameters with each UsePreviousValue replaced by the deployed stack's value (preflight checks the
+    values the stack would have). WrongInput when there is no deployed stack to take them from."""
+    from valohai_cfn.params import previous_values
+
+    kept = previous_values(parameters)
+    if not kept:
+        return parameters
+    state = deploy.stack_state(cfn, stack_name) if stack_name else None
+    if state is None or state.stack is None or state.status == "REVIEW_IN_PROGRESS":
+        where = f"stack {stack_name} does not exist yet" if stack_name else "no --stack-name names the stack"
+        raise WrongInput(f"{', '.join(kept)}: UsePreviousValue keeps a deployed stack's value, and {where}")
+    return {**parameters, **{name: state.parameters.get(name, "") for name in kept}}
+
+
+def _check_live(
+    aws: Any, state: StackState, deployed: dict | None, document: dict, values: dict[str, str], report: Reporter
+) -> None:
+    """Refuse (DeployError; nothing executed) an update of the `deployed` template (None: a new stack, nothing to
+    refuse) the live resources cannot take, read from the services (valohai_cfn.transitions: the queue's TLS
+    steps, engine downgrades, storage that cannot shrink), with the way forward; report the step an update is
+    of a stepwise change."""
+    from valohai_cfn import transitions
+    from valohai_cfn.intrinsics import EvaluationError, process, pseudo_parameters
+    from valohai_cfn.language_extensions import TransformError
+
+    if deployed is None or state.stack is None:
+        return
+    cfn = aws("cloudformation")
+    stack_id = state.stack["StackId"]
+    pseudo = pseudo_parameters(region=cfn.meta.region_name, stack_name=state.name, stack_id=stack_id)
+    try:
+        old = process(deployed, state.parameters, pseudo)
+        new = process(document, values, pseudo)
+    except (EvaluationError, TransformError):
+        return  # a template this module cannot evaluate: CloudFormation's own checks stand
+    verdict = transitions.check(aws, state.stack, old.resources, new.resources)
+    if verdict.refusals:
+        raise DeployError(
+            "\n".join(["The live resources cannot take this update:", *verdict.refusals, "Nothing was changed."])
+        )
+    if verdict.steps:
+        report.note(Stepwise(state.name, tuple(verdict.steps)))
 
 
 def _deployed_template(cfn: Any, change_set: ChangeSet) -> dict | None:
@@ -1069,6 +1146,11 @@ def deploy_stack(
             refused = deploy.fixed_parameter_changes(state.parameters, sent.values)
             if refused:
                 raise DeployError("; ".join(refused))
+        # The deployed template, for the live check here (before any change set) and the review below.
+        deployed = (
+            deploy.template_of(cfn, StackName=state.stack["StackId"]) if state.stack and plan is Plan.UPDATE else None
+        )
+        _check_live(aws, state, deployed, request.template.document, sent.values, report)
         location = deploy.template_location(
             request.template.body, aws("s3") if request.bucket else None, request.bucket
         )
@@ -1089,7 +1171,6 @@ def deploy_stack(
             raise DeployError(f"change set {change_set.name} is {change_set.status}: {change_set.reason}")
         if change_set.stack_name != request.stack_name:
             raise DeployError(f"change set {change_set.name} is stack {change_set.stack_name}'s")
-        deployed = _deployed_template(cfn, change_set)
         sent_tags = {**tags, deploy.VALOHAI_TAG[0]: deploy.VALOHAI_TAG[1]}
         reviewed = _review(cfn, state, change_set, deployed, request.template.document, sent.values, sent_tags)
         report.note(Reviewed(request.stack_name, reviewed, change_set))
@@ -1158,6 +1239,7 @@ def execute_change_set(aws: Any, request: ExecuteRequest, *, approve: Approve | 
         report.note(Reviewed(request.stack_name, reviewed, change_set))
         if reviewed.data_loss and not request.allow_replace:
             raise DataLoss(reviewed)
+        _check_live(aws, state, deployed, document, change_set.parameters, report)
         if not promises.ask(Question(Asked.EXECUTE, request.stack_name, change_set.stack_id, change_set)):
             if promises.approve is None:
                 raise DeployError("nobody to approve the change: no terminal to ask in. Add --yes")

@@ -339,6 +339,9 @@ def key_values(values: tuple[str, ...], option: str) -> dict[str, str]:
 # -- the template ---------------------------------------------------------------------------------
 
 
+BUILT = "the built template"
+
+
 @dataclass(frozen=True)
 class TemplateSource:
     """The template a command works with: what is sent to CloudFormation, and the same as a document."""
@@ -355,6 +358,14 @@ class TemplateSource:
     def defaults(self) -> dict[str, str | None]:
         return {name: (None if "Default" not in p else str(p["Default"])) for name, p in self.specs.items()}
 
+    @functools.cached_property
+    def footprint(self) -> Any:
+        """How much of CloudFormation's quotas the template uses per worker type (params.Footprint)."""
+        from valohai_cfn import specs
+        from valohai_cfn.params import template_footprint
+
+        return specs.footprint() if self.label == BUILT else template_footprint(self.document)
+
 
 @functools.cache
 def built() -> Any:
@@ -368,7 +379,7 @@ def built_source() -> TemplateSource:
     from valohai_cfn.render import render_json
 
     body = render_json(built())
-    return TemplateSource(body, json.loads(body), "the built template")
+    return TemplateSource(body, json.loads(body), BUILT)
 
 
 def file_source(path: Path, region: str | None) -> TemplateSource:
@@ -421,21 +432,43 @@ def stop_on_problems(label: str, problems: list) -> None:
         raise ProblemsFound(f"{label}: {len(problems)} problem(s)")
 
 
-def checked_parameters(
-    params_file: Path, specs: dict[str, dict], overrides: dict[str, str] | None = None, *, required: bool = True
-) -> dict:
-    """The file's parameters with --set overrides on top, checked against the template offline; each problem
-    blamed on where its value came from (the file, or --set). `required` False: a parameter without a default
-    may be left out (an update keeps the stack's value; the lifecycle checks it once it knows the stack)."""
-    from valohai_cfn.params import check_parameters, load_parameters
+def checked_parameter_file(
+    params_file: Path,
+    specs: dict[str, dict],
+    overrides: dict[str, str] | None = None,
+    *,
+    footprint: Any = None,
+    required: bool = True,
+) -> Any:
+    """The file's parameters with --set overrides on top, and its stack tags (params.ParameterFile), checked
+    offline against the template and AWS's rules: its constraints, the worker types, CloudFormation's quotas
+    on what the types make (with the template's `footprint`), the tags. Each problem is blamed on where its
+    value came from (the file, or --set). `required` False: a parameter without a default may be left out (an
+    update keeps the stack's value; the lifecycle checks it once it knows the stack)."""
+    from valohai_cfn.aws_rules import tag_problems
+    from valohai_cfn.params import ParameterFile, check_parameters, load_parameter_file, quota_problems
 
+    read = guarded(lambda: load_parameter_file(params_file))
     overrides = overrides or {}
-    given = {**guarded(lambda: load_parameters(params_file)), **overrides}
+    given = {**read.values, **overrides}
     problems = [p for p in check_parameters(specs, given) if required or not (p.value is None and p.parameter in specs)]
+    problems += quota_problems(footprint, specs, given) + tag_problems(read.tags)
     from_set = [p for p in problems if p.parameter in overrides]
     stop_on_problems("--set", from_set)
     stop_on_problems(str(params_file), [p for p in problems if p not in from_set])
-    return given
+    return ParameterFile(given, read.tags)
+
+
+def checked_parameters(
+    params_file: Path,
+    specs: dict[str, dict],
+    overrides: dict[str, str] | None = None,
+    *,
+    footprint: Any = None,
+    required: bool = True,
+) -> dict:
+    """The file's parameters with --set overrides on top, checked as checked_parameter_file does."""
+    return checked_parameter_file(params_file, specs, overrides, footprint=footprint, required=required).values
 
 
 def set_option(command):

@@ -42,9 +42,18 @@ def params_group() -> None:
 @params_group.command("check")
 @click.argument("params_file", type=click.Path(path_type=Path))
 def params_check(params_file: Path) -> None:
-    """Check a parameter file against the template: every problem, one line each; exit 2 on any."""
-    given = common.checked_parameters(params_file, _specs())
-    click.echo(f"{params_file}: {len(given)} parameters, all valid")
+    """Check a parameter file against the template and AWS's rules: every problem, one line each; exit 2 on any.
+    Besides the template's constraints: the worker types (botocore's and cfn-lint's lists), CloudFormation's
+    quotas on what they make (500 resources, 200 outputs, 1 MB), and the stack tags a {"Parameters": …} file
+    carries."""
+    from valohai_cfn import specs
+    from valohai_cfn.params import previous_values
+
+    read = common.checked_parameter_file(params_file, _specs(), footprint=specs.footprint())
+    kept = previous_values(read.values)
+    tags = f", {len(read.tags)} stack tags" if read.tags else ""
+    previous = f" ({', '.join(kept)}: UsePreviousValue, the deployed stack's)" if kept else ""
+    click.echo(f"{params_file}: {len(read.values)} parameters{previous}{tags}, all valid")
 
 
 @params_group.command("import")

@@ -57,7 +57,9 @@ def preflight_command(
 
     out = _output(output_format)
     source = common.template_source(template_path, region)
-    parameters = common.checked_parameters(params_file, source.specs, common.key_values(overrides, "--set"))
+    parameters = common.checked_parameters(
+        params_file, source.specs, common.key_values(overrides, "--set"), footprint=source.footprint
+    )
 
     def run():
         aws = common.aws_clients(region, profile, endpoint_url)
@@ -126,8 +128,12 @@ def _run_deployment(options: dict, *, execute: bool) -> int:
     source = common.template_source(options["template_path"], options["region"] or common.default_region())
     overrides = common.key_values(options["overrides"], "--set")
     # A parameter without a default may be left out of an update (the lifecycle checks it against the stack).
-    parameters = common.checked_parameters(options["params_file"], source.specs, overrides, required=False)
-    tags = common.key_values(options["tags"], "--tag")
+    read = common.checked_parameter_file(
+        options["params_file"], source.specs, overrides, footprint=source.footprint, required=False
+    )
+    parameters = read.values
+    # A template configuration file's Tags, with --tag on top.
+    tags = {**read.tags, **common.key_values(options["tags"], "--tag")}
     out = _output(options.get("output_format", "text"))
 
     def run() -> int:
@@ -302,7 +308,9 @@ def diff_command(
     out = _output(output_format)
     source = common.template_source(template_path, region or common.default_region())
     overrides = common.key_values(overrides, "--set")
-    parameters = common.checked_parameters(params_file, source.specs, overrides, required=False)
+    parameters = common.checked_parameters(
+        params_file, source.specs, overrides, footprint=source.footprint, required=False
+    )
 
     def run() -> int:
         aws = common.aws_clients(region, profile, endpoint_url)

@@ -19,6 +19,7 @@ from valohai_cfn.stack.context import (
     HAS_SPOT_WORKERS,
     HAS_WORKER_KEY_PAIR,
     QUEUE_TLS,
+    QUEUE_TLS_REQUIRED,
     USE_HTTPS,
     Context,
 )
@@ -36,7 +37,7 @@ HOSTNAME = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 BOOLEAN = ["true", "false"]
 # An EC2 instance type's shape (family.size); whether it exists is params check's and preflight's to say.
 # Empty is allowed so that either list may be empty; params check refuses both empty and empty items.
-INSTANCE_TYPE_OR_EMPTY = r"^$|^[a-z][a-z0-9-]*\.[a-z0-9]+$"
+INSTANCE_TYPE_OR_EMPTY = r"^$|^[a-z][a-z0-9-]*\.[a-z0-9-]+$"
 KEY_PAIR_NAME = r"^[ -~]*$"
 # Every name the template builds starts with the prefix: a letter, then letters, digits and single hyphens
 # (no trailing or double hyphen: the database identifier refuses them), never a start a service refuses or
@@ -85,6 +86,10 @@ DEFAULT_DATABASE_ENGINE_VERSION = "16.15"
 # whatever it is that day; the template pins it. 7.1 is the newest Redis OSS line ElastiCache offers (its
 # newer engines are Valkey) and the newest cfn-lint knows; Valohai's installer at f60087b still pins 6.2.
 QUEUE_ENGINE_VERSIONS = ["7.1", "7.0", "6.2"]
+
+# QueueTransitEncryption: ElastiCache turns TLS on or off for a live replication group only through
+# TransitEncryptionMode preferred (TLS and plain connections both taken), in a modification of its own.
+QUEUE_TLS_VALUES = ["false", "preferred", "true"]
 
 GROUP_INSTALLATION = "Installation"
 GROUP_NETWORK = "Network"
@@ -441,8 +446,8 @@ def _data(t: Template) -> None:
             "QueueTransitEncryption",
             Type="String",
             Default="false",
-            AllowedValues=BOOLEAN,
-            Description="TLS to Redis (rediss://).",
+            AllowedValues=QUEUE_TLS_VALUES,
+            Description="TLS to Redis (rediss://); a live queue changes via preferred.",
         ),
     )
 
@@ -540,7 +545,9 @@ def _conditions(t: Template) -> None:
     ):
         t.add_condition(condition, Not(Equals(Join("", Ref(parameter)), "")))
     t.add_condition(DATABASE_MULTI_AZ, Equals(Ref("DatabaseMultiAZ"), "true"))
-    t.add_condition(QUEUE_TLS, Equals(Ref("QueueTransitEncryption"), "true"))
+    # preferred: the queue takes TLS and plain connections; the app and the workers already use TLS.
+    t.add_condition(QUEUE_TLS, Not(Equals(Ref("QueueTransitEncryption"), "false")))
+    t.add_condition(QUEUE_TLS_REQUIRED, Equals(Ref("QueueTransitEncryption"), "true"))
 
 
 def add_parameters(t: Template) -> Context:
