@@ -453,7 +453,7 @@ def checked_parameter_file(
     given = {**read.values, **overrides}
     problems = [p for p in check_parameters(specs, given) if required or not (p.value is None and p.parameter in specs)]
     problems += quota_problems(footprint, specs, given) + tag_problems(read.tags)
-    from_set = [p for p in problems if p.parameter in overrides]
+    from_set = [p for p in problems if getattr(p, "parameter", None) in overrides]
     stop_on_problems("--set", from_set)
     stop_on_problems(str(params_file), [p for p in problems if p not in from_set])
     return ParameterFile(given, read.tags)
