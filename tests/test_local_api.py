@@ -407,3 +407,28 @@ def test_list_exports_lists_the_stacks_exports(cfn):
     exports = [e for e in cfn.list_exports()["Exports"] if e["Name"] == "api-first-setting"]
     assert exports == [{"ExportingStackId": stack_id, "Name": "api-first-setting", "Value": "/api-exporting/first"}]
     cfn.delete_stack(StackName="api-exporting")
+
+
+@pytest.mark.parametrize(
+    ("service", "call"),
+    [
+        ("cloudformation", lambda c: c.list_stacks()),
+        ("ssm", lambda c: c.describe_parameters()),
+        ("ec2", lambda c: c.describe_vpcs()),
+        ("s3", lambda c: c.list_buckets()),
+        ("rds", lambda c: c.describe_db_instances()),
+    ],
+    ids=["query", "json", "ec2", "rest-xml", "rds"],
+)
+def test_a_region_that_is_not_aws_s_is_refused_in_the_service_s_shape(local_aws, service, call):
+    """AWS refuses a request signed for a region it does not have; moto answered an HTML 500 page (QA finding
+    17: AWS_DEFAULT_REGION=nowhere)."""
+    client = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x").client(
+        service, region_name="nowhere", endpoint_url=local_aws.endpoint_url, config=Config(retries={"max_attempts": 1})
+    )
+    with pytest.raises(ClientError) as refused:
+        call(client)
+    error = refused.value.response["Error"]
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert error["Code"] in ("SignatureDoesNotMatch", "InvalidSignatureException"), error
+    assert "valid region" in error["Message"] and "'nowhere'" in error["Message"], error

@@ -106,6 +106,7 @@ class ValohaiCfnGroup(click.Group):
             click.echo(masked(f"Error: {one_line(e.format_message())}{hint}", secrets), err=True)
             sys.exit(EXIT_BAD_INPUT)
         except Interrupted as e:
+            _ignore_further_interrupts()
             what = "Stopped watching." if e.watching else "Interrupted."
             click.echo(masked(f"\n{what} {e.format_message()}", secrets), err=True)
             sys.exit(e.exit_code)
@@ -113,9 +114,20 @@ class ValohaiCfnGroup(click.Group):
             click.echo(masked(f"Error: {e.format_message()}", secrets), err=True)
             sys.exit(e.exit_code)
         except (click.Abort, KeyboardInterrupt):
+            _ignore_further_interrupts()
             click.echo("\nInterrupted.", err=True)
             sys.exit(EXIT_INTERRUPTED)
         sys.exit(result if isinstance(result, int) else EXIT_OK)
+
+
+def _ignore_further_interrupts() -> None:
+    """Once Ctrl-C has been handled, what is left is a line and the exit: a second Ctrl-C then would only turn
+    the exit into a traceback from the interpreter's shutdown (or death by the signal, exit -2)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def one_line(text: str) -> str:
