@@ -85,6 +85,18 @@ def rolled_back_first_create(cfn: Any, reader: Any, stack_ids: set[str]) -> None
     cfn.meta.events.register("after-call.cloudformation.ListStackResources", resources)
 
 
+def operation_under_way(cfn: Any, stack_name: str) -> None:
+    """The stack reads as its operation going on (CREATE_IN_PROGRESS for CREATE_COMPLETE, DELETE_IN_PROGRESS for
+    DELETE_FAILED…), as AWS shows it for minutes: the local AWS runs an operation to its end inside the call."""
+
+    def status(parsed: dict, **_kwargs: Any) -> None:
+        for stack in parsed.get("Stacks", []):
+            if stack["StackName"] == stack_name and stack["StackStatus"].endswith(("_COMPLETE", "_FAILED")):
+                stack["StackStatus"] = stack["StackStatus"].rsplit("_", 1)[0] + "_IN_PROGRESS"
+
+    cfn.meta.events.register("after-call.cloudformation.DescribeStacks", status)
+
+
 @dataclass
 class Fault:
     """One fault: at the `index`-th call (0-based, any operation), "fail" it, or Ctrl-C "before" or "after" it."""
@@ -172,6 +184,40 @@ NO_DATA = {
         "Value": {
             "Type": "AWS::SSM::Parameter",
             "Properties": {"Name": {"Fn::Sub": "/${AWS::StackName}/setting"}, "Type": "String", "Value": "other"},
+        }
+    },
+}
+
+
+# The same with more data (a second bucket), and with its bucket named (a new name replaces it).
+WITH_MORE_DATA = {
+    **WITH_DATA,
+    "Resources": {**WITH_DATA["Resources"], "Extra": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain"}},
+}
+
+
+def with_bucket_named(name: str, template: dict = WITH_DATA) -> dict:
+    data = template["Resources"]["Data"]
+    return {**template, "Resources": {**template["Resources"], "Data": {**data, "Properties": {"BucketName": name}}}}
+
+
+# A stack whose delete fails: its database has deletion protection, which RDS (and the local AWS) enforce.
+UNDELETABLE = {
+    "AWSTemplateFormatVersion": "2010-09-09",
+    "Description": "A stack whose delete fails, for lifecycle tests",
+    "Resources": {
+        "Database": {
+            "Type": "AWS::RDS::DBInstance",
+            "DeletionPolicy": "Delete",
+            "UpdateReplacePolicy": "Delete",
+            "Properties": {
+                "DBInstanceClass": "db.t4g.micro",
+                "Engine": "postgres",
+                "AllocatedStorage": "20",
+                "MasterUsername": "valohai",
+                "MasterUserPassword": "only-a-test-0",  # never deployed anywhere but the local AWS
+                "DeletionProtection": True,
+            },
         }
     },
 }

@@ -27,7 +27,8 @@ for path in filter(None, os.environ.get("STUB_WATCH", "").split(os.pathsep)):
     files[path] = open(path).read() if os.path.exists(path) else None
 env = {{k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION")}}
 with open(os.path.join(state, "calls.jsonl"), "a") as log:
-    log.write(json.dumps({{"cmd": name, "args": args, "files": files, "env": env}}) + "\n")
+    call = {{"cmd": name, "args": args, "files": files, "env": env, "region": env["AWS_DEFAULT_REGION"]}}
+    log.write(json.dumps(call) + "\n")
 if name == "runuser":
     command = args[args.index("--") + 1:]
     os.execvp(command[0], command)
@@ -118,6 +119,14 @@ class Stubs:
         for entry in (json.loads(line) for line in log.read_text().splitlines()):
             if [entry["cmd"], *entry["args"]] == call:
                 return {str(Path(path).relative_to(self.root)): text for path, text in entry["files"].items()}
+        raise AssertionError(f"{call} was not called")
+
+    def region_at(self, call: list[str]) -> str | None:
+        """AWS_DEFAULT_REGION as `call` was first made with it (None: not set)."""
+        log = self.state / "calls.jsonl"
+        for entry in (json.loads(line) for line in log.read_text().splitlines()):
+            if [entry["cmd"], *entry["args"]] == call:
+                return entry["region"]
         raise AssertionError(f"{call} was not called")
 
     def forget_calls(self) -> None:

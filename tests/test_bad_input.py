@@ -5,6 +5,7 @@ refusing would end differently (a connection error, exit 1)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -289,6 +290,20 @@ CLIENT_PROBLEMS = {
         [],
         "missing: AWS_SECRET_ACCESS_KEY",
     ),
+    "a region that is not AWS's": (
+        {"AWS_DEFAULT_REGION": "nowhere", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"},
+        [],
+        "'nowhere' is not an AWS region",
+    ),
+    "an AWS config file that cannot be parsed": ({}, [], "the AWS configuration cannot be used"),
+    "a profile that is its own source": ({}, ["--profile", "loop"], "the AWS configuration cannot be used"),
+}
+# The AWS config file of those problems that have one.
+CONFIG_FILES = {
+    "an AWS config file that cannot be parsed": "[default\nregion = us-east-1\n",
+    "a profile that is its own source": (
+        "[profile loop]\nregion = us-east-1\nrole_arn = arn:aws:iam::123456789012:role/r\nsource_profile = loop\n"
+    ),
 }
 
 
@@ -306,6 +321,9 @@ def test_a_client_that_cannot_be_made_is_one_line_on_every_command(no_aws_config
     environment, options, words = CLIENT_PROBLEMS[problem]
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
+    if problem in CONFIG_FILES:
+        config = Path(os.environ["AWS_CONFIG_FILE"])
+        config.write_text(CONFIG_FILES[problem])
     for command, args in AWS_COMMANDS.items():
         if problem == "no region" and command == "publish":
             continue  # S3 needs no region: botocore's client for it is made without one
@@ -319,21 +337,25 @@ def test_a_client_that_cannot_be_made_is_one_line_on_every_command(no_aws_config
 # -- what is printed never holds the endpoint's credentials, nor a page of HTML -------------------------------
 
 
-@pytest.mark.parametrize(
-    ("endpoint", "exit_code"),
-    [("http://admin:s3cr3t@127.0.0.1:9", 1), ("http://admin:s3cr3t@127.0.0.1:99999x", 2)],
-    ids=["unreachable", "bad port"],
-)
-def test_credentials_in_the_endpoint_are_never_printed(aws_env, endpoint, exit_code):
+# Passwords as people write them into a URL: a quote, a double quote, a space, an unencoded @.
+PASSWORDS = ["s3cr3t", "p'ss", 'p"ss', "p ss", "p@ss"]
+
+
+@pytest.mark.parametrize("password", PASSWORDS)
+@pytest.mark.parametrize(("port", "exit_code"), [("9", 1), ("99999x", 2)], ids=["unreachable", "bad port"])
+def test_credentials_in_the_endpoint_are_never_printed(aws_env, password, port, exit_code):
+    endpoint = f"http://admin:{password}@127.0.0.1:{port}"
     result = CliRunner().invoke(cli, ["status", "s", "--endpoint-url", endpoint, "--region", "us-east-1"])
     assert result.exit_code == exit_code, result.output
-    assert "s3cr3t" not in result.output and "admin:" not in result.output
+    assert password not in result.output and "admin" not in result.output, result.output
+    assert repr(password)[1:-1] not in result.output, result.output
     assert "****@127.0.0.1" in result.output
 
 
 @pytest.fixture
 def html_endpoint():
-    """An endpoint that answers every request with an HTML page (a proxy's, or a wrong path's)."""
+    """An endpoint that answers every request with an HTML page (a proxy's, or a wrong path's); under /xml, with
+    a well-formed XML document that is not an AWS answer."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -343,6 +365,8 @@ def html_endpoint():
         def do_POST(self):
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             body = b"<!DOCTYPE html>\n<html><head><title>Proxy</title></head>\n<body><h1>Sign in</h1></body></html>"
+            if self.path.startswith("/xml"):
+                body = b"<?xml version='1.0'?><Foo>bar</Foo>"
             self.send_response(int(self.path.strip("/") or 200) if self.path.strip("/").isdigit() else self.status)
             self.send_header("Content-Type", "text/html")
             self.send_header("Content-Length", str(len(body)))
@@ -368,6 +392,17 @@ def test_an_endpoint_that_answers_html_is_one_line(aws_env, html_endpoint, statu
     assert line.startswith("Error: ") and "<" not in line, line
 
 
+def test_an_endpoint_that_answers_xml_that_is_not_aws_is_one_line_on_every_command(aws_env, html_endpoint):
+    commands = {**AWS_COMMANDS, "preflight": ["preflight", "--params", EXAMPLE_PARAMS]}
+    for command, args in commands.items():
+        if command == "publish":
+            continue  # S3's REST answers have any root element (and an upload's has none)
+        result = CliRunner().invoke(cli, [*args, "--endpoint-url", f"{html_endpoint}/xml", "--region", "us-east-1"])
+        assert result.exit_code == 1, (command, result.output)
+        (line,) = result.stderr.splitlines()
+        assert "an XML document <Foo> (HTTP 200), not an AWS response" in line, (command, line)
+
+
 def test_a_foreign_template_is_one_line_in_preflight(tmp_path, run_in):
     foreign = tmp_path / "foreign.json"
     foreign.write_text(
@@ -383,4 +418,5 @@ def test_a_foreign_template_is_one_line_in_preflight(tmp_path, run_in):
     args = ["preflight", "--params", str(params), "--template", str(foreign), "--endpoint-url", NOWHERE]
     result, here, before = run_in(tmp_path, [*args, "--region", "us-east-1"])
     refused_cleanly(result, here, before)
-    assert "has no parameter VpcId" in result.stderr and "--skip-preflight" in result.stderr
+    assert "has no parameter VpcId" in result.stderr
+    assert "--skip-preflight" not in result.stderr, "preflight's advice is what preflight can do"

@@ -57,7 +57,11 @@ def test_queue_is_an_encrypted_replication_group(template):
     props = template["Resources"]["Queue"]["Properties"]
     assert template["Resources"]["Queue"]["Type"] == "AWS::ElastiCache::ReplicationGroup"
     assert props["AtRestEncryptionEnabled"] is True
-    assert props["TransitEncryptionEnabled"] == {"Ref": "QueueTransitEncryption"}
+    # QueueTransitEncryption preferred or true: TLS on; the mode says whether plain connections are still taken.
+    assert props["TransitEncryptionEnabled"] == {"Fn::If": ["QueueTls", True, False]}
+    assert props["TransitEncryptionMode"] == {
+        "Fn::If": ["QueueTls", {"Fn::If": ["QueueTlsRequired", "required", "preferred"]}, {"Ref": "AWS::NoValue"}]
+    }
     assert (props["SnapshotRetentionLimit"], props["Port"]) == (5, 6379)
 
 

@@ -192,12 +192,13 @@ def execute(cfn, change_set: ChangeSet, *, progress: Recorder, policies: Policie
     """lifecycle.Promises.execute of a change set approved for its stack (termination protection asked)."""
     promises = Promises(cfn, lambda _question: True, progress)
     assert promises.ask(Question(Asked.EXECUTE, STACK, STACK_ID, change_set))
-    return promises.execute(change_set, termination=True, policies=policies, disable_rollback=disable_rollback)
+    with promises.interruptible():  # as every step runs it: Ctrl-C says what goes on
+        return promises.execute(change_set, termination=True, policies=policies, disable_rollback=disable_rollback)
 
 
 # The policies of an update that replaces nothing, and of one approved to replace the database.
 KEPT = Policies(POLICY, POLICY, POLICY)
-RELAXING = Policies(RELAXED, POLICY, POLICY)
+RELAXING = Policies(RELAXED, POLICY, POLICY, frozenset({"Database"}))
 
 
 # -- what each status means ------------------------------------------------------------------------
@@ -277,17 +278,9 @@ def test_property_values_and_the_data_loss_they_cause_are_read(cfn):
 
 
 def expect_execute(s, *, protected: bool, policy: str | None, during: str = POLICY, rollback: bool = False) -> None:
-    """An update's protections, in the same step as ExecuteChangeSet and before it, then ExecuteChangeSet."""
+    """An update in one step: the policy it runs under (set only when the stack's is not that already), then
+    ExecuteChangeSet, then termination protection (after the execute: a refused one changes nothing)."""
     s.add_response("describe_stack_events", events(event(1, STACK, "UPDATE_COMPLETE")), {"StackName": STACK_ID})
-    s.add_response(
-        "describe_stacks", stack("UPDATE_COMPLETE", EnableTerminationProtection=protected), {"StackName": STACK_ID}
-    )
-    if not protected:
-        s.add_response(
-            "update_termination_protection",
-            {"StackId": STACK_ID},
-            {"EnableTerminationProtection": True, "StackName": STACK_ID},
-        )
     s.add_response("get_stack_policy", {"StackPolicyBody": policy} if policy else {}, {"StackName": STACK_ID})
     if policy != during:
         s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": during})
@@ -296,6 +289,15 @@ def expect_execute(s, *, protected: bool, policy: str | None, during: str = POLI
         {},
         {"ChangeSetName": CHANGE_SET_ID, "ClientRequestToken": ANY, "DisableRollback": rollback},
     )
+    s.add_response(
+        "describe_stacks", stack("UPDATE_IN_PROGRESS", EnableTerminationProtection=protected), {"StackName": STACK_ID}
+    )
+    if not protected:
+        s.add_response(
+            "update_termination_protection",
+            {"StackId": STACK_ID},
+            {"EnableTerminationProtection": True, "StackName": STACK_ID},
+        )
 
 
 def interrupt_the_watch(monkeypatch) -> None:
@@ -310,6 +312,7 @@ def test_ctrl_c_while_following_leaves_a_protected_stack(cfn, monkeypatch):
     expect_execute(s, protected=False, policy=None)
     s.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK_ID})
     s.add_response("describe_stack_events", events(event(2, STACK, "UPDATE_IN_PROGRESS")), {"StackName": STACK_ID})
+    s.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK_ID})  # looked at once more
     interrupt_the_watch(monkeypatch)
     with pytest.raises(StoppedWatching) as stopped:
         execute(cfn, a_change_set(INSTANCE_MODIFIED), progress=Recorder(), policies=KEPT)
@@ -342,18 +345,17 @@ def test_allow_replace_relaxes_the_policy_for_one_update_and_puts_it_back_on_ctr
     expect_execute(s, protected=True, policy=POLICY, during=RELAXED)
     s.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK_ID})
     s.add_response("describe_stack_events", events(event(2, STACK, "UPDATE_IN_PROGRESS")), {"StackName": STACK_ID})
+    s.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"), {"StackName": STACK_ID})  # looked at once more
     s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": POLICY})  # put back
     interrupt_the_watch(monkeypatch)
-    with pytest.raises(StoppedWatching):
+    with pytest.raises(StoppedWatching) as stopped:
         execute(cfn, a_change_set(DATABASE_REPLACED), progress=Recorder(), policies=RELAXING)
+    assert "The stack policy denies replacing Database again" in str(stopped.value)
 
 
 def test_allow_replace_puts_the_policy_back_when_the_execute_is_refused(cfn):
     s = cfn.stubber
     s.add_response("describe_stack_events", events(event(1, STACK, "UPDATE_COMPLETE")), {"StackName": STACK_ID})
-    s.add_response(
-        "describe_stacks", stack("UPDATE_COMPLETE", EnableTerminationProtection=True), {"StackName": STACK_ID}
-    )
     s.add_response("get_stack_policy", {"StackPolicyBody": POLICY}, {"StackName": STACK_ID})
     s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": RELAXED})
     s.add_client_error(
@@ -361,17 +363,14 @@ def test_allow_replace_puts_the_policy_back_when_the_execute_is_refused(cfn):
         "InvalidChangeSetStatus",
         "ChangeSet [valohai-cfn-1] cannot be executed in its current status",
     )
-    s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": POLICY})
-    with pytest.raises(DeployError, match="cannot be executed"):
+    s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": POLICY})  # as it was
+    with pytest.raises(DeployError, match=r"cannot be executed in its current status\. Stack valohai is as it was\."):
         execute(cfn, a_change_set(DATABASE_REPLACED), progress=Recorder(), policies=RELAXING)
 
 
 def test_allow_replace_puts_the_policy_back_when_aws_is_out_of_reach_at_the_execute(cfn, monkeypatch):
     s = cfn.stubber
     s.add_response("describe_stack_events", events(event(1, STACK, "UPDATE_COMPLETE")), {"StackName": STACK_ID})
-    s.add_response(
-        "describe_stacks", stack("UPDATE_COMPLETE", EnableTerminationProtection=True), {"StackName": STACK_ID}
-    )
     s.add_response("get_stack_policy", {"StackPolicyBody": POLICY}, {"StackName": STACK_ID})
     s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": RELAXED})
     s.add_response("set_stack_policy", {}, {"StackName": STACK_ID, "StackPolicyBody": POLICY})

@@ -2,9 +2,8 @@
 
 Valohai's images are made in the local AWS, in Valohai's own account (635691382966, reached through STS
 AssumeRole, as moto gives another account), from an instance as Valohai builds them, and shared with the
-customer's account by LaunchPermission. What the local AWS cannot show is that share from the customer's side:
-moto keeps each account's images apart, so another account's image is never listed, shared or not. The tests
-of that side answer DescribeImages with botocore's Stubber, shaped as EC2 answers; the rest runs for real.
+customer's account by LaunchPermission; the local AWS lists them to the customer as EC2 does, and to no other
+account (STRANGER, which Valohai shared nothing with).
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from valohai_cfn.images import (
     LATEST,
     VALOHAI_ACCOUNT,
     ImageNotShared,
-    ResolvedImage,
     newest,
     resolve_images,
 )
@@ -33,6 +31,7 @@ from valohai_cfn.template import build_template
 
 REGION = "eu-west-1"
 CUSTOMER = "123456789012"  # the local AWS's account for any other credentials
+STRANGER = "210987654321"  # an account Valohai has shared no image with
 WORKER_AMI = "ami-0fedcba9876543210"
 SPECS = build_template().to_dict()["Parameters"]
 
@@ -42,36 +41,46 @@ def _client(service: str, endpoint_url: str, credentials: dict[str, str] | None 
     return boto3.client(service, endpoint_url=endpoint_url, region_name=region, **keys)
 
 
-@pytest.fixture(scope="module")
-def valohai(local_aws):
-    """Valohai's account in the local AWS, its credentials, and the images it has made in REGION."""
-    sts = _client("sts", local_aws.endpoint_url)
-    role = f"arn:aws:iam::{VALOHAI_ACCOUNT}:role/valohai-image-builder"
+def _account_credentials(endpoint_url: str, account: str) -> dict[str, str]:
+    """Credentials that act in `account` (STS AssumeRole of a role there, as the local AWS gives one)."""
+    sts = _client("sts", endpoint_url)
+    role = f"arn:aws:iam::{account}:role/valohai-image-builder"
     assumed = sts.assume_role(RoleArn=role, RoleSessionName="images")["Credentials"]
-    credentials = {
+    return {
         "aws_access_key_id": assumed["AccessKeyId"],
         "aws_secret_access_key": assumed["SecretAccessKey"],
         "aws_session_token": assumed["SessionToken"],
     }
-    ec2 = _client("ec2", local_aws.endpoint_url, credentials)
-    assert _client("sts", local_aws.endpoint_url, credentials).get_caller_identity()["Account"] == VALOHAI_ACCOUNT
+
+
+def _share_images(ec2: object, customer: str, names: tuple[str, ...]) -> dict[str, str]:
+    """Images made by Valohai's account (`ec2` its client) from an instance, as Valohai builds them, each
+    shared with `customer`; by name."""
     source = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "virtualization-type", "Values": ["hvm"]}])
     builder = ec2.run_instances(ImageId=source["Images"][0]["ImageId"], MinCount=1, MaxCount=1)["Instances"][0]
 
     def image(name: str) -> str:
         image_id = ec2.create_image(InstanceId=builder["InstanceId"], Name=name)["ImageId"]
-        ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [{"UserId": CUSTOMER}]})
+        ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [{"UserId": customer}]})
         return image_id
 
-    images = {
-        name: image(name)
-        for name in ("valohai-roi-20260101", "valohai-roi-20260301", "valohai-peon-20260301", "valohai-roi-20260401")
-    }
+    return {name: image(name) for name in names}
+
+
+@pytest.fixture(scope="module")
+def valohai(local_aws):
+    """Valohai's account in the local AWS, its credentials, and the images it has made in REGION."""
+    credentials = _account_credentials(local_aws.endpoint_url, VALOHAI_ACCOUNT)
+    ec2 = _client("ec2", local_aws.endpoint_url, credentials)
+    assert _client("sts", local_aws.endpoint_url, credentials).get_caller_identity()["Account"] == VALOHAI_ACCOUNT
+    names = ("valohai-roi-20260101", "valohai-roi-20260301", "valohai-peon-20260301", "valohai-roi-20260401")
+    images = _share_images(ec2, CUSTOMER, names)
     # Withdrawn: not available any more, though the newest by name and date.
     ec2.disable_image(ImageId=images["valohai-roi-20260401"])
     # Registered without a virtualization type, which EC2 makes paravirtual: the installer's filter keeps hvm only.
     ec2.register_image(Name="valohai-roi-20260501", RootDeviceName="/dev/sda1")
-    return {"credentials": credentials, "images": images, "endpoint_url": local_aws.endpoint_url}
+    stranger = _account_credentials(local_aws.endpoint_url, STRANGER)
+    return {"credentials": credentials, "images": images, "endpoint_url": local_aws.endpoint_url, "stranger": stranger}
 
 
 def test_newest_is_by_creation_date_then_name():
@@ -117,55 +126,26 @@ def test_an_image_id_is_kept_and_nothing_is_asked():
         assert resolve_images(ec2, sts, given) == (given, [])
 
 
-def _shared(image_id: str, name: str, created: str) -> dict:
-    """An image as DescribeImages lists one that another account shares with the caller."""
-    return {
-        "ImageId": image_id,
-        "Name": name,
-        "CreationDate": created,
-        "OwnerId": VALOHAI_ACCOUNT,
-        "State": "available",
-        "Public": False,
-        "VirtualizationType": "hvm",
-    }
-
-
-def _expected_request(pattern: str) -> dict:
-    return {
-        "Owners": [VALOHAI_ACCOUNT],
-        "Filters": [
-            {"Name": "name", "Values": [pattern]},
-            {"Name": "state", "Values": ["available"]},
-            {"Name": "virtualization-type", "Values": ["hvm"]},
-        ],
-    }
-
-
-def test_in_the_customers_account_the_newer_of_two_shared_images_is_chosen():
-    """Stubber (EC2's answer to the customer's DescribeImages: Valohai's images it may launch; the local AWS
-    cannot list another account's images)."""
-    ec2, sts = boto3.client("ec2", region_name=REGION), boto3.client("sts", region_name=REGION)
-    with Stubber(ec2) as ec2_stub, Stubber(sts):
-        older = _shared("ami-0aaaaaaaaaaaaaaa1", "valohai-roi-20260101", "2026-01-01T08:00:00.000Z")
-        newer = _shared("ami-0aaaaaaaaaaaaaaa2", "valohai-roi-20260301", "2026-03-01T08:00:00.000Z")
-        ec2_stub.add_response("describe_images", {"Images": [newer, older]}, _expected_request("valohai-roi-*"))
-        parameters, resolved = resolve_images(ec2, sts, {"RoiAmiId": LATEST, "WorkerAmiId": WORKER_AMI})
-        ec2_stub.assert_no_pending_responses()
-    assert parameters == {"RoiAmiId": "ami-0aaaaaaaaaaaaaaa2", "WorkerAmiId": WORKER_AMI}
-    assert resolved == [
-        ResolvedImage("RoiAmiId", "ami-0aaaaaaaaaaaaaaa2", "valohai-roi-20260301", "2026-03-01T08:00:00.000Z")
-    ]
+def test_in_the_customers_account_the_newest_shared_image_is_chosen(valohai):
+    """The customer's own DescribeImages, as EC2 lists the images another account shares with it: the newest
+    available hvm one of each name (the withdrawn and the paravirtual ones are not chosen)."""
+    ec2, sts = _client("ec2", valohai["endpoint_url"]), _client("sts", valohai["endpoint_url"])
+    assert sts.get_caller_identity()["Account"] == CUSTOMER
+    parameters, resolved = resolve_images(ec2, sts, {"RoiAmiId": LATEST, "WorkerAmiId": WORKER_AMI})
+    roi = valohai["images"]["valohai-roi-20260301"]
+    assert parameters == {"RoiAmiId": roi, "WorkerAmiId": WORKER_AMI}
+    assert [(r.parameter, r.image_id, r.name) for r in resolved] == [("RoiAmiId", roi, "valohai-roi-20260301")]
 
 
 def test_none_shared_names_the_account_and_region_to_ask_valohai_for(valohai):
-    """The customer's account: Valohai made and shared images, but the local AWS lists none of another
-    account's images (as EC2 does for images not shared with the caller)."""
-    ec2, sts = _client("ec2", valohai["endpoint_url"]), _client("sts", valohai["endpoint_url"])
+    """An account Valohai shared nothing with sees none of its images (as EC2 shows it)."""
+    ec2 = _client("ec2", valohai["endpoint_url"], valohai["stranger"])
+    sts = _client("sts", valohai["endpoint_url"], valohai["stranger"])
     with pytest.raises(ImageNotShared) as raised:
         resolve_images(ec2, sts, {"RoiAmiId": "ami-0123456789abcdef0", "WorkerAmiId": LATEST})
     assert str(raised.value) == (
         f"WorkerAmiId=latest: no valohai-peon-* image of Valohai's account {VALOHAI_ACCOUNT} is shared with this "
-        f"account; ask Valohai to share the images with account {CUSTOMER} in region {REGION}"
+        f"account; ask Valohai to share the images with account {STRANGER} in region {REGION}"
     )
 
 
@@ -177,14 +157,15 @@ def _account(endpoint_url: str, credentials: dict[str, str] | None = None) -> Ac
 
 
 def test_preflight_fails_naming_the_account_and_region_when_none_is_shared(valohai):
-    rows = check_image(_account(valohai["endpoint_url"]), {"RoiAmiId": LATEST, "WorkerAmiId": LATEST})
+    account = _account(valohai["endpoint_url"], valohai["stranger"])
+    rows = check_image(account, {"RoiAmiId": LATEST, "WorkerAmiId": LATEST})
     assert [(row.name, row.ok) for row in rows] == [
         ("App image is available", False),
         ("Worker image is available", False),
     ]
     for row, pattern in zip(rows, IMAGE_NAMES.values(), strict=True):
         assert f"no {pattern} image" in row.detail
-        assert row.detail.endswith(f"ask Valohai to share the images with account {CUSTOMER} in region {REGION}")
+        assert row.detail.endswith(f"ask Valohai to share the images with account {STRANGER} in region {REGION}")
 
 
 def test_preflight_shows_the_image_latest_stands_for(valohai):
@@ -198,31 +179,20 @@ def test_preflight_shows_the_image_latest_stands_for(valohai):
     ]
 
 
-# -- the queue's engine: the local AWS has no DescribeCacheEngineVersions (moto answers it with a 500), so the
-# -- answers below are ElastiCache's, shaped as it gives them for Engine=redis.
-
-REDIS_VERSIONS = {
-    "CacheEngineVersions": [
-        {"Engine": "redis", "EngineVersion": version, "CacheParameterGroupFamily": family}
-        for version, family in (("6.0", "redis6.x"), ("6.2", "redis6.x"), ("7.0", "redis7"), ("7.1", "redis7"))
-    ]
-}
+# -- the queue's engine, against the local AWS's DescribeCacheEngineVersions (ElastiCache's Redis versions) -----
 
 
 @pytest.mark.parametrize(
     ("version", "ok", "detail"),
     [
         ("7.1", True, f"redis 7.1 in {REGION}"),
-        ("7.2", False, f"redis 7.2 is not offered in {REGION}; offered: 6.0, 6.2, 7.0, 7.1"),
+        ("7.2", False, f"redis 7.2 is not offered in {REGION}; offered: 4.0.10, 5.0.6, 6.0, 6.2, 7.0, 7.1"),
     ],
 )
-def test_preflight_checks_the_queues_engine_version_is_offered(version, ok, detail):
-    elasticache = boto3.client("elasticache", region_name=REGION)
+def test_preflight_checks_the_queues_engine_version_is_offered(local_aws, version, ok, detail):
+    elasticache = _client("elasticache", local_aws.endpoint_url)
     account = Account(ec2=None, acm=None, s3=None, sts=None, cfn=None, region=REGION, elasticache=elasticache)
-    with Stubber(elasticache) as stub:
-        stub.add_response("describe_cache_engine_versions", REDIS_VERSIONS, {"Engine": "redis"})
-        (row,) = check_queue_engine(account, {"QueueEngineVersion": version})
-        stub.assert_no_pending_responses()
+    (row,) = check_queue_engine(account, {"QueueEngineVersion": version})
     assert (row.name, row.ok, row.detail) == ("Queue engine version is offered", ok, detail)
 
 
@@ -291,12 +261,11 @@ def test_link_resolves_latest_before_building_the_link(valohai, tmp_path, monkey
 
 
 def test_link_refuses_with_one_line_when_no_image_is_shared(valohai, tmp_path, monkeypatch):
-    plain = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    exit_code, output = _link(valohai, tmp_path, plain, monkeypatch)
+    exit_code, output = _link(valohai, tmp_path, valohai["stranger"], monkeypatch)
     assert exit_code == 1
     assert output.strip().splitlines() == [
         f"Error: RoiAmiId=latest: no valohai-roi-* image of Valohai's account {VALOHAI_ACCOUNT} is shared with this "
-        f"account; ask Valohai to share the images with account {CUSTOMER} in region {REGION}"
+        f"account; ask Valohai to share the images with account {STRANGER} in region {REGION}"
     ]
     assert "Quick-create link" not in output
 
@@ -307,3 +276,50 @@ def test_the_example_parameters_keep_plain_ids():
     entries = json.loads((Path(__file__).parents[1] / "params" / "example.json").read_text())
     example = {e["ParameterKey"]: e["ParameterValue"] for e in entries}
     assert example["RoiAmiId"].startswith("ami-") and example["WorkerAmiId"].startswith("ami-")
+
+
+# -- an upgrade: deploy and plan resolve `latest` (lifecycle.resolve_images), the review says what replacing the
+# -- app instance means -------------------------------------------------------------------------------------
+
+
+def _run(endpoint: str, *args: str):
+    return CliRunner().invoke(cli, [*args, "--endpoint-url", endpoint, "--region", "us-east-1"])
+
+
+def test_deploy_resolves_latest_and_an_upgrade_says_the_app_instance_is_replaced(aws_env, local_session, demo_params):
+    """The demo deployed with RoiAmiId=latest: the stack gets the newest image Valohai shares; Valohai's next
+    release, then `plan --set RoiAmiId=latest`: the review replaces the app instance and says what that means."""
+    endpoint = aws_env.endpoint_url
+    valohai_ec2 = _client("ec2", endpoint, _account_credentials(endpoint, VALOHAI_ACCOUNT), region="us-east-1")
+    first = _share_images(valohai_ec2, CUSTOMER, ("valohai-roi-20260601",))["valohai-roi-20260601"]
+    deployed = _run(
+        endpoint, "deploy", "--stack-name", "upgrade", "--params", str(demo_params), "--set", "RoiAmiId=latest", "--yes"
+    )
+    assert deployed.exit_code == 0, deployed.output
+    assert f"RoiAmiId=latest: {first} (valohai-roi-20260601, made " in deployed.output
+    cfn = local_session.client("cloudformation", endpoint_url=endpoint)
+    (stack,) = cfn.describe_stacks(StackName="upgrade")["Stacks"]
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}["RoiAmiId"] == first
+    assert "The app instance is replaced" not in deployed.output, "a new stack replaces nothing"
+
+    newer = _share_images(valohai_ec2, CUSTOMER, ("valohai-roi-20260701",))["valohai-roi-20260701"]
+    planned = _run(
+        endpoint,
+        "plan",
+        "--stack-name",
+        "upgrade",
+        "--params",
+        str(demo_params),
+        "--set",
+        "RoiAmiId=latest",
+        "--output",
+        "json",
+    )
+    assert planned.exit_code == 0, planned.output
+    review = json.loads(planned.stdout)
+    assert {"name": "RoiAmiId", "old": first, "new": newer, "masked": False} in review["parameters"]
+    (instance,) = [c for c in review["changes"] if c["logical_id"] == "RoiInstance"]
+    assert (instance["action"], instance["replacement"]) == ("Modify", "True")
+    assert review["replaces_app_instance"] is True and review["data_loss"] == []
+    assert "The app instance is replaced" in planned.stderr
+    assert "database, bucket and secrets are kept" in planned.stderr

@@ -41,3 +41,27 @@ def test_ctrl_c_around_the_execute_never_leaves_an_unprotected_stack(aws_env, lo
     assert stack["EnableTerminationProtection"] is True, output
     policy = json.loads(cfn.get_stack_policy(StackName=name)["StackPolicyBody"])
     assert any("LogicalResourceId/Database" in s.get("Resource", []) for s in policy["Statement"]), output
+
+
+@pytest.mark.parametrize("moment", ["Creating change set", "Executing change set"])
+def test_a_second_ctrl_c_is_no_traceback(aws_env, local_session, demo_params, moment):
+    """People press Ctrl-C twice. The first stops the plan (or the watching); the second, while the tool says so
+    and exits, must neither print the interpreter's traceback nor kill the process by the signal (QA finding
+    16: 'Exception ignored in threading', exit -2)."""
+    name = "twice-" + moment.split()[0].lower()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "valohai_cfn", "deploy", "--stack-name", name, "--params", str(demo_params)]
+    command += ["--yes", "--skip-preflight", "--endpoint-url", aws_env.endpoint_url, "--region", "us-east-1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith(moment):
+            process.send_signal(signal.SIGINT)
+        elif line.startswith(("Interrupted.", "Stopped watching.")):
+            process.send_signal(signal.SIGINT)  # as the tool says it stopped, and is about to exit
+            break
+    rest, _ = process.communicate(timeout=120)
+    output = "".join(seen) + rest
+    assert process.returncode in (0, 130), output
+    assert "Traceback" not in output and "Exception ignored" not in output, output

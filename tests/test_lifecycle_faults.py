@@ -1,16 +1,25 @@
-"""Fault injection across every CloudFormation call of deploy (a create and an update), execute, delete and
-recreate, against the local AWS: for each call in turn, the call fails (an error shaped like CloudFormation's),
-or Ctrl-C (a real SIGINT) arrives just before it, or just after it. Whatever happens, the lifecycle's three
-promises hold afterwards (valohai_cfn.lifecycle's docstring), checked here from the local AWS's own state and
-from the calls that reached it, not from what the lifecycle says about itself:
+"""Fault injection across every CloudFormation call of deploy (a create, an update, and an update approved to
+replace a bucket of a stack that had lost its protections), execute, delete (one that succeeds, one whose
+delete fails) and recreate, against the local AWS: for each call in turn, the call fails (an error
+shaped like CloudFormation's), or Ctrl-C (a real SIGINT) arrives just before it, or just after it. Whatever
+happens, the lifecycle's three promises hold afterwards (valohai_cfn.lifecycle's docstring), checked here from
+the local AWS's own state and from the calls that reached it, not from what the lifecycle says about itself:
 
-1. every stack this tool made has termination protection, and a stack policy that denies replacing and deleting
-   each data resource of its deployed template — unless its approved delete reached AWS;
+1. every stack this tool made that is still there has termination protection, and a stack policy that denies
+   replacing and deleting each data resource of its deployed template; and when no execution or delete
+   reached AWS (refused, declined, failed or interrupted before), the stack is exactly as it was: termination
+   protection and policy;
 2. every ExecuteChangeSet that reached AWS executed a change set approved after its review, for that stack;
 3. every DeleteStack that reached AWS deleted a stack whose delete was approved, or the empty stack this run's
    own change set made; every DeleteChangeSet deleted a change set this run made.
 
-Also: nothing escapes but a DeployError or an AWS error, and an interruption that left a change set names it.
+Where AWS refuses the very call that would put a protection back, the error names the command that does (the
+next deploy, or valohai-cfn status for a failed delete): that command is run, and the promises checked after it.
+
+Also: nothing escapes but a DeployError or an AWS error; an interruption or error that left a change set names
+it; and
+"the operation goes on in AWS" is said only of a stack whose operation does (the local AWS runs each to its
+end inside the call, so here never).
 
 The local AWS does not enforce termination protection on DeleteStack nor reach ROLLBACK_COMPLETE; botocore
 hooks (tests/faults.py) play both as CloudFormation does. Stacks are small (a bucket, a secret, a setting), so
@@ -20,6 +29,7 @@ that the ~200 cases stay fast; the installation's own template is deployed by te
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable
@@ -31,16 +41,20 @@ import pytest
 from botocore.exceptions import ClientError
 from faults import (
     NO_DATA,
+    UNDELETABLE,
     WITH_DATA,
+    WITH_MORE_DATA,
     Fault,
     Recorder,
     deployed,
     enforce_termination_protection,
     rolled_back_first_create,
+    with_bucket_named,
 )
 
 from valohai_cfn import deploy, lifecycle
-from valohai_cfn.deploy import DeployError, Interrupted, StoppedWatching
+from valohai_cfn.deploy import DeployError, StoppedWatching
+from valohai_cfn.stack.policy import policy_document
 
 DATA_TYPES = ("AWS::S3::Bucket", "AWS::SecretsManager::Secret", "AWS::RDS::DBInstance")
 
@@ -88,6 +102,7 @@ class Case:
     existed: bool
     approved: list[lifecycle.Question] = field(default_factory=list)
     ended: Any = None
+    before: tuple | None = None  # the stack's protections before the run (None: no stack)
 
     def approve(self, question: lifecycle.Question) -> bool:
         self.approved.append(question)
@@ -101,6 +116,21 @@ def deploy_create(aws: Any, case: Case, _context: Any) -> Any:
 
 def deploy_update(aws: Any, case: Case, _context: Any) -> Any:
     request = lifecycle.DeployRequest(case.name, Template(WITH_DATA), {"Setting": "two"}, preflight=False)
+    return lifecycle.deploy_stack(aws, request, approve=case.approve, report=Report())
+
+
+def unprotected(reader: Any, name: str) -> str:
+    """A stack this tool made that lost its protections (no termination protection, no stack policy: made by an
+    older version, or changed by hand); the name for the bucket the update gives it."""
+    reader.create_stack(StackName=name, TemplateBody=json.dumps(WITH_DATA), Tags=[{"Key": "valohai", "Value": "1"}])
+    return name
+
+
+def deploy_replacing(aws: Any, case: Case, bucket_name: str) -> Any:
+    """--allow-replace: the bucket Data gets a name, which replaces it (the policy is relaxed for Data alone),
+    and a second bucket is added."""
+    template = Template(with_bucket_named(bucket_name, WITH_MORE_DATA))
+    request = lifecycle.DeployRequest(case.name, template, {}, preflight=False, allow_replace=True)
     return lifecycle.deploy_stack(aws, request, approve=case.approve, report=Report())
 
 
@@ -127,6 +157,22 @@ def delete(aws: Any, case: Case, _context: Any) -> Any:
     )
 
 
+def undeletable(reader: Any, name: str) -> None:
+    """One stack for every case (a database takes a second to make): protected again before each, its status
+    CREATE_COMPLETE the first time, DELETE_FAILED after."""
+    try:
+        reader.describe_stacks(StackName=name)
+    except ClientError:
+        deployed(reader, name, UNDELETABLE)
+    reader.update_termination_protection(StackName=name, EnableTerminationProtection=True)
+
+
+def status(aws: Any, case: Case, _context: Any) -> Any:
+    """What `valohai-cfn status` does beside showing the stack: it puts back what a failed delete lifted."""
+    cfn = aws("cloudformation")
+    return lifecycle.put_back_after_failed_delete(cfn, deploy.describe(cfn, case.name), Report())
+
+
 def recreate(aws: Any, case: Case, _context: Any) -> Any:
     request = lifecycle.DeployRequest(case.name, Template(NO_DATA), {}, preflight=False, recreate_failed=True)
     return lifecycle.deploy_stack(aws, request, approve=case.approve, report=Report())
@@ -138,17 +184,31 @@ class Scenario:
     act: Callable[[Any, Case, Any], Any]
     calls: int  # CloudFormation calls of an undisturbed run: a change here changes the cases, so it is pinned
     rolled_back: bool = False
+    shared: str | None = None  # the one stack every case acts on (else a new one each)
+    fails: bool = False  # an undisturbed run ends in a DeployError (the delete fails)
+    # The command an error names to put protections back (AWS refused the call that would have): deploy again.
+    puts_back: Callable[[Any, Case, Any], Any] | None = None
 
 
 SCENARIOS = {
-    "deploy-create": Scenario(lambda _reader, _name: None, deploy_create, 9),
-    "deploy-update": Scenario(lambda reader, name: deployed(reader, name, WITH_DATA), deploy_update, 10),
+    "deploy-create": Scenario(lambda _reader, _name: None, deploy_create, 9, puts_back=deploy_create),
+    "deploy-update": Scenario(
+        lambda reader, name: deployed(reader, name, WITH_DATA), deploy_update, 10, puts_back=deploy_update
+    ),
+    "deploy-allow-replace": Scenario(unprotected, deploy_replacing, 13, puts_back=deploy_replacing),
     "execute": Scenario(planned_update, execute, 10),
     "delete": Scenario(lambda reader, name: deployed(reader, name, WITH_DATA), delete, 8),
+    "delete-fails": Scenario(undeletable, delete, 9, shared="faults-undeletable", fails=True, puts_back=status),
     "recreate": Scenario(lambda reader, name: deployed(reader, name, NO_DATA), recreate, 18, rolled_back=True),
 }
 KINDS = ("fail", "before", "after")
-REGIONS = dict(zip(SCENARIOS, ("eu-west-1", "eu-west-2", "eu-west-3", "eu-north-1", "eu-central-1"), strict=True))
+REGIONS = dict(
+    zip(
+        SCENARIOS,
+        ("eu-west-1", "eu-west-2", "us-west-1", "eu-west-3", "eu-north-1", "ca-central-1", "eu-central-1"),
+        strict=True,
+    )
+)
 
 
 @dataclass
@@ -173,18 +233,34 @@ class Harness:
     def aws(self, service: str) -> Any:
         return self.cfn if service == "cloudformation" else self.session.client(service, endpoint_url=self.endpoint)
 
+    def plain(self, service: str) -> Any:
+        """Clients without the recorder and its fault: the next command, as a user runs it."""
+        return self.reader if service == "cloudformation" else self.aws(service)
+
+    def next_command(self, case: Case, context: Any) -> None:
+        """When the error names the command that puts protections back, that command, undisturbed."""
+        named = isinstance(case.ended, DeployError) and (
+            "valohai-cfn deploy again" in str(case.ended)
+            or f"valohai-cfn status {case.name} puts it back" in str(case.ended)
+        )
+        if named:
+            assert self.scenario.puts_back is not None, f"no command here puts protections back: {case.ended}"
+            self.scenario.puts_back(self.plain, dataclasses.replace(case, approved=[]), context)
+
     def run(self, fault: Fault | None) -> Case:
-        """The scenario on a stack of its own, with this fault."""
-        name = f"faults-{uuid.uuid4().hex[:10]}"
+        """The scenario on a stack of its own (or the shared one), with this fault."""
+        name = self.scenario.shared or f"faults-{uuid.uuid4().hex[:10]}"
         context = self.scenario.prepare(self.reader, name)
         if self.scenario.rolled_back:
             self.rolled_back.add(self.reader.describe_stacks(StackName=name)["Stacks"][0]["StackId"])
         self.recorder.reset(fault)
         case = Case(name, self.reader, self.recorder, existed=context is not None or self.scenario.rolled_back)
+        case.before = protections_of(self.reader, name)
         try:
             case.ended = self.scenario.act(self.aws, case, context)
         except (DeployError, ClientError) as e:
             case.ended = e
+        self.next_command(case, context)
         return case
 
 
@@ -210,6 +286,17 @@ def denies_replacing_and_deleting(policy: dict, logical_id: str) -> bool:
     return False
 
 
+def protections_of(reader: Any, name: str) -> tuple | None:
+    """Termination protection and the stack policy as a document (none: the allow-all one, which CloudFormation
+    treats alike and which is what "no policy" can be put back as); None when there is no such stack."""
+    try:
+        (stack,) = reader.describe_stacks(StackName=name)["Stacks"]
+    except ClientError:
+        return None
+    body = reader.get_stack_policy(StackName=stack["StackId"]).get("StackPolicyBody")
+    return bool(stack.get("EnableTerminationProtection")), json.loads(body) if body else policy_document([])
+
+
 def live_stacks(reader: Any, case: Case) -> list[dict]:
     ids = {p["StackName"] for _, p, _ in case.recorder.succeeded if p.get("StackName")} | {case.name}
     stacks = {}
@@ -227,11 +314,13 @@ def check_promises(case: Case) -> None:
     approved_executions = {
         q.change_set.arn: q.change_set.stack_id for q in case.approved if q.asked is lifecycle.Asked.EXECUTE
     }
-    # 1. Protections: lifted only for an approved delete that reached AWS (one that did not puts them back).
-    deleting = {p["StackName"] for op, p, _ in recorder.succeeded if op == "DeleteStack"} & approved_deletes
+    # 1. Protections: as they were, when nothing was executed or deleted; else on, on every stack still there.
+    reached = {op for op, _, _ in recorder.succeeded} & {"ExecuteChangeSet", "DeleteStack"}
+    if not reached and case.before is not None:
+        assert protections_of(reader, case.name) == case.before, "not as it was"
     for stack in live_stacks(reader, case):
         tags = {t["Key"]: t["Value"] for t in stack.get("Tags", [])}
-        if tags.get("valohai") != "1" or stack["StackId"] in deleting:
+        if tags.get("valohai") != "1" or (not reached and case.before is not None):
             continue
         assert stack.get("EnableTerminationProtection") is True, f"{stack['StackName']} lost termination protection"
         policy = json.loads(reader.get_stack_policy(StackName=stack["StackId"]).get("StackPolicyBody") or "{}")
@@ -251,8 +340,12 @@ def check_promises(case: Case) -> None:
             assert params["StackName"] in approved_deletes | made_stacks, f"deleted {params['StackName']} unapproved"
         if op == "DeleteChangeSet":
             assert params["ChangeSetName"] in made_change_sets, f"deleted change set {params['ChangeSetName']}"
-    # An interruption names the change sets it left.
-    if isinstance(case.ended, Interrupted) and not isinstance(case.ended, StoppedWatching):
+    # "Goes on in AWS" only of an operation that does.
+    if isinstance(case.ended, StoppedWatching) or "goes on in AWS" in str(case.ended):
+        status = reader.describe_stacks(StackName=case.name)["Stacks"][0]["StackStatus"]
+        assert status.endswith("_IN_PROGRESS"), f"said to go on, but {status}: {case.ended}"
+    # An interruption or an error names the change sets it left (a plan's or --keep's are kept on purpose).
+    if not isinstance(case.ended, (lifecycle.Result, StoppedWatching)):
         for arn, stack_id in made_change_sets.items():
             with contextlib.suppress(ClientError):
                 left = reader.describe_change_set(ChangeSetName=arn)
@@ -274,7 +367,8 @@ def test_every_call_failed_or_interrupted_keeps_the_promises(aws_env, fast_polls
     harness = Harness(aws_env.endpoint_url, REGIONS[scenario], SCENARIOS[scenario])
     undisturbed = harness.run(None)
     operations = undisturbed.recorder.operations()
-    assert isinstance(undisturbed.ended, lifecycle.Result), undisturbed.ended
+    ends_in = DeployError if SCENARIOS[scenario].fails else lifecycle.Result
+    assert isinstance(undisturbed.ended, ends_in), undisturbed.ended
     check_promises(undisturbed)
     assert len(operations) == SCENARIOS[scenario].calls, operations
     for index in range(SCENARIOS[scenario].calls):

@@ -18,12 +18,14 @@ import pytest
 from click.testing import CliRunner
 from faults import (
     NO_DATA,
+    UNDELETABLE,
     WITH_DATA,
     ctrl_c,
     deployed,
     enforce_termination_protection,
     error_response,
     on_calls,
+    operation_under_way,
     rolled_back_first_create,
 )
 
@@ -153,9 +155,34 @@ def test_ctrl_c_between_lifting_and_deleting_cannot_split_them(cli_run, cfn, fil
     hooked(lambda client: on_calls(client, "UpdateTerminationProtection", ctrl_c))
     result = cli_run("delete", "unsplit", "--force", "--yes")
     assert result.exit_code == 130, result.output
-    assert "goes on in AWS" in result.output and "valohai-cfn status unsplit --watch" in result.output
+    # The local AWS deletes inside the call: Ctrl-C, seen after it, says the delete is done, not that it goes on.
+    assert "Interrupted. Stack unsplit was deleted (approved)." in result.output
+    assert "goes on in AWS" not in result.output
     live = [s for s in cfn.list_stacks()["StackSummaries"] if s["StackName"] == "unsplit"]
     assert {s["StackStatus"] for s in live} == {"DELETE_COMPLETE"}, "lifted, then deleted: one step"
+
+
+def test_a_delete_that_fails_after_ctrl_c_gets_its_termination_protection_back_from_status(cli_run, cfn, hooked):
+    """AWS deletes for minutes: Ctrl-C while following is the normal case, and the delete may fail afterwards.
+    The local AWS deletes (and fails) inside the call; a hook shows it going on until the watching stopped."""
+    deployed(cfn, "failing-delete", UNDELETABLE)
+    watching = [True]
+    hooked(lambda client: on_calls(client, "DeleteStack", ctrl_c))
+    hooked(lambda client: watching[0] and operation_under_way(client, "failing-delete"))
+    stopped = cli_run("delete", "failing-delete", "--force", "--yes")
+    assert stopped.exit_code == 130, stopped.output
+    assert (
+        "Its termination protection stays lifted for the delete; should the delete fail, valohai-cfn status "
+        "failing-delete (or delete, or deploy) puts it back." in stopped.output
+    )
+    (stack,) = cfn.describe_stacks(StackName="failing-delete")["Stacks"]
+    assert stack["StackStatus"] == "DELETE_FAILED" and not stack.get("EnableTerminationProtection")
+
+    watching[0] = False
+    status = cli_run("status", "failing-delete")
+    assert status.exit_code == 0, status.output
+    assert "Re-applied: Termination protection is on" in status.output
+    assert protections(cfn, "failing-delete")[0] is True
 
 
 def test_recreate_lifts_termination_protection_as_part_of_the_approved_delete(cli_run, cfn, files, hooked):
@@ -171,6 +198,7 @@ def test_recreate_lifts_termination_protection_as_part_of_the_approved_delete(cl
     assert result.exit_code == 0, result.output
     assert "Delete stack recreated" not in result.output, "--yes asks nobody"
     assert "Lifting termination protection" in result.output and "creating it again" in result.output
+    assert "lifted for the delete (--recreate-failed)" in result.output and "(--force)" not in result.output
     (stack,) = cfn.describe_stacks(StackName="recreated")["Stacks"]
     assert stack["StackId"] != first and stack["StackStatus"] == "CREATE_COMPLETE"
     assert protections(cfn, "recreated") == (True, [])
@@ -193,6 +221,43 @@ def test_a_change_set_of_another_stack_is_refused(cli_run, cfn, files):
     assert cfn.describe_stacks(StackName="other-stack")["Stacks"][0]["StackStatus"] == "REVIEW_IN_PROGRESS"
     assert cfn.describe_change_set(ChangeSetName=arn)["ExecutionStatus"] == "AVAILABLE"
     assert cfn.describe_stacks(StackName="named-stack")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    # By its name: the named stack has no such change set, which is as wrong an input.
+    name = json.loads(planned.stdout)["change_set"]["name"]
+    by_name = cli_run("execute", "--stack-name", "named-stack", name, "--yes")
+    assert by_name.exit_code == 2, by_name.output
+    assert by_name.stderr.splitlines() == [
+        f"Error: change set {name} does not exist for stack named-stack: nothing was executed"
+    ]
+
+
+def test_an_update_keeps_what_the_params_file_leaves_out_a_create_needs_it(cli_run, cfn, files, tmp_path):
+    required = {**WITH_DATA, "Parameters": {"Setting": {"Type": "String"}, "Other": {"Type": "String"}}}
+    required["Resources"] = {
+        **WITH_DATA["Resources"],
+        "OtherValue": {
+            "Type": "AWS::SSM::Parameter",
+            "Properties": {
+                "Name": {"Fn::Sub": "/${AWS::StackName}/other"},
+                "Type": "String",
+                "Value": {"Ref": "Other"},
+            },
+        },
+    }
+    template = tmp_path / "required.json"
+    template.write_text(json.dumps(required))
+    given = ["--stack-name", "partial", "--params", str(files["empty.json"]), "--template", str(template)]
+    missing = cli_run("deploy", *given, "--set", "Setting=one", "--skip-preflight", "--yes")
+    assert missing.exit_code == 2, missing.output
+    assert missing.stderr.splitlines() == [
+        "Error: Other: required (the template has no default and stack partial is created): give it in the "
+        "params file or with --set"
+    ]
+    created = cli_run("deploy", *given, "--set", "Setting=one", "--set", "Other=x", "--skip-preflight", "--yes")
+    assert created.exit_code == 0, created.output
+    updated = cli_run("deploy", *given, "--set", "Setting=two", "--skip-preflight", "--yes")
+    assert updated.exit_code == 0, updated.output
+    (stack,) = cfn.describe_stacks(StackName="partial")["Stacks"]
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]} == {"Setting": "two", "Other": "x"}
 
 
 # -- interruptions say what is true ----------------------------------------------------------------
@@ -200,6 +265,7 @@ def test_a_change_set_of_another_stack_is_refused(cli_run, cfn, files):
 
 def test_ctrl_c_during_the_execute_call_says_the_operation_goes_on(cli_run, cfn, files, hooked):
     hooked(lambda client: on_calls(client, "ExecuteChangeSet", ctrl_c, when="before"))
+    hooked(lambda client: operation_under_way(client, "executing"))
     result = cli_run(
         "deploy", "--stack-name", "executing", "--params", str(files["empty.json"]), "--template",
         str(files["data.json"]), "--skip-preflight", "--yes",

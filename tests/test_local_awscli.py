@@ -4,6 +4,7 @@ stack. Main answered create-stack with HTTP 500 (the transform was run for chang
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from cfn import REPO
+from test_local_api import looped_settings
 
 from valohai_cfn.local_aws import create_demo_network
 from valohai_cfn.params import dump_parameters
@@ -91,3 +93,38 @@ def test_deploy_with_the_readmes_arguments(aws_env, local_session, demo_values):
     assert made.returncode == 0, made.stderr
     assert "Successfully created/updated stack - deployed-by-hand" in made.stdout
     assert _status(local_session, endpoint, "deployed-by-hand") == "CREATE_COMPLETE"
+
+
+LOOPED = {
+    "Transform": "AWS::LanguageExtensions",
+    "Parameters": {"Names": {"Type": "CommaDelimitedList", "Default": "a,b"}},
+    "Resources": looped_settings("looped", {"Fn::Join": [",", {"Ref": "Names"}]}),
+}
+
+
+def test_deploy_updates_a_stack_whose_template_loops(aws_env, local_session, tmp_path):
+    """An update by `aws cloudformation deploy` asks GetTemplateSummary for the stack's parameters first: main
+    answered it HTTP 500 for any template with Fn::ForEach, so every update of the README's line failed."""
+    endpoint = aws_env.endpoint_url
+    template = tmp_path / "looped.json"
+    template.write_text(json.dumps(LOOPED))
+    cfn = local_session.client("cloudformation", endpoint_url=endpoint)
+    cfn.create_stack(
+        StackName="looped-by-hand", TemplateBody=template.read_text(), Capabilities=["CAPABILITY_AUTO_EXPAND"]
+    )
+    updated = aws(
+        endpoint,
+        "deploy",
+        "--stack-name",
+        "looped-by-hand",
+        "--template-file",
+        str(template),
+        "--parameter-overrides",
+        "Names=a,b,c",
+        "--capabilities",
+        "CAPABILITY_AUTO_EXPAND",
+    )
+    assert updated.returncode == 0, updated.stderr
+    assert _status(local_session, endpoint, "looped-by-hand") == "UPDATE_COMPLETE"
+    ssm = local_session.client("ssm", endpoint_url=endpoint)
+    assert ssm.get_parameter(Name="/looped/c")["Parameter"]["Value"] == "a,b,c"

@@ -81,8 +81,15 @@ def world(local_aws, template_json) -> World:
     certificate = clients("acm").request_certificate(DomainName="valohai.truth.example.com")["CertificateArn"]
     zone = clients("route53").create_hosted_zone(Name="example.com", CallerReference="truth")["HostedZone"]["Id"]
     zone = zone.rsplit("/", 1)[-1]
-    # The queue starts a version below the newest, to be upgraded: ElastiCache does not downgrade.
-    values = {**demo, "ResourcePrefix": STACK, "DatabaseDeletionProtection": "false", "QueueEngineVersion": "7.0"}
+    # The queue and the database start a version below the newest RDS and ElastiCache offer, to be upgraded:
+    # neither downgrades.
+    values = {
+        **demo,
+        "ResourcePrefix": STACK,
+        "DatabaseDeletionProtection": "false",
+        "QueueEngineVersion": "7.0",
+        "DatabaseEngineVersion": "16.14",
+    }
     changes = {
         "AllowedIngressCidr": "203.0.113.0/24",
         "CacheNodeType": "cache.m6g.large",
@@ -90,7 +97,7 @@ def world(local_aws, template_json) -> World:
         "CertificateArn": certificate,
         "DatabaseAllocatedStorage": "100",
         "DatabaseDeletionProtection": "true",
-        "DatabaseEngineVersion": "16.16",
+        "DatabaseEngineVersion": "16.15",
         "DatabaseInstanceClass": "db.m5.xlarge",
         "DatabaseMultiAZ": "false",
         "DatabaseSubnetIds": ",".join(others),

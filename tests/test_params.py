@@ -318,7 +318,12 @@ def test_init_prompts_in_a_terminal_with_label_and_description(tmp_path, monkeyp
         ),
         ({"WorkerMaxSize": "0"}, "WorkerMaxSize", "below MinValue 1"),
         ({"WorkerInstanceTypes": "t3.medium,"}, "WorkerInstanceTypes", "an empty item"),
-        ({"WorkerInstanceTypes": "t3 medium"}, "WorkerInstanceTypes", "AllowedPattern"),
+        # The list of types says what the pattern cannot: which type was meant.
+        (
+            {"WorkerInstanceTypes": "t3 medium"},
+            "WorkerInstanceTypes",
+            "not an EC2 instance type; did you mean t3.medium",
+        ),
     ],
 )
 def test_bad_worker_types_are_named_with_their_value(tmp_path, changes, parameter, rule):

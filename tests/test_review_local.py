@@ -122,10 +122,11 @@ def test_changing_the_vpc_is_refused_before_any_change_set(aws_env, local_sessio
 
 def test_changing_the_load_balancer_scheme_updates_cleanly(aws_env, local_session, demo_params):
     """The load balancer has no fixed name (tags carry the prefix), so CloudFormation can replace it when its
-    scheme changes. (The local AWS keeps the old one: moto cannot replace a resource; real CloudFormation does.)"""
+    scheme changes: a new load balancer of the new scheme, the old one removed (as the local AWS does too)."""
     endpoint = aws_env.endpoint_url
     cfn = local_session.client("cloudformation", endpoint_url=endpoint)
     deployed(endpoint, demo_params, "schemed")
+    old = cfn.describe_stack_resource(StackName="schemed", LogicalResourceId="LoadBalancer")
     internal = with_parameter(demo_params, "LoadBalancerScheme", "internal")
     updated = run(endpoint, "deploy", "--stack-name", "schemed", "--params", str(internal), "--yes", "--skip-preflight")
     assert updated.exit_code == 0, updated.output
@@ -133,6 +134,11 @@ def test_changing_the_load_balancer_scheme_updates_cleanly(aws_env, local_sessio
     (stack,) = cfn.describe_stacks(StackName="schemed")["Stacks"]
     assert stack["StackStatus"] == "UPDATE_COMPLETE"
     assert {"ParameterKey": "LoadBalancerScheme", "ParameterValue": "internal"} in stack["Parameters"]
+    new = cfn.describe_stack_resource(StackName="schemed", LogicalResourceId="LoadBalancer")
+    arn = new["StackResourceDetail"]["PhysicalResourceId"]
+    assert arn != old["StackResourceDetail"]["PhysicalResourceId"], "replaced: a new load balancer"
+    elbv2 = local_session.client("elbv2", endpoint_url=endpoint)
+    assert elbv2.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]["Scheme"] == "internal"
 
 
 def in_a_terminal(args: list[str], env: dict[str, str]) -> bytes:
@@ -205,5 +211,5 @@ def test_a_pinned_template_file_is_planned_and_a_broken_one_refused(aws_env, loc
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(broken_template))
     refused = run(endpoint, "plan", "--stack-name", "broken", "--params", str(demo_params), "--template", str(broken))
-    assert refused.exit_code == 1 and "cfn-lint" in refused.output and "E3002" in refused.output
+    assert refused.exit_code == 2 and "cfn-lint" in refused.output and "E3002" in refused.output
     assert "broken" not in {s["StackName"] for s in cfn.list_stacks()["StackSummaries"]}

@@ -290,7 +290,12 @@ def test_the_optimo_password_is_written_again_not_appended_and_nothing_else_chan
     )
 
 
-@pytest.mark.parametrize("unit", [None, IMAGE_OPTIMO_UNIT.replace("    -e OPTIMO_BASIC_AUTH_PASSWORD= \\\n", "")])
+WITHOUT_PASSWORD = IMAGE_OPTIMO_UNIT.replace("    -e OPTIMO_BASIC_AUTH_PASSWORD= \\\n", "")
+# A comment that names the setting is not the setting.
+ONLY_A_COMMENT = WITHOUT_PASSWORD.replace("[Service]\n", "[Service]\n# set OPTIMO_BASIC_AUTH_PASSWORD= in ExecStart\n")
+
+
+@pytest.mark.parametrize("unit", [None, WITHOUT_PASSWORD, ONLY_A_COMMENT], ids=["no unit", "no password", "a comment"])
 def test_an_image_without_optimos_unit_or_its_password_stops_the_boot_naming_the_step(boot_script, stubs, unit):
     if unit is None:
         (stubs.root / OPTIMO_UNIT).unlink()
@@ -361,7 +366,6 @@ def test_an_existing_organization_is_not_created_again(boot_script, stubs):
         ("throttled", {"exit": 254, "stderr": "An error occurred (ThrottlingException): Rate exceeded\n"}),
         ("timed out", {"exit": 255, "stderr": "Read timeout on endpoint URL\n"}),
         ("empty", {"stdout": ""}),
-        ("None", {"stdout": "None\n"}),
         ("denied", {"exit": 254, "stderr": "An error occurred (AccessDeniedException)\n"}),
     ],
 )
@@ -379,6 +383,34 @@ def test_a_failing_read_stops_the_boot_and_signals_failure_naming_it(boot_script
     assert not (stubs.root / "etc/roi.config").exists()
     assert not any("restart" in call for call in stubs.calls("systemctl"))
     assert_no_secret_shown(result, stubs)
+
+
+def test_a_setting_whose_value_is_the_text_none_is_read_as_it_is(boot_script, stubs):
+    """awscli prints a null value as None; the boot's queries make that empty, so an organization may be named
+    None (the template allows it) and is created under that name."""
+    stubs.answer(rf"^aws ssm get-parameter --name /{PREFIX}/organization ", "None")
+    answer_the_installation(stubs)
+    result = stubs.run(boot_script)
+    assert result.returncode == 0, result.stderr
+    docker = [" ".join(call) for call in stubs.calls("docker")]
+    assert any("roi_create_organization --name=None --for-superuser" in call for call in docker)
+    reads = [c for c in stubs.calls("aws") if c[1:3] == ["ssm", "get-parameter"]]
+    assert reads and all(c[c.index("--query") + 1] == "Parameter.Value||''" for c in reads)
+    secrets = [c for c in stubs.calls("aws") if c[1:3] == ["secretsmanager", "get-secret-value"]]
+    assert secrets and all(c[c.index("--query") + 1] == "SecretString||''" for c in secrets)
+
+
+def test_a_failure_right_after_the_region_is_read_is_signalled_in_that_region(boot_script, stubs):
+    """The installation's tag cannot be read: the boot stops, and its FAILURE signal goes to the region's
+    CloudFormation (awscli has no region of its own on the instance)."""
+    stubs.answer(r"^curl .*meta-data/tags/instance/valohai:installation$", exit=22, stderr="curl: (22) 404\n")
+    answer_the_installation(stubs)
+    result = stubs.run(boot_script)
+    assert result.returncode != 0
+    step = "read the instance's identity and tags from the metadata service"
+    assert signals(stubs) == [("FAILURE", step[:64])]
+    (signal,) = [c for c in stubs.calls("aws") if c[1:3] == ["cloudformation", "signal-resource"]]
+    assert stubs.region_at(signal) == IMDS["placement/region"]
 
 
 def test_a_throttled_read_is_retried_until_it_answers(boot_script, stubs):

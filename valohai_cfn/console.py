@@ -214,21 +214,33 @@ def show_parameters(out: Output, review: Review) -> None:
 
 
 def no_resource_changes_text(review: Review, *, from_change_set: bool) -> str:
-    """What is true when no resource changes. A change set CloudFormation made (not empty) changes parameter
-    values, outputs or stack tags; the two templates (diff) tell which of parameters and outputs do."""
-    if from_change_set:
-        return "No resource changes: only parameter values, outputs or stack tags change."
-    changing = [what for what, items in (("parameter values", review.parameters), ("outputs", review.outputs)) if items]
+    """What is true when no resource changes: which of the parameter values, outputs and stack tags do (the
+    review reads all three, from a change set or from the two templates), or that none does."""
+    changing = [
+        what
+        for what, items in (
+            ("parameter values", review.parameters),
+            ("outputs", review.outputs),
+            ("stack tags", review.tags),
+        )
+        if items
+    ]
     if changing:
-        return f"No resource changes: only {' and '.join(changing)} change."
+        listed = changing[0] if len(changing) == 1 else f"{', '.join(changing[:-1])} and {changing[-1]}"
+        return f"No resource changes: only {listed} change."
+    if from_change_set:
+        return "No resource changes, and no parameter value, output or stack tag changes."
     return "No changes: the resources, outputs and parameter values are as deployed."
 
 
 def _property_line(c_id: str, p: PropertyChange) -> Text:
     line = Text(f"  {c_id}.{p.path}: ")
-    line.append(short(p.before, 50), style="red")
+    line.append(short(p.before, 50) if p.before is not None or not p.attribute else "(not set)", style="red")
     line.append(" → ")
-    line.append(short(p.after, 70), style="green")
+    if p.after is None and p.at_deploy:
+        line.append("(changes at deploy)", style="yellow")  # CloudFormation evaluates it only while executing
+        return line
+    line.append(short(p.after, 70) if p.after is not None or not p.attribute else "(not set)", style="green")
     if p.at_deploy:
         line.append("  (changes at deploy)", style="yellow")
     if p.requires_recreation in ("Always", "Conditionally"):
@@ -250,6 +262,18 @@ def show_changes(out: Output, review: Review, *, from_change_set: bool = True) -
         out.line("Property changes:", "bold")
     for c, p in changed:
         out.console.print(_property_line(c.logical_id, p))
+
+
+def show_tags(out: Output, review: Review) -> None:
+    if not review.tags:
+        return
+    out.line("Stack tags that change:", "bold")
+    for t in review.tags:
+        line = Text(f"  {t.key}: ")
+        line.append(short(t.before) if t.before is not None else "(none)", style="red")
+        line.append(" → ")
+        line.append(short(t.after) if t.after is not None else "(removed)", style="green")
+        out.console.print(line)
 
 
 def show_outputs_changes(out: Output, review: Review) -> None:
@@ -300,6 +324,7 @@ def show_review(out: Output, review: Review, *, from_change_set: bool = True) ->
     if review.replaces_app_instance:
         out.warn(APP_INSTANCE_REPLACED)
     show_outputs_changes(out, review)
+    show_tags(out, review)
     show_security(out, review)
 
 
@@ -318,6 +343,7 @@ def review_json(review: Review, change_set: ChangeSet | None = None, **extra: An
             for c in review.resources
         ],
         "outputs": [asdict(o) for o in review.outputs],
+        "tags": [asdict(t) for t in review.tags],
         "security": [{**asdict(s), "opens": s.opens} for s in review.security],
         "data_loss": [c.logical_id for c in review.data_loss],
         "replaces_app_instance": review.replaces_app_instance,
@@ -428,7 +454,8 @@ def show_deletion(out: Output, listed: lifecycle.DeleteListed) -> None:
     for resource_type, names in sorted(by_type.items()):
         out.line(f"  {resource_type}: {', '.join(names)}")
     if listed.lifts_termination_protection:
-        out.line("Its termination protection is lifted for the delete (--force).")
+        why = "--recreate-failed" if listed.recreating else "--force"
+        out.line(f"Its termination protection is lifted for the delete ({why}).")
 
 
 # -- the lifecycle's questions and notes ----------------------------------------------------------
@@ -470,9 +497,15 @@ def _images_resolved(out: Output, note: lifecycle.ImagesResolved) -> None:
         out.line(f"{image.parameter}=latest: {image.image_id} ({image.name or 'no name'}, made {image.created})")
 
 
+def _stepwise(out: Output, note: lifecycle.Stepwise) -> None:
+    for step in note.steps:
+        out.warn(step)
+
+
 def _deleting(out: Output, note: lifecycle.Deleting) -> None:
     if note.lifting:
-        out.line(f"Lifting termination protection (--force) and deleting stack {note.stack_name}…")
+        why = "--recreate-failed" if note.recreating else "--force"
+        out.line(f"Lifting termination protection ({why}) and deleting stack {note.stack_name}…")
     else:
         out.line(f"Deleting stack {note.stack_name}…")
 
@@ -488,6 +521,7 @@ NOTES: dict[type, Any] = {
     ),
     lifecycle.UpToDate: lambda out, n: out.line(f"Stack {n.stack_name} is up to date: no changes."),
     lifecycle.Reviewed: lambda out, n: show_review(out, n.review),
+    lifecycle.Stepwise: _stepwise,
     lifecycle.NotExecuted: _not_executed,
     lifecycle.Relaxed: lambda out, n: out.warn(
         f"--allow-replace: the stack policy lets this update replace {', '.join(n.resources)}; "

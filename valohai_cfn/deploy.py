@@ -5,7 +5,7 @@ status, outputs, drift, and what a delete keeps.
 Nothing here prints or decides: functions return what happened, and a followed operation reports its events
 and running tally to a `Progress`. Everything takes a boto3 CloudFormation client, so tests hand it one pointed
 at a local server or wrapped in botocore's Stubber. Failures, rollbacks and replacements are read from the
-shapes real CloudFormation returns, which the local AWS cannot produce. Nothing here imports troposphere,
+shapes real CloudFormation returns (the local AWS gives them too). Nothing here imports troposphere,
 cfn-lint or cfn-flip at import time: commands that build no template stay fast.
 """
 
@@ -52,6 +52,10 @@ class DeployError(Exception):
 
 class WrongInput(DeployError):
     """An input that names something it cannot be (a change set of another stack); nothing was changed."""
+
+
+class ChangeSetNotFound(DeployError):
+    """CloudFormation has no such change set (for that stack)."""
 
 
 class Interrupted(DeployError):
@@ -141,11 +145,15 @@ class StackState:
 
     @property
     def made_by_this_tool(self) -> bool:
-        tags = {t["Key"]: t["Value"] for t in (self.stack or {}).get("Tags", [])}
-        return tags.get(VALOHAI_TAG[0]) == VALOHAI_TAG[1]
+        return stack_tags(self.stack).get(VALOHAI_TAG[0]) == VALOHAI_TAG[1]
 
 
-def _described(cfn: Any, stack: str) -> dict | None:
+def stack_tags(stack: dict | None) -> dict[str, str]:
+    """A stack's tags (as DescribeStacks gives them), by key."""
+    return {t["Key"]: t["Value"] for t in (stack or {}).get("Tags", [])}
+
+
+def described_or_none(cfn: Any, stack: str) -> dict | None:
     """The stack (by name or id), or None when there is none."""
     try:
         (described,) = cfn.describe_stacks(StackName=stack)["Stacks"]
@@ -157,7 +165,7 @@ def _described(cfn: Any, stack: str) -> dict | None:
 
 
 def describe(cfn: Any, stack_name: str) -> dict:
-    described = _described(cfn, stack_name)
+    described = described_or_none(cfn, stack_name)
     if described is None:
         raise DeployError(f"stack {stack_name} does not exist")
     return described
@@ -176,7 +184,7 @@ def data_resources_left(cfn: Any, stack: str) -> list[str]:
 
 def stack_state(cfn: Any, name: str) -> StackState:
     """The stack and what a deploy would do with it."""
-    stack = _described(cfn, name)
+    stack = described_or_none(cfn, name)
     if stack is None:
         return StackState(name, None, Plan.CREATE, "does not exist yet")
     status = stack["StackStatus"]
@@ -207,6 +215,7 @@ class ChangeSet:
     kind: str = ""  # CREATE or UPDATE (REVIEW_IN_PROGRESS stack: CREATE)
     changes: list[ResourceChange] = field(default_factory=list)
     parameters: dict[str, str] = field(default_factory=dict)  # the values the stack would have
+    tags: dict[str, str] | None = None  # the stack tags it sets (None: it keeps the stack's)
 
     @property
     def is_empty(self) -> bool:
@@ -224,14 +233,17 @@ def _value(detail: dict, key: str) -> str | None:
 
 def _change(entry: dict) -> ResourceChange:
     rc = entry["ResourceChange"]
+    # A Dynamic detail's value is known only once the execution evaluates it: it changes at deploy (a value
+    # CloudFormation leaves out of it is not a removal).
     properties = tuple(
         PropertyChange(
             path=target.get("Name") or target.get("Attribute", ""),
             before=_value(target, "BeforeValue"),
-            after=_value(target, "AfterValue"),
+            after=None if dynamic else _value(target, "AfterValue"),
             requires_recreation=target.get("RequiresRecreation", ""),
+            at_deploy=dynamic,
         )
-        for target in (d.get("Target", {}) for d in rc.get("Details", []))
+        for target, dynamic in ((d.get("Target", {}), d.get("Evaluation") == "Dynamic") for d in rc.get("Details", []))
     )
     # One entry per property: CloudFormation lists a property once per cause (a parameter, a resource),
     # the values and the strongest recreation with only some of them.
@@ -241,11 +253,13 @@ def _change(entry: dict) -> ResourceChange:
         if known is None:
             merged[p.path] = p
             continue
+        after = known.after if known.after is not None else p.after  # a Static cause's value is known
         merged[p.path] = PropertyChange(
             p.path,
             known.before if known.before is not None else p.before,
-            known.after if known.after is not None else p.after,
+            after,
             max(known.requires_recreation, p.requires_recreation, key=RECREATION_ORDER.index),
+            at_deploy=after is None and (known.at_deploy or p.at_deploy),
         )
     unique = tuple(merged.values())
     return ResourceChange(
@@ -299,7 +313,7 @@ def describe_change_set(cfn: Any, change_set: str, stack_name: str | None = None
     except ClientError as e:
         if e.response["Error"]["Code"] == "ChangeSetNotFound":
             where = f" for stack {stack_name}" if stack_name else ""
-            raise DeployError(f"change set {change_set} does not exist{where}") from None
+            raise ChangeSetNotFound(f"change set {change_set} does not exist{where}") from None
         raise
     first = pages[0]
     return ChangeSet(
@@ -312,6 +326,7 @@ def describe_change_set(cfn: Any, change_set: str, stack_name: str | None = None
         reason=first.get("StatusReason", ""),
         changes=[_change(c) for page in pages for c in page.get("Changes", []) if c.get("Type") == "Resource"],
         parameters={p["ParameterKey"]: p.get("ParameterValue", "") for p in first.get("Parameters", [])},
+        tags={t["Key"]: t["Value"] for t in first["Tags"]} if "Tags" in first else None,
     )
 
 
@@ -435,7 +450,7 @@ def discard(cfn: Any, change_set: ChangeSet, *, made_stack: bool) -> bool:
     cfn.delete_change_set(ChangeSetName=change_set.arn)
     if not made_stack:
         return False
-    stack = _described(cfn, change_set.stack_id)
+    stack = described_or_none(cfn, change_set.stack_id)
     if stack and stack["StackStatus"] == "REVIEW_IN_PROGRESS":
         left = cfn.list_change_sets(StackName=change_set.stack_id).get("Summaries", [])
         if not left:  # another plan's change set still waits for review: keep the stack for it
@@ -624,6 +639,7 @@ class Outcome:
     events: list[dict] = field(default_factory=list)
     protections: list[Protection] = field(default_factory=list)
     stack: dict | None = None  # as last described (its Outputs among it)
+    interrupted: bool = False  # Ctrl-C came once the operation's end had been seen
 
     @property
     def root_cause(self) -> dict | None:
@@ -652,10 +668,16 @@ def follow(
     start = clock()
     wait = POLL_SECONDS
     while True:
+        ended, interrupted = False, False
         try:
-            described = _described(cfn, stack)
+            described = described_or_none(cfn, stack)
             status = described["StackStatus"] if described else None
+            ended = status is None or not status.endswith("_IN_PROGRESS")
             fresh = follower.poll() if status else []
+            wait = POLL_SECONDS
+            if fresh:
+                progress.events(fresh)
+            progress.tally(follower.tally(total, clock() - start, status))
         except ClientError as e:
             if not _throttled(e):
                 raise
@@ -664,13 +686,13 @@ def follow(
             continue
         except (BotocoreConnectionError, HTTPClientError) as e:
             raise StoppedWatching(f"lost the connection to AWS ({e}). {resume_hint(stack_name or stack)}") from None
-        wait = POLL_SECONDS
-        if fresh:
-            progress.events(fresh)
-        progress.tally(follower.tally(total, clock() - start, status))
-        if status is None or not status.endswith("_IN_PROGRESS"):
+        except KeyboardInterrupt:
+            if not ended:
+                raise
+            interrupted = True  # the end was seen: nothing goes on in AWS, whatever the last events say
+        if ended:
             # The events were read after this status, so they already include the operation's last ones.
-            return Outcome(status, follower.events, stack=described)
+            return Outcome(status, follower.events, stack=described, interrupted=interrupted)
         time.sleep(POLL_SECONDS)
 
 

@@ -46,10 +46,22 @@ def checkov_skip_table(template: dict) -> str:
     return "\n".join(rows)
 
 
+def preflight_table(_template: dict) -> str:
+    """A Markdown table of preflight's checks, in the order they run: each check's docstring says what it catches."""
+    from valohai_cfn.preflight import CHECKS
+
+    rows = ["| Check | What it catches |", "|---|---|"]
+    for check in CHECKS:
+        title = check.__name__.removeprefix("check_").replace("_", " ")
+        rows.append(f"| {title} | {' '.join((check.__doc__ or '').split())} |")
+    return "\n".join(rows)
+
+
 SECTIONS: dict[str, Callable[[dict], str]] = {
     "parameters": parameter_table,
     "diagram": diagram.readme_section,
     "checkov-skips": checkov_skip_table,
+    "preflight": preflight_table,
 }
 # The worker pool template's (README: Worker pools).
 POOL_SECTIONS: dict[str, Callable[[dict], str]] = {

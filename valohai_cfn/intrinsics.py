@@ -11,6 +11,10 @@ says which resources a value waits for. The markers are characters of Unicode's 
 template contains. An attribute named like one of the resource's own properties (an SSM parameter's Value)
 is that property's value, known before the deploy as CloudFormation returns it.
 
+A NoEcho parameter's value is a *secret*: a marker standing for it (the same value, the same marker), so that
+whatever it flows into compares as it would and is shown as **** (`shown`); conditions, mappings and the
+functions that look inside a value (Fn::Equals, Fn::FindInMap, Fn::Select, Fn::Split) see the value itself.
+
 Follows CloudFormation's documentation of the intrinsic functions and pseudo parameters
 (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference.html).
 """
@@ -18,17 +22,23 @@ Follows CloudFormation's documentation of the intrinsic functions and pseudo par
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from valohai_cfn.language_extensions import comma_delimited, expand
+from valohai_cfn.language_extensions import comma_delimited, expand, transforms
 
 NO_VALUE = type("NoValue", (), {"__repr__": lambda _self: "AWS::NoValue"})()
 OPEN, CLOSE = "\ue000", "\ue001"
 _REFERENCE = re.compile(f"{OPEN}([^{CLOSE}]*){CLOSE}")
+SECRET_OPEN, SECRET_CLOSE = "\ue002", "\ue003"
+_SECRET = re.compile(f"{SECRET_OPEN}[^{SECRET_CLOSE}]*{SECRET_CLOSE}")
+SECRET_SHOWN = "****"
+# The resource attributes evaluated as properties are (the transform lets these hold intrinsic functions).
+EVALUATED_ATTRIBUTES = ("Metadata", "DeletionPolicy", "UpdateReplacePolicy")
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 LIST_TYPES = ("List<", "CommaDelimitedList")
 # The DNS suffix of each partition (AWS::URLSuffix).
@@ -76,8 +86,21 @@ def referenced_resources(value: Any) -> set[str]:
 
 
 def shown(text: str) -> str:
-    """The text with each reference as ${Name}, as Fn::Sub writes it."""
-    return _REFERENCE.sub(lambda m: "${" + m.group(1) + "}", text)
+    """The text with each reference as ${Name}, as Fn::Sub writes it, and each secret as ****."""
+    return _SECRET.sub(SECRET_SHOWN, _REFERENCE.sub(lambda m: "${" + m.group(1) + "}", text))
+
+
+def has_secret(value: Any) -> bool:
+    """Whether a NoEcho parameter's value flows into an evaluated value."""
+    return any(_SECRET.search(text) for text in _strings(value))
+
+
+def _secret(name: str, value: str, revealed: dict[str, str]) -> str:
+    """The marker of a NoEcho parameter's value; `revealed` learns what it stands for."""
+    digest = hashlib.sha256(f"{name}\0{value}".encode()).hexdigest()[:16]
+    marker = f"{SECRET_OPEN}{digest}{SECRET_CLOSE}"
+    revealed[marker] = value
+    return marker
 
 
 def pseudo_parameters(*, region: str | None, stack_name: str | None, stack_id: str | None) -> dict[str, str]:
@@ -93,16 +116,26 @@ def pseudo_parameters(*, region: str | None, stack_name: str | None, stack_id: s
     return {k: v for k, v in known.items() if v}
 
 
-def parameter_values(specs: dict[str, dict], given: dict[str, str]) -> dict[str, Any]:
+def parameter_values(
+    specs: dict[str, dict], given: dict[str, str], revealed: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Every parameter's value, as Ref gives it: given, else its default; list types as lists of
-    space-trimmed items."""
+    space-trimmed items. With `revealed` (a dict it fills), a NoEcho parameter's value is its secret's
+    marker (each item of a list its own)."""
     values: dict[str, Any] = {}
     for name, spec in specs.items():
         value = given.get(name, spec.get("Default"))
         if value is None:
             continue
         text = str(value)
-        values[name] = comma_delimited(text) if str(spec.get("Type", "String")).startswith(LIST_TYPES) else text
+        typed: Any = comma_delimited(text) if str(spec.get("Type", "String")).startswith(LIST_TYPES) else text
+        if revealed is not None and str(spec.get("NoEcho", "false")).lower() == "true":
+            typed = (
+                [_secret(name, t, revealed) for t in typed]
+                if isinstance(typed, list)
+                else _secret(name, typed, revealed)
+            )
+        values[name] = typed
     return values
 
 
@@ -127,6 +160,7 @@ class Evaluator:
     conditions: dict[str, Any] = field(default_factory=dict)  # the template's Conditions section
     mappings: dict[str, Any] = field(default_factory=dict)
     resources: dict[str, dict] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)  # a NoEcho value's marker → the value
     _condition_values: dict[str, bool] = field(default_factory=dict)
     _in_progress: set[str] = field(default_factory=set)
 
@@ -167,6 +201,20 @@ class Evaluator:
                 self._in_progress.discard(key)
         return reference(key)
 
+    # -- secrets ------------------------------------------------------------------------------------
+
+    def revealed(self, value: Any) -> Any:
+        """The value with each secret's marker replaced by the value it stands for."""
+        if not self.secrets:
+            return value
+        if isinstance(value, str):
+            return _SECRET.sub(lambda m: self.secrets.get(m.group(0), m.group(0)), value)
+        if isinstance(value, list):
+            return [self.revealed(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.revealed(v) for k, v in value.items()}
+        return value
+
     # -- the functions ------------------------------------------------------------------------------
 
     def sub(self, argument: Any) -> str:
@@ -201,6 +249,7 @@ class Evaluator:
 
     def select(self, argument: Any) -> Any:
         index, items = (self(a) for a in argument)
+        index = self.revealed(index)
         if isinstance(items, str):
             return _unknown("Fn::Select", index, items)
         try:
@@ -212,10 +261,12 @@ class Evaluator:
         delimiter, text = (self(a) for a in argument)
         if references(text):
             return _unknown("Fn::Split", delimiter, text)
-        return _text(text, "Fn::Split").split(delimiter)
+        pieces = _text(self.revealed(text), "Fn::Split").split(self.revealed(delimiter))
+        # The pieces of a secret are secrets too.
+        return [_secret("Fn::Split", piece, self.secrets) for piece in pieces] if has_secret(text) else pieces
 
     def find_in_map(self, argument: Any) -> Any:
-        mapping, first, second, *rest = (self(a) for a in argument)
+        mapping, first, second, *rest = (self.revealed(self(a)) for a in argument)
         try:
             return copy.deepcopy(self.mappings[mapping][first][second])
         except (KeyError, TypeError):
@@ -233,7 +284,7 @@ class Evaluator:
         return self.get_att(name, self(attribute))
 
     def equals(self, argument: Any) -> bool:
-        left, right = (self(a) for a in argument)
+        left, right = (self.revealed(self(a)) for a in argument)
         return left == right
 
     def length(self, argument: Any) -> Any:
@@ -299,19 +350,31 @@ def process(template: dict[str, Any], given: dict[str, str], pseudo: dict[str, s
     Raises EvaluationError (or language_extensions.TransformError) where CloudFormation would refuse it."""
     specs = template.get("Parameters", {})
     expanded = expand(copy.deepcopy(template), {k: v for k, v in given.items() if k in specs})
+    others = transforms(expanded)
+    if others:
+        raise EvaluationError(f"the template uses the transform {', '.join(others)}, which is not evaluated here")
+    secrets: dict[str, str] = {}
     evaluate = Evaluator(
-        parameters=parameter_values(specs, given),
+        parameters=parameter_values(specs, given, secrets),
         pseudo=pseudo or {},
         conditions=expanded.get("Conditions", {}),
         mappings=expanded.get("Mappings", {}),
         resources=expanded.get("Resources", {}),
+        secrets=secrets,
     )
     conditions = {name: evaluate.condition(name) for name in evaluate.conditions}
 
     def kept(section: str) -> dict[str, dict]:
         items = expanded.get(section, {})
+        for name, item in items.items():
+            if not isinstance(item, dict):
+                raise EvaluationError(f"{section}: {name} is not an object")
         return {k: v for k, v in items.items() if "Condition" not in v or evaluate.condition(v["Condition"])}
 
-    resources = {name: {**r, "Properties": evaluate(r.get("Properties", {}))} for name, r in kept("Resources").items()}
+    def evaluated(resource: dict) -> dict:
+        attributes = {a: evaluate(resource[a]) for a in EVALUATED_ATTRIBUTES if a in resource}
+        return {**resource, **attributes, "Properties": evaluate(resource.get("Properties", {}))}
+
+    resources = {name: evaluated(r) for name, r in kept("Resources").items()}
     outputs = {name: evaluate(o.get("Value")) for name, o in kept("Outputs").items()}
     return Processed(evaluate.parameters, conditions, resources, outputs)

@@ -71,13 +71,26 @@ def _expand_section(section: dict[str, Any], parameters: dict[str, str]) -> dict
     return expanded
 
 
+def transforms(template: dict[str, Any]) -> list[str]:
+    """The transforms a template names: CloudFormation takes one name or a list of them."""
+    named = template.get("Transform", [])
+    if isinstance(named, str):
+        return [named]
+    return [t for t in named if isinstance(t, str)] if isinstance(named, list) else []
+
+
 def expand(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
-    """The template after the transform, for these parameter values (defaults fill the rest)."""
-    if template.get("Transform") != TRANSFORM:
+    """The template after the transform, for these parameter values (defaults fill the rest); the other
+    transforms it names, if any, are left in its Transform."""
+    named = transforms(template)
+    if TRANSFORM not in named:
         return template
     values = {name: str(p["Default"]) for name, p in template.get("Parameters", {}).items() if "Default" in p}
     values.update(parameters)
     result = {k: v for k, v in template.items() if k != "Transform"}
+    others = [t for t in named if t != TRANSFORM]
+    if others:
+        result["Transform"] = others
     for section in LOOP_SECTIONS:
         if section in template:
             result[section] = _expand_section(template[section], values)

@@ -6,6 +6,9 @@ Accepted (as JSON, or the same structures as YAML):
   * `aws cloudformation deploy --parameter-overrides file://`'s list: ["VpcId=vpc-…", …]
   * CodePipeline's template configuration: {"Parameters": {"VpcId": "vpc-…"}}
 Values may be lists (joined with commas, as CloudFormation expects for List<…> parameters).
+In CloudFormation's list, {"ParameterKey": X, "UsePreviousValue": true} keeps a deployed stack's value (a
+PreviousValue; refused on a create, as CloudFormation refuses it). CodePipeline's file may carry `Tags`
+(the stack's tags, `load_parameter_file`); its `StackPolicy` is refused: valohai-cfn sets the stack policy.
 The original CDK app's config.yaml can be imported (`import_cdk_config`).
 """
 
@@ -16,7 +19,7 @@ import functools
 import importlib.util
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +32,31 @@ from valohai_cfn.language_extensions import comma_delimited
 
 class ParamsError(Exception):
     """A parameter file that cannot be read; the message names the file and the problem."""
+
+
+class PreviousValue(str):
+    """A parameter given as {"ParameterKey": X, "UsePreviousValue": true}: the deployed stack's value is kept.
+    Its text is empty; whatever sends or checks a value replaces it first (lifecycle.parameters_to_send), and
+    a create refuses it."""
+
+    def __new__(cls) -> PreviousValue:
+        return super().__new__(cls, "")
+
+    def __repr__(self) -> str:
+        return "UsePreviousValue"
+
+
+def previous_values(parameters: dict[str, str]) -> list[str]:
+    """The names of the parameters given as UsePreviousValue."""
+    return [name for name, value in parameters.items() if isinstance(value, PreviousValue)]
+
+
+@dataclass(frozen=True)
+class ParameterFile:
+    """What a parameter file gives: the parameters, and the stack tags CodePipeline's format may carry."""
+
+    values: dict[str, str]
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 def _value(path: Path, key: str, value: Any) -> str:
@@ -46,9 +74,7 @@ def _from_list(path: Path, entries: list) -> dict[str, str]:
     for i, entry in enumerate(entries):
         if isinstance(entry, dict) and "ParameterKey" in entry:
             key = str(entry["ParameterKey"])
-            if "ParameterValue" not in entry:
-                raise ParamsError(f"{path}: entry {i + 1} ({key}) has no ParameterValue")
-            value = _value(path, key, entry["ParameterValue"])
+            value = _list_entry_value(path, i, key, entry)
         elif isinstance(entry, str) and "=" in entry:
             key, value = entry.split("=", 1)
         else:
@@ -59,15 +85,54 @@ def _from_list(path: Path, entries: list) -> dict[str, str]:
     return parameters
 
 
-def parse_parameters(path: Path, data: Any) -> dict[str, str]:
+def _list_entry_value(path: Path, i: int, key: str, entry: dict) -> str:
+    """An entry's value; UsePreviousValue true is a PreviousValue (CloudFormation refuses it beside a value)."""
+    previous = entry.get("UsePreviousValue", False)
+    if not isinstance(previous, bool):
+        raise ParamsError(f"{path}: entry {i + 1} ({key}): UsePreviousValue is true or false, not {previous!r}")
+    if previous:
+        if entry.get("ParameterValue") not in (None, ""):
+            raise ParamsError(f"{path}: entry {i + 1} ({key}): UsePreviousValue true and a ParameterValue: give one")
+        return PreviousValue()
+    if "ParameterValue" not in entry:
+        raise ParamsError(f"{path}: entry {i + 1} ({key}) has no ParameterValue (nor UsePreviousValue: true)")
+    return _value(path, key, entry["ParameterValue"])
+
+
+# CodePipeline's template configuration file: {"Parameters": {...}, "Tags": {...}, "StackPolicy": {...}}.
+CODEPIPELINE_KEYS = ("Parameters", "Tags", "StackPolicy")
+
+
+def _codepipeline(path: Path, data: dict) -> ParameterFile:
+    unknown = sorted(str(k) for k in data if k not in CODEPIPELINE_KEYS)
+    if unknown:
+        raise ParamsError(f"{path}: {', '.join(unknown)}: not a key of a template configuration file")
+    if "StackPolicy" in data:
+        raise ParamsError(
+            f"{path}: StackPolicy is not applied: valohai-cfn sets the stack policy from the template (every "
+            "database, bucket and secret denied replacement and deletion; --allow-replace lifts it for one "
+            "update). Remove StackPolicy from the file"
+        )
+    tags = data.get("Tags", {})
+    if not isinstance(tags, dict):
+        raise ParamsError(f"{path}: Tags: expected an object of keys to values")
+    values = {str(k): _value(path, str(k), v) for k, v in data["Parameters"].items()}
+    return ParameterFile(values, {str(k): _value(path, f"Tags.{k}", v) for k, v in tags.items()})
+
+
+def parse_parameter_file(path: Path, data: Any) -> ParameterFile:
     if isinstance(data, list):
-        return _from_list(path, data)
+        return ParameterFile(_from_list(path, data))
     if isinstance(data, dict) and isinstance(data.get("Parameters"), dict):
-        return {str(k): _value(path, str(k), v) for k, v in data["Parameters"].items()}
+        return _codepipeline(path, data)
     raise ParamsError(
         f"{path}: not a parameter file: expected a list of ParameterKey/ParameterValue objects, "
         'a list of "Key=Value" strings, or {"Parameters": {...}}'
     )
+
+
+def parse_parameters(path: Path, data: Any) -> dict[str, str]:
+    return parse_parameter_file(path, data).values
 
 
 # A parameter file is a few kilobytes; anything much larger is the wrong file (or an attack on the parser).
@@ -75,10 +140,11 @@ MAX_BYTES = 1_000_000
 MAX_DEPTH = 32
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, *, what: str = "parameter file") -> str:
+    """A parameter file's text (or a template's: `what` names it in the errors); ParamsError for what cannot be."""
     try:
         if path.stat().st_size > MAX_BYTES:
-            raise ParamsError(f"{path}: {path.stat().st_size:,} bytes, too large for a parameter file")
+            raise ParamsError(f"{path}: {path.stat().st_size:,} bytes, too large for a {what}")
         raw = path.read_bytes()
     except IsADirectoryError:
         raise ParamsError(f"{path}: is a directory, not a file") from None
@@ -87,7 +153,7 @@ def read_text(path: Path) -> str:
     except OSError as e:
         raise ParamsError(f"{path}: cannot read: {e.strerror}") from None
     if b"\0" in raw:
-        raise ParamsError(f"{path}: a binary file, not a parameter file")
+        raise ParamsError(f"{path}: a binary file, not a {what}")
     try:
         text = raw.decode("utf-8-sig")  # a byte order mark, as some Windows editors write, is accepted
     except UnicodeDecodeError:
@@ -165,14 +231,25 @@ def read_structured(path: Path) -> Any:
         raise ParamsError(f"{path}: nested too deeply to be a parameter file") from None
 
 
+def load_parameter_file(path: Path) -> ParameterFile:
+    """The parameters of a file in any of the accepted formats, and the stack tags it carries."""
+    return parse_parameter_file(path, read_structured(path))
+
+
 def load_parameters(path: Path) -> dict[str, str]:
     """The parameters of a file in any of the accepted formats."""
-    return parse_parameters(path, read_structured(path))
+    return load_parameter_file(path).values
+
+
+def _entry(key: str, value: str) -> dict[str, Any]:
+    if isinstance(value, PreviousValue):
+        return {"ParameterKey": key, "UsePreviousValue": True}
+    return {"ParameterKey": key, "ParameterValue": value}
 
 
 def dump_parameters(parameters: dict[str, str]) -> str:
     """CloudFormation's list format, in the template's parameter order as given, one entry per line."""
-    lines = [json.dumps({"ParameterKey": k, "ParameterValue": v}, ensure_ascii=False) for k, v in parameters.items()]
+    lines = [json.dumps(_entry(k, v), ensure_ascii=False) for k, v in parameters.items()]
     return "[\n  " + ",\n  ".join(lines) + "\n]\n"
 
 
@@ -304,8 +381,9 @@ def _comma_delimited_problems(name: str, value: str, spec: dict) -> list[Problem
 
 def check_value(name: str, value: str, spec: dict) -> list[Problem]:
     """Why CloudFormation would refuse `value` for the parameter `spec` (empty when it accepts it, or when the
-    command line replaces it before CloudFormation sees it: `latest` for RoiAmiId and WorkerAmiId)."""
-    if wants_latest(name, value):
+    command line replaces it before CloudFormation sees it: `latest` for RoiAmiId and WorkerAmiId, and
+    UsePreviousValue, the deployed stack's value)."""
+    if wants_latest(name, value) or isinstance(value, PreviousValue):
         return []
     kind = spec["Type"]
     if kind == "Number":
@@ -336,13 +414,18 @@ INSTANCE_TYPES_DATA = ("data", "schemas", "extensions", "aws_ec2_instance", "ins
 
 @functools.cache
 def known_instance_types() -> frozenset[str]:
-    """Every EC2 instance type of any region, from cfn-lint's data (offline; preflight asks the account's zones)."""
+    """Every EC2 instance type of any region (offline; preflight asks the account's zones): cfn-lint's list per
+    region, and botocore's InstanceType enum of the EC2 API (each has types the other lacks yet)."""
+    import botocore.session
+
     spec = importlib.util.find_spec("cfnlint")  # finds the package without running it
     if spec is None or not spec.submodule_search_locations:
         raise ParamsError("cfn-lint is not installed: it is a dependency of valohai-cfn")
     data = Path(next(iter(spec.submodule_search_locations)), *INSTANCE_TYPES_DATA)
     by_region = json.loads(data.read_text(encoding="utf-8"))
-    return frozenset(t for region in by_region.values() if isinstance(region, dict) for t in region.get("enum", []))
+    linted = {t for region in by_region.values() if isinstance(region, dict) for t in region.get("enum", [])}
+    api = botocore.session.get_session().get_service_model("ec2").shape_for("InstanceType").enum
+    return frozenset(linted | set(api))
 
 
 def _unknown_type(name: str, value: str, instance_type: str) -> Problem:
@@ -351,17 +434,25 @@ def _unknown_type(name: str, value: str, instance_type: str) -> Problem:
     return Problem(name, value, f"{instance_type} is not an EC2 instance type{hint}")
 
 
-def worker_type_problems(values: dict[str, str]) -> list[Problem]:
-    """Worker types that would fail late: unknown ones (the launch fails), one listed twice (the transform fails
-    the deploy), and no type at all in either list (an installation that can run no job)."""
+def _worker_list_problems(name: str, value: str) -> list[Problem]:
+    """One list's problems, every one of them: a stray comma, unknown types, a type listed twice."""
+    items = comma_delimited(value)
     problems = []
-    lists = {name: [t for t in comma_delimited(values.get(name, "")) if t] for name in WORKER_TYPE_PARAMETERS}
-    for name, types in lists.items():
-        value = values.get(name, "")
-        problems += [_unknown_type(name, value, t) for t in types if t not in known_instance_types()]
-        twice = sorted({t for t in types if types.count(t) > 1})
-        problems += [Problem(name, value, f"{t} is listed twice (one group per type)") for t in twice]
-    if not any(lists.values()):
+    if len(items) > 1 and "" in items:
+        problems.append(Problem(name, value, "an empty item (a stray comma?)"))
+    types = [t for t in items if t]
+    problems += [_unknown_type(name, value, t) for t in types if t not in known_instance_types()]
+    twice = sorted({t for t in types if types.count(t) > 1})
+    problems += [Problem(name, value, f"{t} is listed twice (one group per type)") for t in twice]
+    return problems
+
+
+def worker_type_problems(values: dict[str, str]) -> list[Problem]:
+    """Worker types that would fail late, in each list (a problem in one never hides the other's): a stray
+    comma, unknown types (the launch fails), one listed twice (the transform fails the deploy), and no type at
+    all in either list (an installation that can run no job)."""
+    problems = [p for name in WORKER_TYPE_PARAMETERS for p in _worker_list_problems(name, values.get(name, ""))]
+    if not any(t for name in WORKER_TYPE_PARAMETERS for t in comma_delimited(values.get(name, ""))):
         problems.append(Problem(" and ".join(WORKER_TYPE_PARAMETERS), None, "no worker type at all: give at least one"))
     return problems
 
@@ -375,14 +466,136 @@ def check_parameters(template_parameters: dict[str, dict], given: dict[str, str]
             close = difflib.get_close_matches(name, template_parameters, n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]}?" if close else ""
             problems.append(Problem(name, None, f"not a parameter of the template{hint}"))
+    worker_lists = set(WORKER_TYPE_PARAMETERS) <= set(template_parameters)
     for name, spec in template_parameters.items():
         if name in given:
+            if worker_lists and name in WORKER_TYPE_PARAMETERS:
+                continue  # below, with every problem of the list at once
             problems.extend(check_value(name, given[name], spec))
         elif "Default" not in spec:
             problems.append(Problem(name, None, "required: the template has no default"))
-    if set(WORKER_TYPE_PARAMETERS) <= set(template_parameters):
-        defaults = {n: template_parameters[n].get("Default", "") for n in WORKER_TYPE_PARAMETERS}
-        values = {**defaults, **{n: given[n] for n in WORKER_TYPE_PARAMETERS if n in given}}
-        if not any(p.parameter in WORKER_TYPE_PARAMETERS for p in problems):
-            problems += worker_type_problems(values)
+    if worker_lists and previous_values({n: given[n] for n in WORKER_TYPE_PARAMETERS if n in given}):
+        # A list kept from the deployed stack is known only there: each given list is checked on its own.
+        problems += [p for n in WORKER_TYPE_PARAMETERS if n in given for p in _worker_list_problems(n, given[n])]
+    elif worker_lists:
+        values = {n: str(given.get(n, template_parameters[n].get("Default", ""))) for n in WORKER_TYPE_PARAMETERS}
+        problems += worker_type_problems(values)
+    if worker_lists:
+        for name in WORKER_TYPE_PARAMETERS:
+            # What the template's own pattern says beyond that (a --template with another pattern).
+            if name in given and not _worker_list_problems(name, given[name]):
+                problems += check_value(name, given[name], template_parameters[name])
     return problems
+
+
+# -- CloudFormation's quotas, which the worker types use up ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """How much of CloudFormation's quotas a template uses after its transform, as a function of the worker
+    type lists: each list's loops make `per_type` resources, outputs and bytes per type (bytes: `per_type`
+    plus `per_character` per character of the type's name), on top of `fixed`. An empty list makes what one
+    type makes (the loops run once for its one empty item, behind a condition). Bytes are an upper bound: a
+    name with more than a dot is counted as if logical ids (&{}) kept its other hyphens. `quotas`: CloudFormation's
+    (aws_rules.quotas), kept beside it so that checking needs neither cfn-lint nor the template."""
+
+    fixed: dict[str, int]  # "resources", "outputs", "bytes"
+    per_type: dict[str, dict[str, int]]  # list parameter → "resources", "outputs", "bytes"
+    per_character: dict[str, int]  # list parameter → bytes per character of a type's name
+    quotas: dict[str, int]  # "resources", "outputs", "bytes"
+
+    def used(self, lists: dict[str, list[str]]) -> dict[str, int]:
+        """What the template uses for these type lists (each a list of types)."""
+        used = dict(self.fixed)
+        for name, types in lists.items():
+            counted = types or ["-"]  # the empty item: no dot for &{} to drop, as if one character more
+            for what in used:
+                used[what] += self.per_type[name][what] * len(counted)
+            used["bytes"] += self.per_character[name] * sum(len(t) for t in counted)
+        return used
+
+    def most_types(self, lists: dict[str, list[str]]) -> int:
+        """The largest number of types, in the lists that are given (an empty list stays empty), that fits every
+        quota; each further type as costly as the costliest given."""
+        given = [name for name, types in lists.items() if types] or list(lists)
+        longest = max((len(t) for types in lists.values() for t in types), default=0)
+        base = self.used({name: ([] if name in given else lists[name]) for name in lists})
+        fits = []
+        for what, quota in self.quotas.items():
+            each = max(
+                self.per_type[n][what] + (self.per_character[n] * longest if what == "bytes" else 0) for n in given
+            )
+            # `base` counts an empty type in each list: in the given ones, the types take its place.
+            room = quota - base[what] + sum(self.per_type[n][what] for n in given)
+            fits.append(room // each if each else quota)
+        return max(min(fits), 0)
+
+
+def template_footprint(template: dict[str, Any]) -> Footprint | None:
+    """The template's footprint, measured by expanding its loops for made-up types (None for a template
+    without both worker lists)."""
+    from valohai_cfn import aws_rules
+    from valohai_cfn.language_extensions import expand
+
+    specs = template.get("Parameters", {})
+    if not set(WORKER_TYPE_PARAMETERS) <= set(specs):
+        return None
+
+    def measure(**lists: list[str]) -> dict[str, int]:
+        values = {n: ",".join(lists.get(n, ["x1.large"])) for n in WORKER_TYPE_PARAMETERS}
+        processed = expand(template, values)
+        return {
+            "resources": len(processed.get("Resources", {})),
+            "outputs": len(processed.get("Outputs", {})),
+            "bytes": aws_rules.processed_size(processed),
+        }
+
+    one = measure()
+    per_type, per_character = {}, {}
+    for name in WORKER_TYPE_PARAMETERS:
+        two = measure(**{name: ["x1.large", "x2.large"]})
+        longer = measure(**{name: ["x1.large", "x2.larger"]})
+        per_character[name] = longer["bytes"] - two["bytes"]
+        per_type[name] = {
+            k: two[k] - one[k] - (per_character[name] * len("x2.large") if k == "bytes" else 0) for k in one
+        }
+    fixed = {k: one[k] - sum(per_type[n][k] for n in WORKER_TYPE_PARAMETERS) for k in one}
+    fixed["bytes"] -= sum(per_character[n] * len("x1.large") for n in WORKER_TYPE_PARAMETERS)
+    q = aws_rules.quotas()
+    return Footprint(
+        fixed, per_type, per_character, {"resources": q.resources, "outputs": q.outputs, "bytes": q.body_bytes}
+    )
+
+
+QUOTA_WORDS = {"resources": "resources", "outputs": "outputs", "bytes": "bytes of processed template"}
+
+
+def quota_problems(
+    footprint: Footprint | None, template_parameters: dict[str, dict], given: dict[str, str]
+) -> list[Problem]:
+    """CloudFormation's quotas (500 resources, 200 outputs, 1 MB) on the template its transform makes for
+    these worker types: one problem naming each quota exceeded and the largest number of types that fits."""
+    if footprint is None or any(isinstance(given.get(n), PreviousValue) for n in WORKER_TYPE_PARAMETERS):
+        return []
+    lists = {
+        n: [t for t in comma_delimited(str(given.get(n, template_parameters[n].get("Default", "")))) if t]
+        for n in WORKER_TYPE_PARAMETERS
+    }
+    used = footprint.used(lists)
+    over = [
+        f"{used[k]:,} {QUOTA_WORDS[k]} (CloudFormation's quota: {q:,})"
+        for k, q in footprint.quotas.items()
+        if used[k] > q
+    ]
+    if not over:
+        return []
+    count = sum(len(types) for types in lists.values())
+    named = " and ".join(n for n in WORKER_TYPE_PARAMETERS if lists[n]) or " and ".join(WORKER_TYPE_PARAMETERS)
+    return [
+        Problem(
+            named,
+            None,
+            f"{count} worker types make {', '.join(over)}: at most {footprint.most_types(lists)} types fit",
+        )
+    ]

@@ -88,6 +88,29 @@ def upload(s3: Any, bucket: str, body: bytes, prefix: str = "") -> str:
     return key
 
 
+def bucket_region(s3: Any, bucket: str) -> str:
+    """The region the bucket is in (GetBucketLocation: no LocationConstraint is us-east-1, and "EU", S3's
+    oldest name, is eu-west-1)."""
+    location = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint")
+    return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
+
+
+def region_warning(bucket: str, bucket_in: str, stack_region: str) -> str | None:
+    """What to say when the template's bucket is not in the stack's region (PublishError across partitions:
+    CloudFormation cannot read a bucket of another partition)."""
+    if bucket_in == stack_region:
+        return None
+    if partition(bucket_in)["partition"] != partition(stack_region)["partition"]:
+        raise PublishError(
+            f"bucket {bucket} is in {bucket_in}, another partition than {stack_region}'s: CloudFormation there "
+            "cannot read it; use a bucket in the stack's partition"
+        )
+    return (
+        f"bucket {bucket} is in {bucket_in}, not in the stack's region {stack_region}: the template URL names "
+        f"{bucket_in}'s S3 host"
+    )
+
+
 def object_url(s3: Any, bucket: str, key: str, region: str, endpoint_url: str | None = None) -> str:
     """The object's HTTPS URL, as CloudFormation's TemplateURL takes it."""
     if endpoint_url:

@@ -120,7 +120,8 @@ class _Dumper(yaml.SafeDumper):
 class _OneLineLengths:
     """How long each mapping and list of a document is on one line, as `yaml.dump(subtree,
     default_flow_style=True, width=10**6)` writes it alone (without the final newline), for every subtree in
-    one pass, bottom up: a collection's length is its children's plus the brackets and separators.
+    one pass, bottom up: a collection's length is its children's plus the brackets and separators. Exact up to
+    FLOW_LENGTH; above it, a length may be a lower bound (a scalar longer than FLOW_LENGTH is not read).
 
     PyYAML's own emitter chooses and writes each distinct scalar (quoting, escapes, simple or explicit
     keys), so the lengths are exact. In a flow collection PyYAML writes `{a: 1, b: [x, y]}` and
@@ -164,6 +165,11 @@ class _OneLineLengths:
 
     def _scalar(self, value: Any, *, key: bool) -> tuple[int, int, bool]:
         """(length at indent 0, lines that take the indent, whether written as a simple key) of a scalar."""
+        if type(value) is str and len(value) > FLOW_LENGTH:
+            # Written at least as long as it is (quotes and escapes only add), so anything holding it is over
+            # FLOW_LENGTH whatever its exact length: that is all the layout asks, and it spares reading a
+            # script or the app's user data character by character.
+            return len(value), 0, False
         memo = (value, key) if type(value) is str else None
         if memo is not None and memo in self._scalars:
             return self._scalars[memo]

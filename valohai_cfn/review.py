@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from valohai_cfn.intrinsics import EMPTY, Processed, process, referenced_resources, references
+from valohai_cfn.intrinsics import EMPTY, Processed, has_secret, process, referenced_resources, references
 from valohai_cfn.intrinsics import shown as shown_text
 from valohai_cfn.language_extensions import comma_delimited
 from valohai_cfn.stack.policy import DATA_RESOURCE_TYPES
@@ -37,6 +37,20 @@ CLOSED_EGRESS = {"CidrIp": "255.255.255.255/32", "IpProtocol": "icmp"}
 UPDATED_ATTRIBUTES = {"AWS::EC2::LaunchTemplate": ("LatestVersionNumber", "DefaultVersionNumber")}
 # Replacement verdicts under which a resource's id and attributes may be new after the deploy ("" unknown).
 RENEWING = ("True", "Conditional", "")
+# A resource's attributes beside its Properties: an update changes none of its properties, yet changes what
+# the stack does with it (DeletionPolicy, UpdateReplacePolicy) or how it is made and updated.
+RESOURCE_ATTRIBUTES = (
+    "Condition",
+    "CreationPolicy",
+    "DeletionPolicy",
+    "DependsOn",
+    "Metadata",
+    "UpdatePolicy",
+    "UpdateReplacePolicy",
+)
+# The attributes that keep a data resource when the stack deletes or replaces it, and the values that keep it.
+KEEPING_ATTRIBUTES = ("DeletionPolicy", "UpdateReplacePolicy")
+KEEPING = ("Retain", "RetainExceptOnCreate", "Snapshot")
 _ABSENT = object()
 
 # (logical id, resource type, top-level properties that change) → "True", "Conditional", "False" or "" (unknown)
@@ -101,6 +115,7 @@ class PropertyChange:
     after: str | None
     requires_recreation: str = ""  # "Always", "Conditionally", "Never", or "" where unknown
     at_deploy: bool = False  # its value is known only once deployed: it refers to what the deploy renews
+    attribute: bool = False  # a resource attribute (DeletionPolicy, Metadata…), not a property
 
 
 def property_changes(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[PropertyChange]:
@@ -135,9 +150,34 @@ class ResourceChange:
         return tuple(sorted({p.path for p in self.properties if p.requires_recreation in recreating}))
 
     @property
+    def no_longer_kept(self) -> tuple[PropertyChange, ...]:
+        """The DeletionPolicy / UpdateReplacePolicy changes after which a delete or a replacement no longer keeps
+        the resource (Retain or Snapshot → Delete)."""
+        return tuple(
+            p
+            for p in self.properties
+            if p.attribute
+            and p.path in KEEPING_ATTRIBUTES
+            and keeps(self.resource_type, p.path, p.before)
+            and not keeps(self.resource_type, p.path, p.after)
+        )
+
+    @property
+    def replaced_or_removed(self) -> bool:
+        return self.action == "Remove" or (self.action == "Modify" and self.replacement in ("True", "Conditional"))
+
+    @property
     def loses_data(self) -> bool:
-        replaced = self.action == "Modify" and self.replacement in ("True", "Conditional")
-        return self.resource_type in DATA_RESOURCE_TYPES and (self.action == "Remove" or replaced)
+        return self.resource_type in DATA_RESOURCE_TYPES and (self.replaced_or_removed or bool(self.no_longer_kept))
+
+
+def keeps(resource_type: str, attribute: str, value: str | None) -> bool:
+    """Whether a DeletionPolicy or UpdateReplacePolicy value (None: not set) keeps the resource's data. Not set,
+    CloudFormation deletes, but an RDS instance's DeletionPolicy, which is Snapshot (for one outside a cluster;
+    a cluster's member holds no data of its own)."""
+    if value is None:
+        return attribute == "DeletionPolicy" and resource_type == "AWS::RDS::DBInstance"
+    return value in KEEPING
 
 
 @dataclass(frozen=True)
@@ -205,6 +245,7 @@ class _Settled:
         self.textual = {
             n: property_changes(before[n].get("Properties", {}), after[n].get("Properties", {})) for n in self.kept
         }
+        self.attributes = {n: attribute_changes(before[n], after[n]) for n in self.kept}
         self.at_deploy = {n: set() for n in self.kept}
         # Each round may find a property that refers to a renewed resource, which may renew its own resource.
         while self._judge():
@@ -223,11 +264,13 @@ class _Settled:
                 self.verdicts[n] = "True"
             elif paths:
                 self.verdicts[n] = self.replacement(n, after[n]["Type"], paths)
+            elif self.attributes[n]:
+                self.verdicts[n] = "False"  # an attribute alone changes: nothing of the resource is updated
         self.renewed = (after.keys() - before.keys()) | {n for n, v in self.verdicts.items() if v in RENEWING}
         self.updated_attributes = {
             f"{n}.{attribute}"
             for n in self.verdicts
-            if n not in self.renewed
+            if n not in self.renewed and (self.textual[n] or self.at_deploy[n])
             for attribute in UPDATED_ATTRIBUTES.get(after[n]["Type"], ())
         }
         grew = False
@@ -248,7 +291,7 @@ class _Settled:
             PropertyChange(key, shown(old[key]) if key in old else None, shown(new[key]), at_deploy=True)
             for key in sorted(deploying - textual_keys)
         ]
-        return tuple(sorted(changes, key=lambda p: p.path))
+        return tuple(sorted(changes, key=lambda p: p.path)) + self.attributes[name]
 
     def resources(self) -> list[ResourceChange]:
         before, after = self.old.resources, self.new.resources
@@ -276,6 +319,27 @@ class _Settled:
                     )
                 )
         return changes
+
+
+def attribute_changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[PropertyChange, ...]:
+    """A resource's attributes that differ (RESOURCE_ATTRIBUTES), each as a whole: None where not set."""
+    changes = []
+    for name in RESOURCE_ATTRIBUTES:
+        old, new = _attribute(before, name), _attribute(after, name)
+        if old != new:
+            changes.append(
+                PropertyChange(
+                    name, None if old is None else shown(old), None if new is None else shown(new), attribute=True
+                )
+            )
+    return tuple(changes)
+
+
+def _attribute(resource: dict[str, Any], name: str) -> Any:
+    value = resource.get(name)
+    if name == "DependsOn" and value is not None:
+        return sorted(value) if isinstance(value, list) else [value]  # one name, or a list in any order
+    return value
 
 
 # -- security: what is opened or closed ----------------------------------------------------------
@@ -327,8 +391,9 @@ def _rules(resources: dict[str, dict]) -> set[tuple[str, str, str, bool]]:
         kind = resource["Type"]
         if kind == "AWS::EC2::SecurityGroup":
             for direction, key in (("ingress", "SecurityGroupIngress"), ("egress", "SecurityGroupEgress")):
-                for rule in props.get(key, []):
-                    found.add((direction, *_rule(direction, name, rule)))
+                for rule in _as_list(props.get(key, [])):
+                    if isinstance(rule, dict):
+                        found.add((direction, *_rule(direction, name, rule)))
         elif kind in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"):
             direction = "ingress" if kind.endswith("Ingress") else "egress"
             found.add((direction, *_rule(direction, _group_of(props.get("GroupId")), props)))
@@ -352,17 +417,28 @@ def _statement_text(statement: dict[str, Any]) -> tuple[str, bool]:
     return text, effect == "Allow" and wildcard
 
 
+def _policy_document(document: Any) -> dict[str, Any]:
+    """A policy document as a dict: IAM and S3 take one as JSON text too (a Json property)."""
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except ValueError:
+            return {}  # text that is not JSON: CloudFormation's to refuse; no statement to show
+    return document if isinstance(document, dict) else {}
+
+
 def _statements(resources: dict[str, dict]) -> set[tuple[str, str, str, bool]]:
     found = set()
     for name, resource in resources.items():
         if resource["Type"] not in POLICY_HOLDERS:
             continue
         props = resource.get("Properties", {})
-        documents = [p.get("PolicyDocument", {}) for p in props.get("Policies", [])]
-        documents.append(props.get("PolicyDocument", {}))
-        for document in documents:
+        documents = [p.get("PolicyDocument") for p in props.get("Policies", []) if isinstance(p, dict)]
+        documents.append(props.get("PolicyDocument"))
+        for document in map(_policy_document, documents):
             for statement in _as_list(document.get("Statement", [])):
-                found.add(("iam", name, *_statement_text(statement)))
+                if isinstance(statement, dict):
+                    found.add(("iam", name, *_statement_text(statement)))
         for arn in props.get("ManagedPolicyArns", []):
             found.add(("iam", name, f"Attach {shown(arn)}", False))
     return found
@@ -378,21 +454,42 @@ def security_changes(old: Processed, new: Processed) -> list[SecurityChange]:
     return sorted(changes, key=lambda c: (c.kind != "ingress", c.kind, c.owner, c.change, c.text))
 
 
+# -- stack tags ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TagChange:
+    key: str
+    before: str | None  # None: the stack has no such tag yet
+    after: str | None  # None: the tag is removed
+
+
+def tag_changes(before: dict[str, str], after: dict[str, str]) -> list[TagChange]:
+    """The stack tags that an operation adds, changes or removes, by key."""
+    return [
+        TagChange(key, before.get(key), after.get(key))
+        for key in sorted(before.keys() | after.keys())
+        if before.get(key) != after.get(key)
+    ]
+
+
 # -- a review, whole -----------------------------------------------------------------------------
 
 
 @dataclass
 class Review:
-    """What a person approves: the parameters, the resources, the outputs and the security changes."""
+    """What a person approves: the parameters, the resources, the outputs, the stack's tags and the security
+    changes."""
 
     parameters: list[ParameterChange] = field(default_factory=list)
     resources: list[ResourceChange] = field(default_factory=list)
     security: list[SecurityChange] = field(default_factory=list)
     outputs: list[OutputChange] = field(default_factory=list)
+    tags: list[TagChange] = field(default_factory=list)
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.parameters or self.resources or self.outputs)
+        return bool(self.parameters or self.resources or self.outputs or self.tags)
 
     @property
     def data_loss(self) -> list[ResourceChange]:
@@ -424,7 +521,8 @@ def review(
     changes), the change set's list of changes and its replacement verdicts are CloudFormation's and win; the
     templates add the property values it does not give, and the outputs. Without one (`valohai-cfn diff`),
     `replacement` judges whether a Modify replaces its resource (default: the schemas, schema_replacement).
-    Raises intrinsics.EvaluationError for a template CloudFormation would refuse to process."""
+    Values a NoEcho parameter flows into are shown as ****, the change set's too. Raises
+    intrinsics.EvaluationError for a template CloudFormation would refuse to process."""
     specs = new_template.get("Parameters", {})
     new = process(new_template, new_parameters, pseudo)
     old = process(old_template, old_parameters or {}, pseudo) if old_template else EMPTY
@@ -435,34 +533,112 @@ def review(
     settled = _Settled(old, new, replacement)
     shown_new = {k: ",".join(v) if isinstance(v, list) else v for k, v in new.parameters.items()}
     resources = settled.resources()
+    if change_set is not None:
+        secret = {
+            n: _secret_properties(old, n) | _secret_properties(new, n)
+            for n in old.resources.keys() | new.resources.keys()
+        }
+        resources = with_change_set(resources, masked(change_set, secret_values(specs, new_parameters)), secret)
     return Review(
         parameters=parameter_changes(specs, old_parameters if old_template else None, shown_new),
-        resources=resources if change_set is None else with_change_set(resources, change_set),
+        resources=resources,
         security=security_changes(old, new),
         outputs=settled.outputs(),
     )
 
 
-def with_change_set(from_templates: list[ResourceChange], change_set: list[ResourceChange]) -> list[ResourceChange]:
+def _secret_properties(processed: Processed, logical_id: str) -> set[str]:
+    """The top-level properties of a resource that a NoEcho parameter's value flows into."""
+    properties = processed.resources.get(logical_id, {}).get("Properties", {})
+    return {key for key, value in properties.items() if has_secret(value)} if isinstance(properties, dict) else set()
+
+
+def secret_values(specs: dict[str, dict], values: dict[str, str]) -> list[str]:
+    """The values of the NoEcho parameters given (the stack's own are **** already), longest first."""
+    secrets = {
+        v
+        for name, v in values.items()
+        if str(specs.get(name, {}).get("NoEcho", "false")).lower() == "true" and v and v != MASK
+    }
+    return sorted(secrets, key=len, reverse=True)
+
+
+def masked(changes: list[ResourceChange], secrets: list[str]) -> list[ResourceChange]:
+    """A change set's changes with every NoEcho value given replaced by **** in its property values."""
+
+    def mask(text: str | None) -> str | None:
+        for secret in secrets:
+            text = None if text is None else text.replace(secret, MASK)
+        return text
+
+    if not secrets:
+        return changes
+    return [
+        dataclasses.replace(
+            c,
+            properties=tuple(dataclasses.replace(p, before=mask(p.before), after=mask(p.after)) for p in c.properties),
+        )
+        for c in changes
+    ]
+
+
+def with_change_set(
+    from_templates: list[ResourceChange],
+    change_set: list[ResourceChange],
+    secret: dict[str, set[str]] | None = None,
+) -> list[ResourceChange]:
     """A change set's resource changes (actions, replacements, and property values where the API gives them),
-    each property without values given the ones the templates show."""
+    each property without values given the ones the templates show — as are the properties a NoEcho value
+    flows into (`secret`: logical id → top-level properties; the templates show them masked, and a value the
+    templates do not show is ****) and those only the execution evaluates (Dynamic: changes at deploy).
+    Attribute changes (DeletionPolicy…) come from the templates, for the resources the change set lists and
+    for those it does not list (CloudFormation may list no change for an attribute alone)."""
     known = {c.logical_id: c for c in from_templates}
+    secret = secret or {}
     merged = []
     for change in change_set:
         if change.action == "Modify" and change.logical_id in known:
-            # The change set names top-level properties; the templates' paths may go deeper (Tags, UserData).
-            recreation = {p.path: p.requires_recreation for p in change.properties}
-            valued = {p.path for p in change.properties if p.before is not None or p.after is not None}
-            templates = [p for p in known[change.logical_id].properties if p.path.split(".")[0] not in valued]
-            covered = {p.path.split(".")[0] for p in templates} | valued
-            properties = (
-                tuple(p for p in change.properties if p.path in valued)
-                + tuple(
-                    dataclasses.replace(p, requires_recreation=recreation.get(p.path.split(".")[0], ""))
-                    for p in templates
-                )
-                + tuple(p for p in change.properties if p.path not in covered)
-            )
-            change = dataclasses.replace(change, properties=tuple(sorted(properties, key=lambda p: p.path)))
-        merged.append(change)
+            merged.append(_merged(change, known[change.logical_id], secret.get(change.logical_id, set())))
+        else:
+            merged.append(change)
+    listed = {c.logical_id for c in change_set}
+    for c in from_templates:
+        attributes = tuple(p for p in c.properties if p.attribute)
+        if c.action == "Modify" and c.logical_id not in listed and attributes:
+            merged.append(dataclasses.replace(c, replacement="False", properties=attributes))
     return merged
+
+
+def _merged(change: ResourceChange, from_templates: ResourceChange, hidden: set[str]) -> ResourceChange:
+    # The change set names top-level properties; the templates' paths may go deeper (Tags, UserData).
+    recreation = {p.path: p.requires_recreation for p in change.properties}
+    dynamic = {p.path for p in change.properties if p.at_deploy}
+    # What a Dynamic entry had before is known (CloudFormation gives it); only what it becomes is not.
+    dynamic_before = {p.path: p.before for p in change.properties if p.at_deploy and p.before is not None}
+    valued = {
+        p.path
+        for p in change.properties
+        if (p.before is not None or p.after is not None) and p.path not in dynamic | hidden
+    }
+    templates = [p for p in from_templates.properties if p.path.split(".")[0] not in valued]
+    covered = {p.path.split(".")[0] for p in templates} | valued
+
+    def secret(p: PropertyChange) -> PropertyChange:
+        return dataclasses.replace(
+            p, before=None if p.before is None else MASK, after=None if p.after is None else MASK
+        )
+
+    properties = (
+        tuple(p for p in change.properties if p.path in valued)
+        + tuple(
+            dataclasses.replace(
+                p,
+                before=p.before if p.path.split(".")[0] in hidden else dynamic_before.get(p.path, p.before),
+                requires_recreation=recreation.get(p.path.split(".")[0], p.requires_recreation),
+                at_deploy=p.at_deploy or p.path.split(".")[0] in dynamic,
+            )
+            for p in templates
+        )
+        + tuple(secret(p) if p.path in hidden else p for p in change.properties if p.path not in covered)
+    )
+    return dataclasses.replace(change, properties=tuple(sorted(properties, key=lambda p: p.path)))

@@ -44,11 +44,18 @@ def _source_files() -> list[Path]:
 
 
 def from_template(template: dict[str, Any]) -> dict[str, Any]:
-    """What the specs file holds, taken from a template document: its Parameters (in the template's order)
-    and their labels from the Interface metadata."""
+    """What the specs file holds, taken from a template document: its Parameters (in the template's order),
+    their labels from the Interface metadata, and how much of CloudFormation's quotas it uses per worker type
+    (params.Footprint)."""
+    import dataclasses
+
+    from valohai_cfn.params import template_footprint
+
+    footprint = template_footprint(template)
     return {
         "Parameters": template["Parameters"],
         "ParameterLabels": template.get("Metadata", {}).get(INTERFACE, {}).get("ParameterLabels", {}),
+        "Footprint": dataclasses.asdict(footprint) if footprint else None,
     }
 
 
@@ -88,6 +95,14 @@ def parameters(*, pool: bool = False) -> dict[str, dict]:
 def parameter_labels(*, pool: bool = False) -> dict[str, dict]:
     """The Interface metadata's ParameterLabels: name -> {"default": label}."""
     return _of(pool)["ParameterLabels"]
+
+
+def footprint() -> Any:
+    """The template's params.Footprint: CloudFormation's quotas it uses per worker type (None without worker lists)."""
+    from valohai_cfn.params import Footprint
+
+    stored = _specs().get("Footprint")
+    return Footprint(**stored) if stored else None
 
 
 def main() -> None:

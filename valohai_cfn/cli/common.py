@@ -51,11 +51,44 @@ class Interrupted(click.ClickException):
 
 
 # The user name and password of a URL (http://user:secret@host): never printed, whoever's message quotes it.
-_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"]+@")
+# Up to the last @ before the host: a password may hold an @ of its own, quotes, anything but / and spaces.
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s]*@")
+ENDPOINT_VARIABLES = "AWS_ENDPOINT_URL"  # and AWS_ENDPOINT_URL_<SERVICE>, which botocore reads too
 
 
-def masked(text: str) -> str:
-    """The text with the credentials of every URL in it replaced by ****."""
+def url_credentials(url: str) -> str | None:
+    """What stands between a URL's scheme and its last @ (its user name and password, whatever characters they
+    hold); None when it has none."""
+    _scheme, separator, rest = url.partition("://")
+    if not separator or "@" not in rest:
+        return None
+    return rest.rsplit("@", 1)[0]
+
+
+def without_credentials(url: str) -> str:
+    """The URL as it can be shown: its credentials as ****."""
+    credentials = url_credentials(url)
+    return url if credentials is None else url.replace(f"{credentials}@", "****@", 1)
+
+
+def endpoint_credentials(args: list[str]) -> list[str]:
+    """The credentials in the endpoints given (--endpoint-url, AWS_ENDPOINT_URL*), as written and as repr()
+    quotes them: replaced wherever a message quotes them, even with a space or a quote inside."""
+    urls = [v for k, v in os.environ.items() if k.startswith(ENDPOINT_VARIABLES)]
+    for i, arg in enumerate(args):
+        if arg == "--endpoint-url" and i + 1 < len(args):
+            urls.append(args[i + 1])
+        elif arg.startswith("--endpoint-url="):
+            urls.append(arg.partition("=")[2])
+    found = [c for c in map(url_credentials, urls) if c]
+    return sorted({*found, *(repr(c)[1:-1] for c in found)}, key=len, reverse=True)
+
+
+def masked(text: str, credentials: list[str] | None = None) -> str:
+    """The text with the credentials of every URL in it replaced by ****: those known (`credentials`) wherever
+    they appear, and whatever stands between a URL's scheme and its host's @."""
+    for known in credentials or []:
+        text = text.replace(known, "****")
     return _URL_CREDENTIALS.sub(r"\1****@", text)
 
 
@@ -65,23 +98,36 @@ class ValohaiCfnGroup(click.Group):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        secrets = endpoint_credentials(list(sys.argv[1:] if args is None else args))
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as e:
             hint = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
-            click.echo(masked(f"Error: {one_line(e.format_message())}{hint}"), err=True)
+            click.echo(masked(f"Error: {one_line(e.format_message())}{hint}", secrets), err=True)
             sys.exit(EXIT_BAD_INPUT)
         except Interrupted as e:
+            _ignore_further_interrupts()
             what = "Stopped watching." if e.watching else "Interrupted."
-            click.echo(masked(f"\n{what} {e.format_message()}"), err=True)
+            click.echo(masked(f"\n{what} {e.format_message()}", secrets), err=True)
             sys.exit(e.exit_code)
         except click.ClickException as e:
-            click.echo(masked(f"Error: {e.format_message()}"), err=True)
+            click.echo(masked(f"Error: {e.format_message()}", secrets), err=True)
             sys.exit(e.exit_code)
         except (click.Abort, KeyboardInterrupt):
+            _ignore_further_interrupts()
             click.echo("\nInterrupted.", err=True)
             sys.exit(EXIT_INTERRUPTED)
         sys.exit(result if isinstance(result, int) else EXIT_OK)
+
+
+def _ignore_further_interrupts() -> None:
+    """Once Ctrl-C has been handled, what is left is a line and the exit: a second Ctrl-C then would only turn
+    the exit into a traceback from the interpreter's shutdown (or death by the signal, exit -2)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def one_line(text: str) -> str:
@@ -181,13 +227,16 @@ def _endpoint(_ctx: click.Context, _param: click.Parameter, value: str | None) -
 
     if value is None:
         return None
+    shown = without_credentials(value)
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - a port that is not a number raises here
     except ValueError as e:
-        raise click.BadParameter(f"{value!r} is not a URL: {e}") from None
+        raise click.BadParameter(
+            masked(f"{shown!r} is not a URL: {e}", endpoint_credentials([f"--endpoint-url={value}"]))
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise click.BadParameter(f"{value!r} is not an http(s) URL, like http://127.0.0.1:5055")
+        raise click.BadParameter(f"{shown!r} is not an http(s) URL, like http://127.0.0.1:5055")
     return value
 
 
@@ -302,6 +351,9 @@ def key_values(values: tuple[str, ...], option: str) -> dict[str, str]:
 # -- the template ---------------------------------------------------------------------------------
 
 
+BUILT = "the built template"
+
+
 @dataclass(frozen=True)
 class TemplateSource:
     """The template a command works with: what is sent to CloudFormation, and the same as a document."""
@@ -317,6 +369,14 @@ class TemplateSource:
     @property
     def defaults(self) -> dict[str, str | None]:
         return {name: (None if "Default" not in p else str(p["Default"])) for name, p in self.specs.items()}
+
+    @functools.cached_property
+    def footprint(self) -> Any:
+        """How much of CloudFormation's quotas the template uses per worker type (params.Footprint)."""
+        from valohai_cfn import specs
+        from valohai_cfn.params import template_footprint
+
+        return specs.footprint() if self.label == BUILT else template_footprint(self.document)
 
 
 @functools.cache
@@ -339,7 +399,7 @@ def built_source() -> TemplateSource:
     from valohai_cfn.render import render_json
 
     body = render_json(built())
-    return TemplateSource(body, json.loads(body), "the built template")
+    return TemplateSource(body, json.loads(body), BUILT)
 
 
 def built_pool_source() -> TemplateSource:
@@ -357,7 +417,7 @@ def file_source(path: Path, region: str | None) -> TemplateSource:
     from valohai_cfn.lint import DEFAULT_REGIONS, format_matches, lint_text
     from valohai_cfn.params import read_text
 
-    text = guarded(lambda: read_text(path))
+    text = guarded(lambda: read_text(path, what="template"))
     try:
         document = cfn_flip.load(text)[0]
     except Exception as e:  # cfn_flip raises JSON's or YAML's own errors
@@ -366,8 +426,9 @@ def file_source(path: Path, region: str | None) -> TemplateSource:
         raise BadInput(f"{path}: not a CloudFormation template (no Resources)")
     matches = lint_text(text, (region,) if region else DEFAULT_REGIONS, filename=str(path))
     if matches:
+        # A template cfn-lint finds fault with is wrong input, like a parameter file with problems: listed, exit 2.
         click.echo(format_matches(matches), err=True)
-        raise click.ClickException(f"{path}: cfn-lint: {len(matches)} finding(s); not deploying it")
+        raise ProblemsFound(f"{path}: cfn-lint: {len(matches)} finding(s); not using it")
     return TemplateSource(text, document, str(path))
 
 
@@ -398,13 +459,43 @@ def stop_on_problems(label: str, problems: list) -> None:
         raise ProblemsFound(f"{label}: {len(problems)} problem(s)")
 
 
-def checked_parameters(params_file: Path, specs: dict[str, dict], overrides: dict[str, str] | None = None) -> dict:
-    """The file's parameters with --set overrides on top, checked against the template offline."""
-    from valohai_cfn.params import check_parameters, load_parameters
+def checked_parameter_file(
+    params_file: Path,
+    specs: dict[str, dict],
+    overrides: dict[str, str] | None = None,
+    *,
+    footprint: Any = None,
+    required: bool = True,
+) -> Any:
+    """The file's parameters with --set overrides on top, and its stack tags (params.ParameterFile), checked
+    offline against the template and AWS's rules: its constraints, the worker types, CloudFormation's quotas
+    on what the types make (with the template's `footprint`), the tags. Each problem is blamed on where its
+    value came from (the file, or --set). `required` False: a parameter without a default may be left out (an
+    update keeps the stack's value; the lifecycle checks it once it knows the stack)."""
+    from valohai_cfn.aws_rules import tag_problems
+    from valohai_cfn.params import ParameterFile, check_parameters, load_parameter_file, quota_problems
 
-    given = {**guarded(lambda: load_parameters(params_file)), **(overrides or {})}
-    stop_on_problems(str(params_file), check_parameters(specs, given))
-    return given
+    read = guarded(lambda: load_parameter_file(params_file))
+    overrides = overrides or {}
+    given = {**read.values, **overrides}
+    problems = [p for p in check_parameters(specs, given) if required or not (p.value is None and p.parameter in specs)]
+    problems += quota_problems(footprint, specs, given) + tag_problems(read.tags)
+    from_set = [p for p in problems if getattr(p, "parameter", None) in overrides]
+    stop_on_problems("--set", from_set)
+    stop_on_problems(str(params_file), [p for p in problems if p not in from_set])
+    return ParameterFile(given, read.tags)
+
+
+def checked_parameters(
+    params_file: Path,
+    specs: dict[str, dict],
+    overrides: dict[str, str] | None = None,
+    *,
+    footprint: Any = None,
+    required: bool = True,
+) -> dict:
+    """The file's parameters with --set overrides on top, checked as checked_parameter_file does."""
+    return checked_parameter_file(params_file, specs, overrides, footprint=footprint, required=required).values
 
 
 def set_option(command):

@@ -82,6 +82,7 @@ def local_aws_command(port: int, demo_params: Path | None, region: str) -> None:
                 click.echo(f"Note: the local AWS does not apply {name} as AWS would: {NOT_APPLIED[name]}.")
         threading.Event().wait()
     except KeyboardInterrupt:
+        common._ignore_further_interrupts()  # stopping takes a moment; a second Ctrl-C would only interrupt it
         click.echo("Stopping.")
     finally:
         server.stop()

@@ -54,13 +54,20 @@ def params_group() -> None:
 @click.argument("params_file", type=click.Path(path_type=Path))
 @pool_option
 def params_check(params_file: Path, pool: bool) -> None:
-    """Check a parameter file against the template (--pool: the worker pool template; a file with a PoolName
-    is taken for one): every problem, one line each; exit 2 on any."""
-    from valohai_cfn.params import load_parameters
+    """Check a parameter file against the template and AWS's rules: every problem, one line each; exit 2 on any.
+    Besides the template's constraints: the worker types (botocore's and cfn-lint's lists), CloudFormation's
+    quotas on what they make (500 resources, 200 outputs, 1 MB; the installation's template), and the stack tags
+    a {"Parameters": …} file carries. --pool: the worker pool template; a file with a PoolName is taken for one."""
+    from valohai_cfn import specs
+    from valohai_cfn.params import load_parameters, previous_values
 
     pool = pool or "PoolName" in common.guarded(lambda: load_parameters(params_file))
-    given = common.checked_parameters(params_file, _specs(pool=pool))
-    click.echo(f"{params_file}: {len(given)} parameters, all valid")
+    footprint = None if pool else specs.footprint()
+    read = common.checked_parameter_file(params_file, _specs(pool=pool), footprint=footprint)
+    kept = previous_values(read.values)
+    tags = f", {len(read.tags)} stack tags" if read.tags else ""
+    previous = f" ({', '.join(kept)}: UsePreviousValue, the deployed stack's)" if kept else ""
+    click.echo(f"{params_file}: {len(read.values)} parameters{previous}{tags}, all valid")
 
 
 @params_group.command("import")

@@ -11,12 +11,18 @@ from valohai_cfn.cli import common
 
 def _link_parameters(params_file: Path | None, specs: dict[str, dict]) -> dict[str, str]:
     """The values to prefill: checked against the template, though required ones may be left to the user."""
-    from valohai_cfn.params import check_parameters, load_parameters
+    from valohai_cfn.params import check_parameters, load_parameter_file, previous_values
 
     if params_file is None:
         return {}
-    given = common.guarded(lambda: load_parameters(params_file))
-    common.stop_on_problems(str(params_file), [p for p in check_parameters(specs, given) if p.parameter in given])
+    read = common.guarded(lambda: load_parameter_file(params_file))
+    given = read.values
+    problems = [p for p in check_parameters(specs, given) if p.parameter in given]
+    # A quick-create link makes a new stack: there is no value to keep, and the console takes no tags from it.
+    problems += [f"{name}: UsePreviousValue: a new stack has no value to keep" for name in previous_values(given)]
+    if read.tags:
+        problems.append("Tags: a quick-create link cannot carry stack tags; add them in the console's form")
+    common.stop_on_problems(str(params_file), problems)
     return given
 
 
@@ -51,8 +57,10 @@ def link_options(command):
 @common.aws_options
 def publish_command(bucket, prefix, params_file, stack_name, template_path, region, profile, endpoint_url) -> None:
     """Upload the template (a fresh build, or --template) under a content-addressed key and print its
-    quick-create link (RoiAmiId or WorkerAmiId `latest` resolved to the image id first)."""
-    from valohai_cfn.publish import object_url, quick_create_url, upload
+    quick-create link (RoiAmiId or WorkerAmiId `latest` resolved to the image id first). The template's URL
+    names the bucket's own region (GetBucketLocation); the link opens the console in --region, with a warning
+    when the two differ."""
+    from valohai_cfn.publish import bucket_region, object_url, quick_create_url, region_warning, upload
 
     source = common.template_source(template_path, region)
     parameters = _link_parameters(params_file, source.specs)
@@ -61,9 +69,13 @@ def publish_command(bucket, prefix, params_file, stack_name, template_path, regi
         aws = common.aws_clients(region, profile, endpoint_url)
         s3 = aws("s3")
         resolved = _resolve_images(aws, parameters)
+        located = bucket_region(s3, bucket)
+        warning = region_warning(bucket, located, s3.meta.region_name)  # another partition: refused first
         key = upload(s3, bucket, source.body.encode(), prefix)
-        url = object_url(s3, bucket, key, s3.meta.region_name, endpoint_url)
+        url = object_url(s3, bucket, key, located, endpoint_url)
         click.echo(f"Uploaded s3://{bucket}/{key}")
+        if warning:
+            click.echo(f"Warning: {warning}", err=True)
         _print_link(
             quick_create_url(
                 region=s3.meta.region_name,

@@ -57,7 +57,9 @@ def preflight_command(
 
     out = _output(output_format)
     source = common.template_source(template_path, region)
-    parameters = common.checked_parameters(params_file, source.specs, common.key_values(overrides, "--set"))
+    parameters = common.checked_parameters(
+        params_file, source.specs, common.key_values(overrides, "--set"), footprint=source.footprint
+    )
 
     def run():
         aws = common.aws_clients(region, profile, endpoint_url)
@@ -131,8 +133,13 @@ def _run_deployment(options: dict, *, execute: bool) -> int:
         _refuse_without_approver(options, to=" to deploy without asking, or run valohai-cfn plan to only see it")
     source = common.template_source(options["template_path"], options["region"] or common.default_region())
     overrides = common.key_values(options["overrides"], "--set")
-    parameters = common.checked_parameters(options["params_file"], source.specs, overrides)
-    tags = common.key_values(options["tags"], "--tag")
+    # A parameter without a default may be left out of an update (the lifecycle checks it against the stack).
+    read = common.checked_parameter_file(
+        options["params_file"], source.specs, overrides, footprint=source.footprint, required=False
+    )
+    parameters = read.values
+    # A template configuration file's Tags, with --tag on top.
+    tags = {**read.tags, **common.key_values(options["tags"], "--tag")}
     out = _output(options.get("output_format", "text"))
 
     def run() -> int:
@@ -306,7 +313,10 @@ def diff_command(
 
     out = _output(output_format)
     source = common.template_source(template_path, region or common.default_region())
-    parameters = common.checked_parameters(params_file, source.specs, common.key_values(overrides, "--set"))
+    overrides = common.key_values(overrides, "--set")
+    parameters = common.checked_parameters(
+        params_file, source.specs, overrides, footprint=source.footprint, required=False
+    )
 
     def run() -> int:
         aws = common.aws_clients(region, profile, endpoint_url)
@@ -339,8 +349,11 @@ def diff_command(
 @common.output_option()
 def status_command(stack_name, region, profile, endpoint_url, watch, event_count, output_format) -> None:
     """Show a stack's status (and what it means), outputs and last events; the root cause of a failed or
-    rolled-back operation."""
-    from valohai_cfn import console, deploy
+    rolled-back operation. A stack a `delete --force` left DELETE_FAILED gets back the termination protection
+    that delete lifted."""
+    from botocore.exceptions import ClientError
+
+    from valohai_cfn import console, deploy, lifecycle
 
     out = _output(output_format)
 
@@ -350,6 +363,14 @@ def status_command(stack_name, region, profile, endpoint_url, watch, event_count
         if state.stack is None:
             raise click.ClickException(f"stack {stack_name} does not exist")
         stack = state.stack
+        try:
+            stack = lifecycle.put_back_after_failed_delete(cfn, stack, _report(out))
+        except ClientError as e:  # a reader's rights: said, and the status shown all the same
+            out.warn(
+                f"Termination protection is off: the delete that lifted it failed, and putting it back was refused "
+                f"({e.response['Error'].get('Code')}): aws cloudformation update-termination-protection "
+                f"--enable-termination-protection --stack-name {stack_name}"
+            )
         status = state.status or ""
         cause = deploy.root_cause(deploy.last_operation_events(cfn, stack_name)) if deploy.has_failed(status) else None
         events = deploy.last_events(cfn, stack_name, event_count) if event_count else []

@@ -1,12 +1,16 @@
-"""The CloudFormation API calls the local AWS answers itself, on moto's CloudFormation service: stacks,
-change sets, resources, events, templates, termination protection and drift. `install()` is the one place
-the package changes moto; moto's own handlers remain for what they do right (DescribeStacks — reading the
-local state through the Stack properties set here —, ListStacks, stack policies, ValidateTemplate).
+"""The CloudFormation API as the local AWS answers it, on moto's CloudFormation service: stacks, change sets,
+resources, events, templates and their summaries, stack policies, exports, termination protection, drift,
+and the operations on a stack that stopped (RollbackStack, ContinueUpdateRollback). `install()` is the one
+place the package changes moto: every action of CloudFormation's API (botocore's service model) gets a
+handler — the local AWS's, moto's where it answers right for these stacks (DescribeStacks reads the local
+state through the Stack properties set here; ListStacks, GetStackPolicy; StackSets), or a refusal in
+CloudFormation's error shape for what the local AWS does not model.
 
 Every call runs under one lock: the server answers requests in threads, and CloudFormation runs one
 operation on a stack at a time (of two deploys of one new stack, the second finds its change set gone or
 the stack made: ChangeSetNotFound, AlreadyExistsException).
-An error the local AWS did not foresee is still answered in CloudFormation's shape, never as a 500.
+An error the local AWS did not foresee is still answered in CloudFormation's shape, without Python's
+internals, never as a 500.
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ import logging
 import threading
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
+import botocore.session
+from botocore import xform_name
 from moto.cloudformation.exceptions import AlreadyExistsException, CloudFormationError, ValidationError
 from moto.cloudformation.models import CloudFormationBackend, Stack
 from moto.cloudformation.responses import CloudFormationResponse
@@ -27,12 +34,15 @@ from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2.models import ec2_backends
 from moto.moto_api._internal import mock_random
 from moto.route53.models import ROUTE53_ID_CHOICE, HostedZoneIdentifier
+from moto.s3.models import s3_backends
 from moto.utilities.id_generator import moto_id_manager
+
+from valohai_cfn.aws_rules import tag_problems
 
 from . import drift, operations, rules, services
 from .changesets import NO_CHANGES, ChangeSet, ChangeSetNotFound, InvalidChangeSetStatus, plan
 from .stacks import Resource, StackState, outputs, stack_event, state
-from .template import Processed, process
+from .template import Processed, process, summary
 
 LOCK = threading.RLock()
 logger = logging.getLogger(__name__)
@@ -53,20 +63,25 @@ UPDATABLE = (
 DETECTIONS: dict[str, drift.Detection] = {}
 
 
-def _answered(handler: Callable[[CloudFormationResponse], ActionResult]) -> Callable[..., ActionResult]:
+def _unforeseen(action: str) -> ValidationError:
+    """An error the local AWS did not foresee, in CloudFormation's shape: no 500, no Python internals (the
+    server's log has the traceback)."""
+    return rules.not_supported(f"{action} met what the local AWS does not model (its log says what)")
+
+
+def _answered(handler: Callable[[CloudFormationResponse], Any]) -> Callable[..., Any]:
     @functools.wraps(handler)
-    def answer(self: CloudFormationResponse) -> ActionResult:
+    def answer(self: CloudFormationResponse) -> Any:
         with LOCK:
             try:
                 return handler(self)
             except (CloudFormationError, ServiceException):
                 raise
             except Exception as e:  # an error the local AWS did not foresee: CloudFormation's shape, not a 500
-                logger.exception("the local AWS failed to answer %s", handler.__name__)
-                raise ValidationError(
-                    message=f"the local AWS could not answer {handler.__name__}: {type(e).__name__}: {e}"
-                ) from e
+                logger.exception("the local AWS failed to answer %s", self._get_action())
+                raise _unforeseen(self._get_action()) from e
 
+    answer.local_aws = True  # type: ignore[attr-defined]
     return answer
 
 
@@ -78,8 +93,15 @@ def _bool(self: CloudFormationResponse, name: str) -> bool:
 
 
 def _tags(self: CloudFormationResponse) -> dict[str, str] | None:
+    """The stack tags asked for, refused as CloudFormation refuses them (the aws: prefix, lengths, count)."""
     given = self._get_param("Tags")
-    return None if given is None else {t["Key"]: t["Value"] for t in given}
+    if given is None:
+        return None
+    tags = {t["Key"]: t.get("Value", "") for t in given}
+    refused = tag_problems(tags, propagated=False)
+    if refused:
+        raise ValidationError(message="; ".join(refused))
+    return tags
 
 
 def _live_stack(backend: CloudFormationBackend, name: str) -> Stack | None:
@@ -108,10 +130,62 @@ def _body(self: CloudFormationResponse, stack: Stack | None) -> str:
             raise ValidationError(message="The stack has no previous template")
         return stack.template
     if url:
-        return self._get_stack_from_s3_url(url)
+        return _s3_object(self, url, "TemplateURL")
     if not body:
         raise ValidationError(message="Either Template URL or Template Body must be specified.")
     return body
+
+
+def _s3_object(self: CloudFormationResponse, url: str, parameter: str) -> str:
+    """The text of the S3 object an HTTPS URL names, path-style or virtual-hosted (or path-style on the local
+    AWS's own endpoint); CloudFormation's refusal when it names none (moto: AttributeError on a missing key)."""
+    refused = ValidationError(message=f"{parameter} must reference a valid S3 object to which you have access.")
+    parts = urlsplit(url)
+    host, path = parts.hostname or "", unquote(parts.path.lstrip("/"))
+    if host in ("127.0.0.1", "localhost") or host.startswith(("s3.", "s3-")):
+        bucket, _, key = path.partition("/")
+    elif ".s3." in host or ".s3-" in host:
+        bucket, key = host.split(".s3", 1)[0], path
+    else:
+        raise refused
+    try:
+        found = s3_backends[self.current_account][self.partition].get_object(bucket, key)
+    except ServiceException:  # no such bucket
+        raise refused from None
+    if found is None:
+        raise refused
+    return found.value.decode("utf-8")
+
+
+def _stack_policy(self: CloudFormationResponse, body_parameter: str, url_parameter: str) -> str | None:
+    """A stack policy given as a body or a URL (None: neither), checked to be one: the update that reads it
+    must not be the first to find it is not."""
+    body, url = self._get_param(body_parameter), self._get_param(url_parameter)
+    if body and url:
+        raise ValidationError(message=f"You cannot specify both {url_parameter} and {body_parameter}")
+    text = body or (_s3_object(self, url, url_parameter) if url else None)
+    if text is None:
+        return None
+    try:
+        statements = json.loads(text)["Statement"]
+        if not isinstance(statements, (list, dict)):
+            raise TypeError(statements)
+        # Evaluating it once: the update that reads it later must not be the first to fail on it.
+        rules.stack_policy_denial(text, "Update:Modify", "Check", "AWS::CloudFormation::Stack")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        # CloudFormation's exact words for a malformed policy are not known here.
+        raise ValidationError(message="The stack policy is not a JSON policy document with a Statement") from None
+    return text
+
+
+def _refuse_unmodelled(self: CloudFormationResponse, *names: str) -> None:
+    """A request parameter that changes what CloudFormation does, which the local AWS would otherwise drop:
+    ResourceTypes (a template with other types is refused), RetainExceptOnCreate (a rollback keeps what it
+    made)."""
+    for name in names:
+        value = self._get_param(name)
+        if value not in (None, "", []) and str(value).lower() != "false":
+            raise rules.not_supported(f"{self._get_action()} with {name}")
 
 
 def _given_parameters(self: CloudFormationResponse, stack: Stack | None) -> dict[str, str]:
@@ -251,6 +325,7 @@ def _change_set(backend: CloudFormationBackend, name: str, stack_name: str | Non
 
 @_answered
 def create_stack(self: CloudFormationResponse) -> ActionResult:
+    _refuse_unmodelled(self, "ResourceTypes", "RetainExceptOnCreate")
     backend = self.cloudformation_backend
     name = self._get_param("StackName")
     if _live_stack(backend, name) is not None:
@@ -258,7 +333,7 @@ def create_stack(self: CloudFormationResponse) -> ActionResult:
     stack = _new_stack(self, backend, name)
     processed = _processed(self, stack, _body(self, None), direct=True)
     stack.enable_termination_protection = _bool(self, "EnableTerminationProtection")
-    stack.policy = self._get_param("StackPolicyBody") or ""
+    stack.policy = _stack_policy(self, "StackPolicyBody", "StackPolicyURL") or ""
     stack.timeout_in_minutes = self._get_param("TimeoutInMinutes")
     on_failure = self._get_param("OnFailure") or ("DO_NOTHING" if _bool(self, "DisableRollback") else "ROLLBACK")
     stack.disable_rollback = on_failure == "DO_NOTHING"
@@ -271,19 +346,21 @@ def create_stack(self: CloudFormationResponse) -> ActionResult:
 
 @_answered
 def update_stack(self: CloudFormationResponse) -> ActionResult:
+    _refuse_unmodelled(self, "ResourceTypes", "RetainExceptOnCreate")
     backend = self.cloudformation_backend
     stack = _stack(backend, self._get_param("StackName"))
     _check_updatable(stack)
     processed = _processed(self, stack, _body(self, stack), direct=True)
     _snapshot_policies(processed)
     changes = plan(stack, state(stack), processed)
+    during = _stack_policy(self, "StackPolicyDuringUpdateBody", "StackPolicyDuringUpdateURL")
+    policy = _stack_policy(self, "StackPolicyBody", "StackPolicyURL")
     tags = _tags(self)
     if _unchanged(stack, processed, changes, tags):
         raise ValidationError(message="No updates are to be performed.")
     if tags is not None:
         stack.tags = tags
     change_set = ChangeSet("", "", stack, "UPDATE", processed, changes, None, stack.tags, [], stack.role_arn, [])
-    during = self._get_param("StackPolicyDuringUpdateBody")
     operations.execute(
         backend,
         change_set,
@@ -291,8 +368,8 @@ def update_stack(self: CloudFormationResponse) -> ActionResult:
         disable_rollback=_bool(self, "DisableRollback"),
         policy_during_update=during,
     )
-    if self._get_param("StackPolicyBody"):
-        stack.policy = self._get_param("StackPolicyBody")
+    if policy is not None:
+        stack.policy = policy
     return ActionResult({"StackId": stack.stack_id})
 
 
@@ -322,6 +399,7 @@ def update_termination_protection(self: CloudFormationResponse) -> ActionResult:
 
 @_answered
 def create_change_set(self: CloudFormationResponse) -> ActionResult:
+    _refuse_unmodelled(self, "ResourceTypes", "RetainExceptOnCreate")
     backend = self.cloudformation_backend
     name = self._get_param("ChangeSetName")
     validate_create_change_set(name)
@@ -396,6 +474,7 @@ def list_change_sets(self: CloudFormationResponse) -> ActionResult:
 
 @_answered
 def execute_change_set(self: CloudFormationResponse) -> ActionResult:
+    _refuse_unmodelled(self, "RetainExceptOnCreate")
     backend = self.cloudformation_backend
     change_set = _change_set(backend, self._get_param("ChangeSetName"), self._get_param("StackName"))
     if change_set.status != "CREATE_COMPLETE" or change_set.execution_status != "AVAILABLE":
@@ -448,10 +527,22 @@ def _detail(stack: Stack, resource: Resource) -> dict[str, Any]:
     return {**detail, "StackName": stack.name, "StackId": stack.stack_id, "Timestamp": resource.updated}
 
 
+def _holding(backend: CloudFormationBackend, physical_id: str) -> Stack:
+    """The live stack one of whose resources has this physical id (DescribeStackResources without a name)."""
+    for stack in backend.stacks.values():
+        local = getattr(stack, "local", None)  # not state(): a stack of moto's own stays moto's
+        if local is not None and any(r.physical_id == physical_id for r in local.resources.values()):
+            return stack
+    raise ValidationError(message=f"Stack for {physical_id} does not exist")
+
+
 @_answered
 def describe_stack_resources(self: CloudFormationResponse) -> ActionResult:
-    stack = _stack(self.cloudformation_backend, self._get_param("StackName"))
     logical, physical = self._get_param("LogicalResourceId"), self._get_param("PhysicalResourceId")
+    name = self._get_param("StackName")
+    if name is None and physical is None:
+        raise ValidationError(message="Either StackName or PhysicalResourceId must be specified")
+    stack = _stack(self.cloudformation_backend, name) if name else _holding(self.cloudformation_backend, physical)
     chosen = [
         r
         for r in state(stack).resources.values()
@@ -546,10 +637,148 @@ def detect_stack_resource_drift(self: CloudFormationResponse) -> ActionResult:
     stack = _stack(self.cloudformation_backend, self._get_param("StackName"))
     _drift_ready(stack)
     logical = self._get_param("LogicalResourceId")
-    (found,) = drift.detect(stack, only=logical).drifts or [None]
+    detection = drift.detect(stack, only=logical)
+    if detection.failed:
+        raise rules.not_supported(f"reading the live state of {logical} for drift (the local AWS's log says why)")
+    (found,) = detection.drifts or [None]
     if found is None:
         raise ValidationError(message=f"Resource {logical} does not exist for stack {stack.name}")
     return ActionResult({"StackResourceDrift": found})
+
+
+# -- templates, policies, exports -----------------------------------------------------------------------
+
+
+def _summarised_body(self: CloudFormationResponse) -> str:
+    stack_name = self._get_param("StackName")
+    if stack_name:
+        stack = _stack(self.cloudformation_backend, stack_name)
+        processed = state(stack).processed
+        if processed is None:
+            raise ValidationError(message="GetTemplateSummary cannot be called on REVIEW_IN_PROGRESS stacks.")
+        return processed.body
+    return _body(self, None)
+
+
+@_answered
+def get_template_summary(self: CloudFormationResponse) -> ActionResult:
+    """A template's summary, as CloudFormation reads it (moto's answered HTTP 500 on Fn::ForEach); a stack
+    set's remains moto's."""
+    if self._get_param("StackSetName"):
+        return _MOTO_HANDLERS["get_template_summary"](self)
+    return ActionResult(summary(_summarised_body(self)))
+
+
+@_answered
+def validate_template(self: CloudFormationResponse) -> ActionResult:
+    """Parameters, Capabilities and DeclaredTransforms as CloudFormation lists them (moto's: none of them)."""
+    found = summary(_body(self, None))
+    validated = {
+        k: found[k] for k in ("Description", "Capabilities", "CapabilitiesReason", "DeclaredTransforms") if k in found
+    }
+    validated["Parameters"] = [
+        {k: p[k] for k in ("ParameterKey", "DefaultValue", "NoEcho", "Description") if k in p}
+        for p in found["Parameters"]
+    ]
+    return ActionResult(validated)
+
+
+@_answered
+def set_stack_policy(self: CloudFormationResponse) -> ActionResult:
+    stack = _stack(self.cloudformation_backend, self._get_param("StackName"))
+    policy = _stack_policy(self, "StackPolicyBody", "StackPolicyURL")
+    if policy is None:
+        raise ValidationError(message="Either StackPolicyBody or StackPolicyURL must be specified.")
+    stack.policy = policy
+    return EmptyResult()
+
+
+def _exports(backend: CloudFormationBackend) -> list[dict[str, str]]:
+    return [
+        {"ExportingStackId": stack.stack_id, "Name": output["ExportName"], "Value": output["OutputValue"]}
+        for stack in backend.stacks.values()
+        if getattr(stack, "local", None) is not None
+        for output in outputs(stack) or []
+        if "ExportName" in output
+    ]
+
+
+@_answered
+def list_exports(self: CloudFormationResponse) -> ActionResult:
+    """The exports of the stacks' outputs as they are now (moto's listed those of its own stacks only)."""
+    return ActionResult({"Exports": _exports(self.cloudformation_backend)})
+
+
+@_answered
+def list_imports(self: CloudFormationResponse) -> ActionResult:
+    """No stack here imports anything (the local AWS refuses Fn::ImportValue), so CloudFormation's answer for
+    an export nobody imports; whether it words a missing export the same way is not known here."""
+    name = self._get_param("ExportName")
+    raise ValidationError(message=f"Export '{name}' is not imported by any stack.")
+
+
+# -- operations on a stack that stopped -------------------------------------------------------------------
+
+
+@_answered
+def continue_update_rollback(self: CloudFormationResponse) -> ActionResult:
+    """Resume a rollback a service stopped (UPDATE_ROLLBACK_FAILED), the ResourcesToSkip left as the update
+    made them."""
+    stack = _stack(self.cloudformation_backend, self._get_param("StackName"))
+    unfinished = state(stack).unfinished
+    if stack.status != "UPDATE_ROLLBACK_FAILED" or unfinished is None:
+        # CloudFormation refuses any other status; its exact words are not known here.
+        raise ValidationError(
+            message=f"Stack [{stack.name}] is in {stack.status} state: ContinueUpdateRollback continues only an "
+            "UPDATE_ROLLBACK_FAILED rollback"
+        )
+    token = self._get_param("ClientRequestToken")
+    operations.skip_in_rollback(stack, unfinished, self._get_param("ResourcesToSkip", []) or [], token)
+    operations.roll_back(stack, unfinished, token, "User Initiated")
+    return EmptyResult()
+
+
+@_answered
+def rollback_stack(self: CloudFormationResponse) -> ActionResult:
+    """A stack left CREATE_FAILED or UPDATE_FAILED (rollback disabled) back to its last stable state: a first
+    create's resources removed, an update's changes undone."""
+    stack = _stack(self.cloudformation_backend, self._get_param("StackName"))
+    unfinished = state(stack).unfinished
+    if stack.status not in ("CREATE_FAILED", "UPDATE_FAILED") or unfinished is None:
+        # CloudFormation refuses any other status; its exact words are not known here.
+        raise ValidationError(
+            message=f"Stack [{stack.name}] is in {stack.status} state: RollbackStack rolls back only a "
+            "CREATE_FAILED or UPDATE_FAILED stack"
+        )
+    if _bool(self, "RetainExceptOnCreate"):
+        raise rules.not_supported("RollbackStack with RetainExceptOnCreate")
+    operations.roll_back(stack, unfinished, self._get_param("ClientRequestToken"), "User Initiated")
+    return ActionResult({"StackId": stack.stack_id})
+
+
+@_answered
+def cancel_update_stack(self: CloudFormationResponse) -> ActionResult:
+    """An update here ends inside the call that starts it: no stack is ever UPDATE_IN_PROGRESS to cancel."""
+    _stack(self.cloudformation_backend, self._get_param("StackName"))
+    raise ValidationError(message="CancelUpdateStack cannot be called from current stack status")
+
+
+@_answered
+def signal_resource(self: CloudFormationResponse) -> ActionResult:
+    stack = _stack(self.cloudformation_backend, self._get_param("StackName"))
+    logical = self._get_param("LogicalResourceId")
+    if logical not in state(stack).resources:
+        raise ValidationError(message=f"Resource {logical} does not exist for stack {stack.name}")
+    raise rules.not_supported(
+        "SignalResource: no resource here waits for a signal (an operation ends inside the call that starts it, "
+        "and a CreationPolicy is not awaited)"
+    )
+
+
+@_answered
+def estimate_template_cost(self: CloudFormationResponse) -> ActionResult:
+    _body(self, None)
+    raise rules.not_supported("EstimateTemplateCost (CloudFormation answers with an AWS Pricing Calculator link)")
 
 
 # -- what DescribeStacks reads from a stack ----------------------------------------------------------
@@ -590,7 +819,71 @@ HANDLERS = {
     "describe_stack_drift_detection_status": describe_stack_drift_detection_status,
     "describe_stack_resource_drifts": describe_stack_resource_drifts,
     "detect_stack_resource_drift": detect_stack_resource_drift,
+    "get_template_summary": get_template_summary,
+    "validate_template": validate_template,
+    "set_stack_policy": set_stack_policy,
+    "list_exports": list_exports,
+    "list_imports": list_imports,
+    "continue_update_rollback": continue_update_rollback,
+    "rollback_stack": rollback_stack,
+    "cancel_update_stack": cancel_update_stack,
+    "signal_resource": signal_resource,
+    "estimate_template_cost": estimate_template_cost,
 }
+
+MOTO_KEPT = frozenset({"describe_stacks", "list_stacks", "get_stack_policy"})
+"""moto's own handlers that answer right for the local AWS's stacks (they read what `install` makes the
+Stack properties give); moto's StackSet handlers are kept too (StackSets are not this package's model)."""
+
+# moto's handlers as moto defines them, before `install` replaces any (it runs once per LocalAws).
+_MOTO_HANDLERS: dict[str, Callable[[CloudFormationResponse], Any]] = {
+    name: handler
+    for name, handler in vars(CloudFormationResponse).items()
+    if callable(handler) and not name.startswith("_") and not getattr(handler, "local_aws", False)
+}
+
+
+@functools.cache
+def cloudformation_actions() -> dict[str, str]:
+    """Every action of CloudFormation's API (botocore's service model), by handler name: CreateStack is
+    create_stack."""
+    model = botocore.session.get_session().get_service_model("cloudformation")
+    return {xform_name(action): action for action in model.operation_names}
+
+
+def _not_modelled(action: str) -> Callable[[CloudFormationResponse], Any]:
+    def refuse(self: CloudFormationResponse) -> Any:
+        raise rules.not_supported(f"{action} (the local AWS does not model it)")
+
+    refuse.__name__ = xform_name(action)
+    return _answered(refuse)
+
+
+def _handler(name: str, action: str) -> Callable[[CloudFormationResponse], Any]:
+    if name in HANDLERS:
+        return HANDLERS[name]
+    moto_handler = _MOTO_HANDLERS.get(name)
+    if moto_handler is not None and (name in MOTO_KEPT or "stack_set" in name or "stack_instance" in name):
+        return _answered(moto_handler)
+    return _not_modelled(action)
+
+
+_moto_call_action = CloudFormationResponse.call_action
+
+
+def _call_action(self: CloudFormationResponse) -> Any:
+    """Every CloudFormation request, under the lock; an error a handler let through (one installed without
+    `_answered`) in CloudFormation's error shape, never a 500."""
+    with LOCK:
+        try:
+            return _moto_call_action(self)
+        except Exception:  # whatever escaped: the answer is still CloudFormation's shape
+            logger.exception("the local AWS failed to answer %s", self._get_action())
+            status, headers, body = self.serialized(ActionResult(_unforeseen(self._get_action())))
+            headers["status"] = status
+            status, headers, body = self._transform_response(self.response_headers, (body, headers))
+            headers, body = self._enrich_response(headers, body)
+            return status, headers, body
 
 
 def _for_ours(ours: Callable[[Stack], Any], moto_property: Any) -> property:
@@ -627,8 +920,11 @@ def install() -> None:
     stacksets.install()
     if _hosted_zone_id not in moto_id_manager._id_sources:
         moto_id_manager.add_id_source(_hosted_zone_id)
-    for name, handler in HANDLERS.items():
-        setattr(CloudFormationResponse, name, handler)
+    # Every action of CloudFormation's API: the local AWS's handler, moto's where it answers right, else a
+    # refusal in CloudFormation's shape (moto answered the actions it lacks with an HTML 500 page).
+    for name, action in cloudformation_actions().items():
+        setattr(CloudFormationResponse, name, _handler(name, action))
+    CloudFormationResponse.call_action = _call_action  # type: ignore[method-assign]
     # DescribeChangeSet's answer is given in its final shape; moto's reshaping of its own is not wanted.
     CloudFormationResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER = {
         path: transform

@@ -18,7 +18,7 @@ from moto.cloudformation.exceptions import CloudFormationError
 from moto.cloudformation.models import Stack
 
 from . import rules, updates
-from .intrinsics import Unresolved, references, rendered
+from .intrinsics import NO_VALUE, Unresolved, dynamic_references, evaluate, references, rendered
 from .stacks import StackScope, StackState, creation_order, now
 from .template import Processed
 
@@ -234,6 +234,9 @@ def plan(stack: Stack, local: StackState, processed: Processed) -> list[Resource
         definition = processed.resources[name]
         resource_type = definition["Type"]
         after = scope.properties(name)
+        for service, reference in dynamic_references(after):
+            if service in ("ssm", "ssm-secure"):  # CloudFormation reads these when it takes the template
+                scope.dynamic_reference(service, reference)
         missing = rules.unsupported(resource_type, after)
         if missing:
             raise rules.not_supported(f"{resource_type} {', '.join(missing)} (resource {name})")
@@ -275,7 +278,17 @@ def plan(stack: Stack, local: StackState, processed: Processed) -> list[Resource
             changes.append(
                 ResourceChange("Remove", name, current.resource_type, current.physical_id, before=current.properties)
             )
+    _check_outputs(processed, scope)
     return changes
+
+
+def _check_outputs(processed: Processed, scope: StackScope) -> None:
+    """The outputs evaluated now, so that what CloudFormation refuses in them is refused with the template,
+    not found once the stack is made."""
+    for key, output in processed.outputs.items():
+        for part in ("Value", "Export"):
+            if part in output and evaluate(output[part], scope) is NO_VALUE:
+                raise rules.not_supported(f"an output whose {part} is AWS::NoValue (output {key})")
 
 
 def _check_in_place(name: str, resource_type: str, details: list[Detail]) -> None:

@@ -4,13 +4,16 @@ the local AWS can read back — security groups and their ingress rules, SSM par
 groups; every other type is NOT_CHECKED, as CloudFormation reports a type it does not support. moto has
 no drift detection at all (its DetectStackDrift answered a raw HTTP 500 page).
 
-Only the properties the template sets are compared, as CloudFormation does; list order is ignored where
-the service keeps no order (rules, subnets, tags).
+Only the properties the template sets are compared, as CloudFormation does (within a map too: a
+service's defaults for what the template leaves out are no drift); list order is ignored where the
+service keeps no order (rules, subnets, tags). A resource whose live state cannot be read fails its own
+detection (DETECTION_FAILED), not the call.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +26,8 @@ from moto.moto_api._internal import mock_random
 from moto.ssm.models import ssm_backends
 
 from .stacks import Resource, now, state
+
+logger = logging.getLogger(__name__)
 
 Reader = Callable[[Stack, Resource], dict[str, Any] | None]
 _READERS: dict[str, Reader] = {}
@@ -117,13 +122,15 @@ def _auto_scaling_group(stack: Stack, resource: Resource) -> dict[str, Any] | No
             for t in group.tags
         ],
     }
-    if group.launch_template:
-        live["LaunchTemplate"] = {
-            "LaunchTemplateId": group.launch_template["LaunchTemplateId"],
-            "Version": group.launch_template["Version"] or "$Default",
-        }
+    # A group with a MixedInstancesPolicy names its launch template there (moto's `launch_template` property
+    # raises for such a group: it has no provided version).
     if group.mixed_instances_policy:
         live["MixedInstancesPolicy"] = group.mixed_instances_policy
+    elif group.ec2_launch_template is not None:
+        live["LaunchTemplate"] = {
+            "LaunchTemplateId": group.ec2_launch_template.id,
+            "Version": group.provided_launch_template_version or "$Default",
+        }
     return live
 
 
@@ -149,10 +156,20 @@ def _normalised(name: str, value: Any) -> Any:
     return value
 
 
+def _as_set(expected: Any, actual: Any) -> Any:
+    """The live value restricted to what the template sets, map by map: a service's defaults for what the
+    template leaves out (an Auto Scaling group's InstancesDistribution) are no drift."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return {k: _as_set(v, actual.get(k)) for k, v in expected.items()}
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        return [_as_set(e, a) for e, a in zip(expected, actual, strict=True)]
+    return actual
+
+
 def _differences(expected: dict[str, Any], actual: dict[str, Any]) -> list[dict[str, str]]:
     found = []
     for name, wanted in expected.items():
-        want, have = _normalised(name, wanted), _normalised(name, actual.get(name))
+        want, have = _normalised(name, wanted), _normalised(name, _as_set(wanted, actual.get(name)))
         if want == have:
             continue
         if isinstance(want, list) and isinstance(have, list):
@@ -185,6 +202,7 @@ class Detection:
     stack: Stack
     timestamp: datetime
     drifts: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # the resources whose live state could not be read
 
     @property
     def stack_status(self) -> str:
@@ -194,16 +212,21 @@ class Detection:
         return "IN_SYNC" if "IN_SYNC" in statuses else "NOT_CHECKED"
 
     def status(self) -> dict[str, Any]:
-        return {
+        status = {
             "StackId": self.stack.stack_id,
             "StackDriftDetectionId": self.detection_id,
             "StackDriftStatus": self.stack_status,
-            "DetectionStatus": "DETECTION_COMPLETE",
+            "DetectionStatus": "DETECTION_FAILED" if self.failed else "DETECTION_COMPLETE",
             "DriftedStackResourceCount": sum(
                 d["StackResourceDriftStatus"] in ("MODIFIED", "DELETED") for d in self.drifts
             ),
             "Timestamp": self.timestamp,
         }
+        if self.failed:
+            # DETECTION_FAILED: "the stack drift detection operation has failed for at least one resource in
+            # the stack"; CloudFormation's exact reason text is not known here.
+            status["DetectionStatusReason"] = f"Failed to detect drift on resource(s): [{', '.join(self.failed)}]"
+        return status
 
 
 def resource_drift(stack: Stack, resource: Resource, timestamp: datetime) -> dict[str, Any]:
@@ -238,7 +261,11 @@ def detect(stack: Stack, only: str | None = None) -> Detection:
     for resource in local.resources.values():
         if resource.made is None or (only and resource.logical_id != only):
             continue
-        detection.drifts.append(resource_drift(stack, resource, detection.timestamp))
+        try:
+            detection.drifts.append(resource_drift(stack, resource, detection.timestamp))
+        except Exception:  # a live state the reader cannot read: that resource's detection failed, not the call
+            logger.exception("the local AWS could not read %s for drift", resource.logical_id)
+            detection.failed.append(resource.logical_id)
     if only is None:
         local.drift_status, local.drift_checked = detection.stack_status, detection.timestamp
         local.drift_by_resource = {d["LogicalResourceId"]: d for d in detection.drifts}

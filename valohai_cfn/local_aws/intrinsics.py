@@ -5,7 +5,12 @@ conditions' Fn::Equals / Fn::And / Fn::Or / Fn::Not; and dynamic references ({{r
 
 moto's own evaluation (parsing.clean_json) turns an AWS::NoValue in a Fn::Join list into the text "None",
 evaluates every variable of a Fn::Sub map whether the text uses it or not, and leaves dynamic references
-as literal text; this one does what CloudFormation documents instead.
+as literal text; this one does what CloudFormation documents instead. Each function's arguments are
+checked as CloudFormation's intrinsic function reference describes them (a literal list of the right
+length, a string delimiter, a whole-number index within the list, a list of strings to join), and
+refused in CloudFormation's words ("Template error: …"); AWS::NoValue where a function needs a value
+(a Fn::Sub variable, the text to split) is refused as not supported, CloudFormation's handling of it
+there not being known.
 
 While a change set is computed, a Ref or Fn::GetAtt of a resource that does not exist yet (or is being
 changed) has no value: it evaluates to an `Unresolved`, which CloudFormation's change sets call a
@@ -51,12 +56,14 @@ class Scope(Protocol):
 
     def resource_attribute(self, name: str, attribute: str) -> Any: ...
 
-    def condition(self, name: str) -> bool: ...
+    def condition(self, name: str) -> bool: ...  # raises KeyError when there is none
 
-    def mapping(self, name: str) -> dict[str, Any]: ...
+    def mapping(self, name: str) -> dict[str, Any]: ...  # raises KeyError when there is none
 
     @property
     def region(self) -> str: ...
+
+    def availability_zones(self, region: str) -> list[str]: ...
 
     def dynamic_reference(self, service: str, reference: str) -> str: ...
 
@@ -84,11 +91,60 @@ def _sources(values: Iterable[Any]) -> frozenset[str]:
     return frozenset(found)
 
 
-def _text(value: Any, where: str) -> str:
+# CloudFormation's refusals of a function's arguments, in its words as users quote them (and as Eucalyptus's
+# reimplementation of CloudFormation has them); not checked against AWS from here. Where CloudFormation's
+# handling is not known (AWS::NoValue where a function needs a value), the local AWS refuses as
+# "not supported by the local AWS" instead of guessing.
+JOIN_ARGUMENTS = (
+    "Template error: every Fn::Join object requires two parameters, (1) a string delimiter and (2) a list of "
+    "strings to be joined or a function that returns a list of strings (such as Fn::GetAZs) to be joined."
+)
+SELECT_ARGUMENTS = "Template error: Fn::Select requires a list argument with two elements: an integer index and a list"
+SELECT_INDEX = "Template error: Fn::Select requires a list argument with a valid index value as its first element"
+SPLIT_ARGUMENTS = (
+    "Template error: every Fn::Split object requires two parameters, (1) a string delimiter and (2) a string to be "
+    "split or a function that returns a string to be split."
+)
+SUB_ARGUMENTS = (
+    "Template error: One or more Fn::Sub intrinsic functions don't specify expected arguments. Specify a string as "
+    "first argument, and an optional second argument to specify a mapping of values to replace in the string"
+)
+SUB_VALUE = (
+    "Template error: every value of the context object of every Fn::Sub object must be a string or a function "
+    "that returns a string"
+)
+GET_ATT_ARGUMENTS = (
+    "Template error: every Fn::GetAtt object requires two non-empty parameters, the resource name and the resource "
+    "attribute"
+)
+FIND_IN_MAP_ARGUMENTS = (
+    "Template error: every Fn::FindInMap object requires three parameters, the map name, map key and the attribute "
+    "for return value"
+)
+IF_ARGUMENTS = "Template error: Fn::If requires a list argument with three elements"
+EQUALS_ARGUMENTS = "Template error: Fn::Equals requires a list argument with two elements"
+NOT_ARGUMENTS = "Template error: Fn::Not requires a list argument with one element"
+BASE64_VALUE = "Template error: every Fn::Base64 object must have a String-typed value."
+GET_AZS_VALUE = "Template error: every Fn::GetAZs object must have a String-typed value."
+
+
+def _refused(message: str) -> ValidationError:
+    return ValidationError(message=message)
+
+
+def _no_value(where: str) -> ValidationError:
+    return ValidationError(message=f"not supported by the local AWS: AWS::NoValue as {where}")
+
+
+def _text(value: Any, where: str, refusal: str | None = None) -> str:
+    """A value where CloudFormation needs text: numbers and booleans as the template writes them, an
+    Unresolved as its placeholder; a list, a map or AWS::NoValue refused."""
+    if value is NO_VALUE:
+        raise _no_value(where)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, dict)):
-        raise ValidationError(message=f"Template error: {where} must resolve to a string, not {json.dumps(value)}")
+        raise _refused(refusal or f"Template error: {where} must resolve to a string, not {json.dumps(value)}")
     return str(value)
 
 
@@ -108,7 +164,8 @@ def _one(node: dict[str, Any]) -> tuple[str, Any] | None:
 
 
 def evaluate(node: Any, scope: Scope) -> Any:
-    """The value of a template fragment: dicts and lists with what AWS::NoValue removes left out."""
+    """The value of a template fragment: dicts and lists with what AWS::NoValue removes left out. Raises
+    CloudFormation's ValidationError for arguments CloudFormation refuses."""
     if isinstance(node, list):
         items = (evaluate(item, scope) for item in node)
         return [item for item in items if item is not NO_VALUE]
@@ -127,6 +184,13 @@ def evaluate(node: Any, scope: Scope) -> Any:
     return handler(argument, scope)
 
 
+def _arguments(argument: Any, count: int, refusal: str) -> list[Any]:
+    """A function's literal list of arguments (CloudFormation takes no function in its place)."""
+    if not isinstance(argument, list) or len(argument) != count:
+        raise _refused(refusal)
+    return argument
+
+
 def _ref(argument: Any, scope: Scope) -> Any:
     if not isinstance(argument, str):
         raise ValidationError(message="Template error: every Ref object must have a single String value.")
@@ -139,12 +203,20 @@ def _ref(argument: Any, scope: Scope) -> Any:
 def _get_att(argument: Any, scope: Scope) -> Any:
     if isinstance(argument, str):
         argument = argument.split(".", 1)
-    name, attribute = argument[0], evaluate(argument[1], scope)
+    name, attribute = _arguments(argument, 2, GET_ATT_ARGUMENTS)
+    attribute = evaluate(attribute, scope)  # the attribute's name may be a Ref
+    if not (isinstance(name, str) and name and isinstance(attribute, str) and attribute):
+        raise _refused(GET_ATT_ARGUMENTS)
     return scope.resource_attribute(name, attribute)
 
 
 def _sub(argument: Any, scope: Scope) -> Any:
-    text, variables = (argument, {}) if isinstance(argument, str) else argument
+    if isinstance(argument, str):
+        text, variables = argument, {}
+    else:
+        text, variables = _arguments(argument, 2, SUB_ARGUMENTS)
+        if not isinstance(text, str) or not isinstance(variables, dict):
+            raise _refused(SUB_ARGUMENTS)
     used: list[Any] = []
 
     def one(match: re.Match[str]) -> str:
@@ -153,12 +225,15 @@ def _sub(argument: Any, scope: Scope) -> Any:
             return "${" + name[1:] + "}"
         if name in variables:  # evaluated only when used, as CloudFormation does
             value = evaluate(variables[name], scope)
+            refusal = SUB_VALUE
         elif "." in name and not _is_parameter(scope, name):
             value = scope.resource_attribute(*name.split(".", 1))
+            refusal = None
         else:
             value = _ref(name, scope)
+            refusal = None
         used.append(value)
-        return _text(value, f"Fn::Sub variable {name}")
+        return _text(value, f"the value of Fn::Sub variable {name}", refusal)
 
     return _maybe_unresolved(_SUB_VARIABLE.sub(one, text), used)
 
@@ -172,76 +247,140 @@ def _is_parameter(scope: Scope, name: str) -> bool:
 
 
 def _join(argument: Any, scope: Scope) -> Any:
-    separator, items = argument
+    separator, items = _arguments(argument, 2, JOIN_ARGUMENTS)
+    if not isinstance(separator, str):
+        raise _refused(JOIN_ARGUMENTS)
     values = evaluate(items, scope)
     if isinstance(values, Unresolved):
         return values
     if not isinstance(values, list):
-        raise ValidationError(message="Template error: every Fn::Join object requires two parameters")
-    flat = [item for value in values for item in (value if isinstance(value, list) else [value])]
-    return _maybe_unresolved(separator.join(_text(v, "Fn::Join item") for v in flat), flat)
+        raise _refused(JOIN_ARGUMENTS)
+    # An AWS::NoValue item is left out (evaluate drops it); a list or map item is refused.
+    return _maybe_unresolved(separator.join(_text(v, "an Fn::Join item", JOIN_ARGUMENTS) for v in values), values)
 
 
 def _if(argument: Any, scope: Scope) -> Any:
-    name, when_true, when_false = argument
-    return evaluate(when_true if scope.condition(name) else when_false, scope)
+    name, when_true, when_false = _arguments(argument, 3, IF_ARGUMENTS)
+    if not isinstance(name, str):
+        raise _refused(IF_ARGUMENTS)
+    try:
+        chosen = scope.condition(name)
+    except KeyError:
+        raise _refused(f"Template error: unresolved condition dependency {name} in Fn::If") from None
+    return evaluate(when_true if chosen else when_false, scope)
+
+
+def _index(value: Any) -> int:
+    """Fn::Select's index: a whole number, or text of one."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not re.fullmatch(r"-?\d+", str(value)):
+        raise _refused(SELECT_INDEX)
+    return int(value)
 
 
 def _select(argument: Any, scope: Scope) -> Any:
-    index, items = (evaluate(a, scope) for a in argument)
+    index_node, items_node = _arguments(argument, 2, SELECT_ARGUMENTS)
+    index = evaluate(index_node, scope)
+    if isinstance(items_node, list):
+        # "The list of objects to select from ... can't have null entries": CloudFormation's handling of an
+        # AWS::NoValue entry is not known, so it is refused rather than dropped (which would shift the index).
+        items = [evaluate(item, scope) for item in items_node]
+        if any(item is NO_VALUE for item in items):
+            raise _no_value("an entry of the list Fn::Select selects from")
+    else:
+        items = evaluate(items_node, scope)
     if isinstance(items, Unresolved) or isinstance(index, Unresolved):
         return Unresolved(f"{{{{Fn::Select {index}}}}}", _sources([items, index]))
-    return items[int(index)]
+    position = _index(index)
+    if not isinstance(items, list):
+        raise _refused(SELECT_ARGUMENTS)
+    if not 0 <= position < len(items):
+        raise _refused(f"Template error: Fn::Select cannot select nonexistent value at index {position}")
+    return items[position]
 
 
 def _split(argument: Any, scope: Scope) -> Any:
-    separator, text = argument[0], evaluate(argument[1], scope)
+    separator, source = _arguments(argument, 2, SPLIT_ARGUMENTS)
+    if not isinstance(separator, str) or not separator:
+        raise _refused(SPLIT_ARGUMENTS)
+    text = evaluate(source, scope)
     if isinstance(text, Unresolved):
         return text
+    if text is NO_VALUE:
+        raise _no_value("the text Fn::Split splits")
+    if not isinstance(text, str):
+        raise _refused(SPLIT_ARGUMENTS)
     return text.split(separator)
 
 
 def _find_in_map(argument: Any, scope: Scope) -> Any:
-    mapping, first, second = (evaluate(a, scope) for a in argument)
+    if isinstance(argument, list) and len(argument) == 4:
+        raise ValidationError(message="not supported by the local AWS: Fn::FindInMap with a default value")
+    keys = [evaluate(a, scope) for a in _arguments(argument, 3, FIND_IN_MAP_ARGUMENTS)]
+    if any(isinstance(k, Unresolved) for k in keys):
+        return Unresolved("{{Fn::FindInMap}}", _sources(keys))
+    if any(k is NO_VALUE or isinstance(k, (list, dict)) for k in keys):
+        raise _refused(FIND_IN_MAP_ARGUMENTS)
+    mapping, first, second = (_text(k, "Fn::FindInMap") for k in keys)
     try:
-        return scope.mapping(mapping)[first][second]
+        table = scope.mapping(mapping)
     except KeyError:
-        raise ValidationError(
-            message=f"Template error: Unable to get mapping for {mapping}::{first}::{second}"
+        raise _refused(
+            f"Template error: Mapping named '{mapping}' is not present in the 'Mappings' section of template"
         ) from None
+    try:
+        return table[first][second]
+    except (KeyError, TypeError):
+        raise _refused(f"Template error: Unable to get mapping for {mapping}::{first}::{second}") from None
 
 
 def _base64(argument: Any, scope: Scope) -> Any:
     value = evaluate(argument, scope)
     if isinstance(value, Unresolved):
         return Unresolved(f"{{{{Fn::Base64 {value.text}}}}}", value.sources)
-    return base64.b64encode(_text(value, "Fn::Base64").encode()).decode()
+    return base64.b64encode(_text(value, "the value of Fn::Base64", BASE64_VALUE).encode()).decode()
 
 
 def _get_azs(argument: Any, scope: Scope) -> Any:
-    region = evaluate(argument, scope) or scope.region
-    return [f"{region}{zone}" for zone in "abc"]
+    region = evaluate(argument, scope)
+    if isinstance(region, Unresolved):
+        return region
+    region = _text(region, "the region of Fn::GetAZs", GET_AZS_VALUE)
+    return scope.availability_zones(region or scope.region)
 
 
 def _equals(argument: Any, scope: Scope) -> bool:
-    left, right = (evaluate(a, scope) for a in argument)
-    return _text(left, "Fn::Equals") == _text(right, "Fn::Equals") if not isinstance(left, list) else left == right
+    left, right = (evaluate(a, scope) for a in _arguments(argument, 2, EQUALS_ARGUMENTS))
+    if isinstance(left, list) or isinstance(right, list):
+        return left == right
+    return _text(left, "a value Fn::Equals compares") == _text(right, "a value Fn::Equals compares")
+
+
+def _conditions(name: str, argument: Any) -> list[Any]:
+    if not isinstance(argument, list) or not 2 <= len(argument) <= 10:
+        raise _refused(
+            f"Template error: every {name} object requires a list of at least 2 and at most 10 boolean parameters."
+        )
+    return argument
 
 
 def _and(argument: Any, scope: Scope) -> bool:
-    return all(evaluate(a, scope) for a in argument)
+    return all(evaluate(a, scope) for a in _conditions("Fn::And", argument))
 
 
 def _or(argument: Any, scope: Scope) -> bool:
-    return any(evaluate(a, scope) for a in argument)
+    return any(evaluate(a, scope) for a in _conditions("Fn::Or", argument))
 
 
 def _not(argument: Any, scope: Scope) -> bool:
-    return not evaluate(argument[0], scope)
+    (condition,) = _arguments(argument, 1, NOT_ARGUMENTS)
+    return not evaluate(condition, scope)
 
 
 def _condition(argument: Any, scope: Scope) -> bool:
-    return scope.condition(argument)
+    try:
+        return scope.condition(argument)
+    except KeyError:
+        raise _refused(f"Template format error: Unresolved condition dependency {argument}") from None
 
 
 _FUNCTIONS: dict[str, Callable[[Any, Scope], Any]] = {
@@ -276,6 +415,21 @@ def with_dynamic_references(value: Any, scope: Scope) -> Any:
     return value
 
 
+def dynamic_references(value: Any) -> list[tuple[str, str]]:
+    """The (service, reference) of each {{resolve:…}} in an evaluated value's text (not in Unresolved text)."""
+    if isinstance(value, str):
+        return [(m.group(1), m.group(2)) for m in _DYNAMIC_REFERENCE.finditer(value)]
+    if isinstance(value, list):
+        return [r for v in value for r in dynamic_references(v)]
+    if isinstance(value, dict):
+        return [r for v in value.values() for r in dynamic_references(v)]
+    return []
+
+
+def _sub_shaped(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and isinstance(value[1], dict)
+
+
 def references(node: Any) -> set[str]:
     """The names a fragment refers to: Ref, Fn::GetAtt, and ${Name} or ${Name.Attribute} in Fn::Sub."""
     found: set[str] = set()
@@ -284,15 +438,17 @@ def references(node: Any) -> set[str]:
             found |= references(item)
     elif isinstance(node, dict):
         for key, value in node.items():
+            # Malformed arguments are left to the function's own refusal when it is evaluated.
             if key == "Ref" and isinstance(value, str):
                 found.add(value)
-            elif key == "Fn::GetAtt":
-                found.add(value[0] if isinstance(value, list) else value.split(".")[0])
+            elif key == "Fn::GetAtt" and isinstance(value, (list, str)) and value:
+                name = value[0] if isinstance(value, list) else value.split(".")[0]
+                found |= {name} if isinstance(name, str) else set()
             elif key == "Fn::Sub":
-                text = value if isinstance(value, str) else value[0]
-                variables = {} if isinstance(value, str) else value[1]
-                names = {n.split(".")[0] for n in _SUB_VARIABLE.findall(text) if not n.startswith("!")}
-                found |= names - set(variables)
+                text, variables = value if _sub_shaped(value) else (value, {})
+                if isinstance(text, str):
+                    names = {n.split(".")[0] for n in _SUB_VARIABLE.findall(text) if not n.startswith("!")}
+                    found |= names - set(variables)
             found |= references(value)
     return found
 

@@ -10,9 +10,9 @@ AWS::AutoScaling::AutoScalingGroup (replaced on every update) leave out what the
 classes below take their place. moto builds its type → model map from the direct subclasses of
 CloudFormationModel, so defining them is the registration.
 
-`MADE_WITH` says which properties each type's model applies when it makes the resource; `updates` applies
-the rest through the service's API, and `rules.unsupported` refuses a property neither knows, so nothing
-the template says is dropped in silence.
+`MADE_WITH` says which properties each type's model applies when it makes the resource (only those reach
+the model, so none is applied twice); `updates` applies the rest through the service's API, and
+`rules.unsupported` refuses a property neither knows, so nothing the template says is dropped in silence.
 """
 
 from __future__ import annotations
@@ -221,9 +221,19 @@ class ElastiCacheReplicationGroup(_Model):
                 cache_node_ids_to_reboot=[],
             )
 
-    def delete(self, account_id: str, region_name: str) -> None:
-        # moto's DeleteReplicationGroup only marks the group "deleting"; CloudFormation waits until it is gone.
+    def delete(self, account_id: str, region_name: str, final_snapshot: str | None = None) -> None:
+        """DeleteReplicationGroup, with FinalSnapshotIdentifier when given: ElastiCache refuses no delete of a
+        group that exists, so the snapshot is taken and the group goes. moto's DeleteReplicationGroup only
+        marks the group "deleting" (and takes no final snapshot); CloudFormation waits until it is gone."""
         backend = elasticache_backends[account_id][region_name]
+        if final_snapshot is not None:
+            backend.create_snapshot(
+                snapshot_name=final_snapshot,
+                replication_group_id=self.physical_resource_id,
+                cache_cluster_id=None,
+                kms_key_id=None,
+                tags=None,
+            )
         for cluster_id in self.group.member_clusters:
             backend.cache_clusters.pop(cluster_id, None)
         backend.replication_groups.pop(self.physical_resource_id, None)
@@ -506,19 +516,26 @@ class RdsDbInstance(_Model):
         )
         return cls(database)
 
-    def delete(self, account_id: str, region_name: str) -> None:
-        # RDS refuses while DeletionProtection is on (InvalidParameterCombination), as in AWS.
-        rds_backends[account_id][region_name].delete_db_instance(self.physical_resource_id)
+    def delete(self, account_id: str, region_name: str, final_snapshot: str | None = None) -> None:
+        """DeleteDBInstance: RDS refuses while DeletionProtection is on (InvalidParameterCombination), as in AWS,
+        and takes the final snapshot only as part of a delete it accepts; without one, SkipFinalSnapshot."""
+        rds_backends[account_id][region_name].delete_db_instance(
+            self.physical_resource_id,
+            final_db_snapshot_identifier=final_snapshot,
+            skip_final_snapshot=final_snapshot is None,
+        )
 
 
 class Ec2Instance(_Model):
     """An EC2 instance with what the template sets: moto's model takes SecurityGroups (names) only, not
-    SecurityGroupIds, and leaves out metadata options, monitoring and volume tags."""
+    SecurityGroupIds, and leaves out metadata options, monitoring and volume tags; moto's RunInstances
+    makes each mapped volume without its Iops and Throughput (and so refuses io1/io2), so the volumes are
+    made here through EC2's CreateVolume and AttachVolume with every setting."""
 
     TYPE = "AWS::EC2::Instance"
 
     ATTRIBUTES: ClassVar[dict[str, Callable[[Any], Any]]] = {
-        "AvailabilityZone": lambda m: m.instance.placement,
+        "AvailabilityZone": lambda m: m.instance.placement.zone,
         "PrivateDnsName": lambda m: m.instance.private_dns,
         "PrivateIp": lambda m: m.instance.private_ip,
         "PublicDnsName": lambda m: m.instance.public_dns,
@@ -550,16 +567,21 @@ class Ec2Instance(_Model):
             is_instance_type_default=not p.get("InstanceType"),
             subnet_id=p.get("SubnetId"),
             key_name=p.get("KeyName"),
-            block_device_mappings=[
-                {**m, "Ebs": {**m.get("Ebs", {}), "VolumeSize": _int(m.get("Ebs", {}).get("VolumeSize"))}}
-                for m in p.get("BlockDeviceMappings", [])
-            ],
+            # Mapped volumes are made below; without a mapping the instance gets its image's root volume.
+            **({"block_device_mappings": []} if p.get("BlockDeviceMappings") else {}),
             metadata_options=p.get("MetadataOptions", {}),
             monitoring_state="enabled" if as_bool(p.get("Monitoring", False)) else "disabled",
             tags={"instance": tags, "volume": tags if as_bool(p.get("PropagateTagsToVolumeOnCreation")) else {}},
             region_name=region_name,
         )
         instance = reservation.instances[0]
+        volume_tags = tags if as_bool(p.get("PropagateTagsToVolumeOnCreation")) else {}
+        try:
+            for mapping in p.get("BlockDeviceMappings", []):
+                _attach_volume(backend, instance, mapping, volume_tags)
+        except Exception:
+            backend.terminate_instances([instance.id])  # half made is not made
+            raise
         if p.get("IamInstanceProfile"):
             backend.associate_iam_instance_profile(
                 instance_id=instance.id, iam_instance_profile_name=p["IamInstanceProfile"]
@@ -568,6 +590,31 @@ class Ec2Instance(_Model):
 
     def delete(self, account_id: str, region_name: str) -> None:
         ec2_backends[account_id][region_name].terminate_instances([self.instance.id])
+
+
+GP3_BASELINE_THROUGHPUT = 125  # MiB/s: what EC2 gives a gp3 volume made without a Throughput
+
+
+def _attach_volume(backend: Any, instance: Any, mapping: dict[str, Any], tags: dict[str, str]) -> None:
+    """One BlockDeviceMappings entry as EC2 makes it at launch: the volume with its size, type, IOPS,
+    throughput, encryption and snapshot (CreateVolume checks them as EC2 does), attached under its device
+    name; DeleteOnTermination defaults to true for a volume made at launch."""
+    ebs = mapping.get("Ebs", {})
+    volume_type = ebs.get("VolumeType")
+    throughput = _int(ebs.get("Throughput"))
+    volume = backend.create_volume(
+        size=_int(ebs.get("VolumeSize")),
+        zone_name=instance.placement.zone,
+        snapshot_id=ebs.get("SnapshotId"),
+        encrypted=as_bool(ebs.get("Encrypted", False)),
+        kms_key_id=ebs.get("KmsKeyId"),
+        volume_type=volume_type,
+        iops=_int(ebs.get("Iops")),
+        throughput=GP3_BASELINE_THROUGHPUT if throughput is None and volume_type == "gp3" else throughput,
+    )
+    backend.attach_volume(volume.id, instance.id, mapping["DeviceName"], as_bool(ebs.get("DeleteOnTermination", True)))
+    if tags:
+        volume.add_tags(tags)
 
 
 class SecurityGroupIngress(_Model):
@@ -619,8 +666,11 @@ class SecurityGroupIngress(_Model):
 
 
 class CertificateManagerCertificate(_Model):
-    """A certificate requested from ACM; with DNS validation in a hosted zone CloudFormation writes the
-    validation record there and waits until it is issued, as this does (the zone must exist)."""
+    """A certificate requested from ACM and validated by DNS as CloudFormation does it: for each domain, the
+    validation record ACM asks for (DescribeCertificate's ResourceRecord) written into the DomainValidationOptions'
+    hosted zone through Route 53, and the certificate issued once ACM finds them all (services: ACM issues on
+    the records, not on a timer). CloudFormation waits until then; the local AWS cannot wait for what no one
+    writes (a domain without a HostedZoneId, email validation) and refuses it."""
 
     TYPE = "AWS::CertificateManager::Certificate"
 
@@ -636,6 +686,11 @@ class CertificateManagerCertificate(_Model):
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
     ) -> CertificateManagerCertificate:
         p = cloudformation_json["Properties"]
+        if p.get("ValidationMethod", "DNS") != "DNS":
+            raise ValueError(
+                f"not supported by the local AWS: {p['ValidationMethod']} validation (CloudFormation waits for a "
+                "person to approve it)"
+            )
         backend = acm_backends[account_id][region_name]
         arn = backend.request_certificate(
             domain_name=p["DomainName"],
@@ -643,22 +698,49 @@ class CertificateManagerCertificate(_Model):
             subject_alt_names=p.get("SubjectAlternativeNames", []),
             tags=tag_list(p.get("Tags")),
         )
-        certificate = backend.get_certificate(arn)
-        for option in p.get("DomainValidationOptions", []):
-            zone = route53_backends[account_id]["aws"].get_hosted_zone(option["HostedZoneId"])
-            zone.add_rrset(
-                {
-                    "Name": f"_validation.{option['DomainName']}.",
-                    "Type": "CNAME",
-                    "TTL": 300,
-                    "ResourceRecords": [f"_validation.{certificate.arn.split('/')[-1]}.acm-validations.aws."],
-                }
-            )
-        certificate.status = "ISSUED"
+        try:
+            _write_validation_records(account_id, backend.get_certificate(arn), p.get("DomainValidationOptions", []))
+        except Exception:
+            backend.delete_certificate(arn)  # half made is not made
+            raise
         return cls(arn)
 
     def delete(self, account_id: str, region_name: str) -> None:
         acm_backends[account_id][region_name].delete_certificate(self.arn)
+
+
+def _write_validation_records(account_id: str, certificate: Any, options: list[dict[str, Any]]) -> None:
+    """Each domain's validation record, as ACM names it, UPSERTed into its option's hosted zone; raises what
+    Route 53 refuses, and the local AWS's refusal for a domain CloudFormation would wait on."""
+    by_domain = {o["DomainName"]: o for o in options}
+    route53 = route53_backends[account_id]["aws"]
+    for validation in certificate.describe()["Certificate"]["DomainValidationOptions"]:
+        domain, record = validation["DomainName"], validation["ResourceRecord"]
+        zone_id = by_domain.get(domain, {}).get("HostedZoneId")
+        if not zone_id:
+            raise ValueError(
+                f"not supported by the local AWS: the certificate for {domain} stays PENDING_VALIDATION until its "
+                f"validation record ({record['Name']}) is written, and CloudFormation writes it only for a "
+                "DomainValidationOptions entry with a HostedZoneId; it would wait"
+            )
+        # ChangeResourceRecordSets refuses a name outside the zone (InvalidChangeBatch), as Route 53 does.
+        route53.change_resource_record_sets(
+            zone_id,
+            [
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": record["Name"],
+                        "Type": record["Type"],
+                        "TTL": 300,
+                        "ResourceRecords": [{"Value": record["Value"]}],
+                    },
+                }
+            ],
+        )
+    certificate.check()
+    if certificate.status != "ISSUED":
+        raise ValueError(f"not supported by the local AWS: the certificate stays {certificate.status}")
 
 
 MODELS = (
@@ -733,7 +815,7 @@ AWS::RDS::DBSubnetGroup
 AWS::Route53::RecordSet
     AliasTarget HostedZoneId HostedZoneName Name ResourceRecords TTL Type
 AWS::S3::Bucket
-    BucketEncryption BucketName Tags
+    BucketName Tags
 AWS::S3::BucketPolicy
     Bucket PolicyDocument
 AWS::SSM::Parameter

@@ -1,8 +1,10 @@
 """Stack operations as CloudFormation runs them, with the events it emits: executing a change set (create
 in dependency order, update in place, replace — new resource first, the old one removed in the cleanup
 phase under its UpdateReplacePolicy — and remove), deleting a stack (DeletionPolicy: Retain skips,
-Snapshot takes a final snapshot first), and when a resource fails, the failure reported against that
-resource and the stack rolled back (or left as it is with rollback disabled).
+Snapshot has the service take a final snapshot as part of a delete it accepts), and when a resource fails,
+the failure reported against that resource and the stack rolled back (or left as it is with rollback
+disabled, for RollbackStack to roll back later); a rollback a service stops (it refuses an undo) is
+UPDATE_ROLLBACK_FAILED, with what is left to undo kept for ContinueUpdateRollback.
 
 moto's own execute applied what its models could and reported UPDATE_COMPLETE for the rest, raised a
 resource's failure from the API call itself, and rolled nothing back.
@@ -12,22 +14,25 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.models import CloudFormationBackend, Stack
 from moto.cloudformation.parsing import generate_resource_name
+from moto.core.exceptions import ServiceException
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.core import TaggedEC2Resource
-from moto.elasticache.models import elasticache_backends
 from moto.moto_api._internal import mock_random
-from moto.rds.models import rds_backends
 
 from . import models, rules, updates
 from .changesets import ChangeSet, ResourceChange
 from .intrinsics import with_dynamic_references
 from .stacks import Resource, StackScope, add_event, creation_order, depends_on, stack_event, state
 from .template import Processed
+
+logger = logging.getLogger(__name__)
 
 REPLACING = "Requested update requires the creation of a new physical resource; hence creating one."
 
@@ -42,11 +47,20 @@ class Failed(Exception):
 
 
 def _reason(error: Exception) -> str:
+    """A resource's failure reason, as CloudFormation words it: its own refusals as they are, a service's
+    with the handler's framing; what the local AWS did not foresee, without Python's internals."""
     if isinstance(error, rules.Refused):
         return str(error)
-    message = getattr(error, "message", None) or str(error) or type(error).__name__
-    code = getattr(error, "code", None) or getattr(error, "error_type", None)
-    return f'Resource handler returned message: "{message}"' + (f" (HandlerErrorCode: {code})" if code else "")
+    if isinstance(error, ValidationError):  # CloudFormation's own (a template error, a parameter not found)
+        return error.message
+    message = getattr(error, "message", None)
+    code = error.code if isinstance(error, ServiceException) else getattr(error, "error_type", None)
+    if message and code:  # a service's refusal, whatever moto raised it as
+        return f'Resource handler returned message: "{message}" (HandlerErrorCode: {code})'
+    if str(error).startswith(rules.NOT_SUPPORTED):
+        return str(error)
+    logger.error("the local AWS failed on a resource", exc_info=error)
+    return f"{rules.NOT_SUPPORTED}: the resource's handler met what the local AWS does not model (see its log)"
 
 
 def _where(stack: Stack) -> updates.Where:
@@ -73,6 +87,7 @@ def _cloudformation_tags(stack: Stack, logical_id: str, made: Any) -> None:
 
 def make(stack: Stack, logical_id: str, resource_type: str, properties: dict[str, Any], scope: StackScope) -> Any:
     """Make the resource through its service; the live object."""
+    rules.check_property_types(logical_id, resource_type, properties)
     rules.check("create", resource_type, _where(stack), {}, properties)
     model = models.model_class(resource_type)
     assert model is not None  # the change set refused a type without one
@@ -83,9 +98,12 @@ def make(stack: Stack, logical_id: str, resource_type: str, properties: dict[str
         if name_property and name_property in given
         else generate_resource_name(resource_type, stack.name, logical_id)
     )
+    # The model gets what it applies; `updates.complete` applies the rest, each property once (moto's own
+    # security group model, given SecurityGroupIngress, authorized the rules the update then added again).
+    made_with = {k: v for k, v in given.items() if k in models.MADE_WITH[resource_type]}
     made = model.create_from_cloudformation_json(
         physical_name,
-        {"Type": resource_type, "Properties": given},
+        {"Type": resource_type, "Properties": made_with},
         stack.account_id,
         stack.region_name,
         LogicalId=logical_id,
@@ -104,28 +122,20 @@ def make(stack: Stack, logical_id: str, resource_type: str, properties: dict[str
     return made
 
 
-def _final_snapshot(stack: Stack, resource: Resource) -> None:
-    """The snapshot DeletionPolicy / UpdateReplacePolicy Snapshot takes before the resource goes."""
-    identifier = f"{stack.name}-{resource.logical_id}-{mock_random.get_random_hex(12)}".lower()
-    if resource.resource_type == "AWS::RDS::DBInstance":
-        rds_backends[stack.account_id][stack.region_name].create_db_snapshot(
-            resource.physical_id, identifier, snapshot_type="manual", tags=list(resource.made.database.tags)
-        )
-    else:
-        elasticache_backends[stack.account_id][stack.region_name].create_snapshot(
-            replication_group_id=resource.physical_id, cache_cluster_id=None, snapshot_name=identifier
-        )
-
-
 SNAPSHOT_TYPES = frozenset({"AWS::RDS::DBInstance", "AWS::ElastiCache::ReplicationGroup"})
 
 
-def _delete_made(stack: Stack, resource: Resource) -> None:
+def _delete_made(stack: Stack, resource: Resource, final_snapshot: str | None = None) -> None:
+    """Delete through the service; `final_snapshot` names the snapshot the service takes as part of a delete it
+    accepts (RDS DeleteDBInstance FinalDBSnapshotIdentifier, ElastiCache DeleteReplicationGroup
+    FinalSnapshotIdentifier): a refused delete leaves none."""
     made = resource.made
     prepare = models.BEFORE_DELETE.get(resource.resource_type)
     if prepare is not None:
         prepare(made, stack.account_id)
-    if callable(getattr(made, "delete", None)):
+    if final_snapshot is not None:
+        made.delete(stack.account_id, stack.region_name, final_snapshot=final_snapshot)
+    elif callable(getattr(made, "delete", None)):
         made.delete(stack.account_id, stack.region_name)
     else:
         type(made).delete_from_cloudformation_json(
@@ -134,6 +144,10 @@ def _delete_made(stack: Stack, resource: Resource) -> None:
             stack.account_id,
             stack.region_name,
         )
+
+
+def _snapshot_name(stack: Stack, resource: Resource) -> str:
+    return f"{stack.name}-{resource.logical_id}-{mock_random.get_random_hex(12)}".lower()
 
 
 def remove(stack: Stack, resource: Resource, policy: str | None, token: str | None) -> None:
@@ -146,9 +160,7 @@ def remove(stack: Stack, resource: Resource, policy: str | None, token: str | No
         return
     add_event(stack, resource.logical_id, resource.resource_type, "DELETE_IN_PROGRESS", token, physical_id=physical_id)
     try:
-        if policy == "Snapshot":
-            _final_snapshot(stack, resource)
-        _delete_made(stack, resource)
+        _delete_made(stack, resource, _snapshot_name(stack, resource) if policy == "Snapshot" else None)
     except Exception as e:  # the service's refusal, whatever moto raised: the event carries its message
         resource.set("DELETE_FAILED", _reason(e))
         add_event(
@@ -249,6 +261,7 @@ class _Run:
                 resource.made = make(self.stack, name, resource.resource_type, new, scope)
                 self.replaced.append(before)
             elif changed:
+                rules.check_property_types(name, resource.resource_type, new)
                 rules.check("update", resource.resource_type, _where(self.stack), resource.properties, new)
                 self.journal.append(_Undo("updated", name, before))
                 resource.made = updates.apply(
@@ -307,6 +320,8 @@ def execute(
     local = state(stack)
     operation = "CREATE" if change_set.kind == "CREATE" else "UPDATE"
     previous = local.processed
+    # A retry from CREATE_FAILED / UPDATE_FAILED (rollback disabled) adds to what RollbackStack would undo.
+    carried = local.unfinished if stack.status in ("CREATE_FAILED", "UPDATE_FAILED") else None
     run = _Run(
         stack, change_set.processed, token, policy_during_update if policy_during_update is not None else stack.policy
     )
@@ -325,8 +340,9 @@ def execute(
             else:
                 run.update(name)
     except Failed as failure:
-        _failed(backend, run, previous, operation, failure, disable_rollback)
+        _failed(backend, run, previous, operation, failure, disable_rollback, carried)
         return
+    local.unfinished = None
     removed = [local.resources[c.logical_id] for c in change_set.changes if c.action == "Remove"]
     removed.sort(key=lambda r: -_position(previous, r.logical_id))
     if operation == "UPDATE":
@@ -350,6 +366,17 @@ def forget_change_sets(backend: CloudFormationBackend, stack: Stack) -> None:
             del backend.change_sets[arn]
 
 
+@dataclass
+class Unfinished:
+    """What a failed operation left for a rollback to undo (RollbackStack after a failure with rollback
+    disabled; ContinueUpdateRollback after a rollback that failed)."""
+
+    operation: str  # CREATE: the rollback removes every resource; UPDATE: it undoes the journal
+    stable: Processed | None  # the template of the last stable state the rollback returns to
+    journal: list[_Undo]  # what is still to undo, oldest first
+    made_during: list[Resource] = field(default_factory=list)  # made by the update: removed in the cleanup
+
+
 def _failed(
     backend: CloudFormationBackend,
     run: _Run,
@@ -357,18 +384,34 @@ def _failed(
     operation: str,
     failure: Failed,
     disable_rollback: bool,
+    carried: Unfinished | None,
 ) -> None:
-    stack, local, token = run.stack, state(run.stack), run.token
+    stack, token = run.stack, run.token
     why = f"The following resource(s) failed to {failure.verb}: [{failure.logical_id}]. "
     forget_change_sets(backend, stack)
     if disable_rollback:
-        # What was made stays, as it is: the next update retries from here.
+        # What was made stays, as it is: the next update retries from here, RollbackStack undoes it all.
         stack.template = run.processed.body
         stack.parameters = dict(run.processed.values)
+        state(stack).unfinished = (
+            Unfinished(carried.operation, carried.stable, carried.journal + run.journal)
+            if carried is not None
+            else Unfinished(operation, previous, list(run.journal))
+        )
         stack_event(stack, f"{operation}_FAILED", token, why)
         return
-    if operation == "CREATE":
-        stack_event(stack, "ROLLBACK_IN_PROGRESS", token, why + "Rollback requested by user.")
+    reason = why + "Rollback requested by user." if operation == "CREATE" else why
+    roll_back(stack, Unfinished(operation, previous, list(run.journal)), token, reason)
+
+
+def roll_back(stack: Stack, unfinished: Unfinished, token: str | None, reason: str | None) -> None:
+    """Return the stack to its last stable state: a failed create's resources removed (ROLLBACK_COMPLETE),
+    an update's changes undone and what it made removed (UPDATE_ROLLBACK_COMPLETE); where a service refuses
+    an undo, UPDATE_ROLLBACK_FAILED with the rest kept for ContinueUpdateRollback."""
+    local = state(stack)
+    local.unfinished = None
+    if unfinished.operation == "CREATE":
+        stack_event(stack, "ROLLBACK_IN_PROGRESS", token, reason)
         failed = _remove_all(stack, token, on_create_rollback=True)
         if failed:
             stack_event(
@@ -377,54 +420,117 @@ def _failed(
             return
         stack_event(stack, "ROLLBACK_COMPLETE", token)
         return
-    stack_event(stack, "UPDATE_ROLLBACK_IN_PROGRESS", token, why)
-    local.processed = previous
+    stack_event(stack, "UPDATE_ROLLBACK_IN_PROGRESS", token, reason)
+    local.processed = unfinished.stable
     try:
-        made_during = _undo(run)
-        stack_event(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", token)
-        for resource in made_during:
-            policy = resource.definition.get("DeletionPolicy")
-            _quietly(stack, resource, None if policy == "RetainExceptOnCreate" else policy, token)
-    except Exception as e:  # what the service raised is the rollback's failure reason
+        _undo(stack, unfinished, token)
+    except Exception as e:  # a service refused to undo a change: the rollback stops there, resumable
+        local.unfinished = unfinished
         stack_event(stack, "UPDATE_ROLLBACK_FAILED", token, _reason(e))
         return
+    stack_event(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", token)
+    for resource in unfinished.made_during:
+        policy = resource.definition.get("DeletionPolicy")
+        _quietly(stack, resource, None if policy == "RetainExceptOnCreate" else policy, token)
     stack_event(stack, "UPDATE_ROLLBACK_COMPLETE", token)
 
 
-def _undo(run: _Run) -> list[Resource]:
-    """Put back what the update changed; the resources it made, to be removed in the rollback's cleanup."""
-    made_during = []
-    for undo in reversed(run.journal):
-        resource = run.resources[undo.logical_id]
+def skip_in_rollback(stack: Stack, unfinished: Unfinished, names: list[str], token: str | None) -> None:
+    """ContinueUpdateRollback's ResourcesToSkip: "CloudFormation sets the status of the specified resources
+    to UPDATE_COMPLETE and continues to roll back the stack" — they keep what the update made of them."""
+    resources = state(stack).resources
+    for name in names:
+        resource = resources.get(name)
+        if resource is None or resource.status != "UPDATE_FAILED":
+            # CloudFormation takes only resources whose rollback failed; its exact words are not known here.
+            raise ValidationError(
+                message=f"Resource {name} cannot be skipped: only a resource whose rollback failed "
+                "(UPDATE_FAILED) can be"
+            )
+    for name in names:
+        unfinished.journal = [u for u in unfinished.journal if u.logical_id != name]
+        resources[name].set("UPDATE_COMPLETE")
+        add_event(
+            stack,
+            name,
+            resources[name].resource_type,
+            "UPDATE_COMPLETE",
+            token,
+            physical_id=resources[name].physical_id,
+        )
+
+
+def _undo(stack: Stack, unfinished: Unfinished, token: str | None) -> None:
+    """Put back what the update changed, newest first, each entry leaving the journal once undone; the
+    resources it made go to `made_during`. The services' rules apply to an undo as to any change (RDS storage
+    does not shrink back): a refused undo is the resource's UPDATE_FAILED, and raises."""
+    resources = state(stack).resources
+    while unfinished.journal:
+        undo = unfinished.journal[-1]
+        resource = resources.get(undo.logical_id)
         if undo.kind == "created":
-            if resource.made is not None:
-                made_during.append(copy.copy(resource))
-            del run.resources[undo.logical_id]
+            if resource is not None and resource.made is not None:
+                unfinished.made_during.append(copy.copy(resource))
+            resources.pop(undo.logical_id, None)
+            unfinished.journal.pop()
             continue
-        assert undo.before is not None
-        run.event(resource, "UPDATE_IN_PROGRESS")
+        assert undo.before is not None and resource is not None
+        add_event(
+            stack,
+            resource.logical_id,
+            resource.resource_type,
+            "UPDATE_IN_PROGRESS",
+            token,
+            physical_id=resource.physical_id,
+        )
         if undo.kind == "replaced":
             if resource.made is not undo.before.made and resource.made is not None:
-                made_during.append(copy.copy(resource))
+                unfinished.made_during.append(copy.copy(resource))
         else:
-            changed = {
-                k
-                for k in set(undo.before.properties) | set(resource.properties)
-                if undo.before.properties.get(k) != resource.properties.get(k)
-            } or set(undo.before.properties)
-            scope = StackScope(run.stack, state(run.stack).processed or run.processed, run.resources)
-            updates.apply(
-                _where(run.stack),
-                resource.resource_type,
-                undo.before.made,
-                with_dynamic_references(undo.before.properties, scope),
-                resource.properties,
-                changed,
-            )
-        run.resources[undo.logical_id] = undo.before
+            _undo_update(stack, resource, undo.before, token)
+        resources[undo.logical_id] = undo.before
         undo.before.set("UPDATE_COMPLETE")
-        run.event(undo.before, "UPDATE_COMPLETE")
-    return made_during
+        add_event(
+            stack,
+            undo.logical_id,
+            undo.before.resource_type,
+            "UPDATE_COMPLETE",
+            token,
+            physical_id=undo.before.physical_id,
+        )
+        unfinished.journal.pop()
+
+
+def _undo_update(stack: Stack, resource: Resource, before: Resource, token: str | None) -> None:
+    changed = {
+        k
+        for k in set(before.properties) | set(resource.properties)
+        if before.properties.get(k) != resource.properties.get(k)
+    } or set(before.properties)
+    local = state(stack)
+    scope = StackScope(stack, local.processed, local.resources) if local.processed else None
+    try:
+        rules.check("update", resource.resource_type, _where(stack), resource.properties, before.properties)
+        updates.apply(
+            _where(stack),
+            resource.resource_type,
+            before.made,
+            with_dynamic_references(before.properties, scope) if scope else before.properties,
+            resource.properties,
+            changed,
+        )
+    except Exception as e:  # the service's refusal: the resource's event carries it
+        resource.set("UPDATE_FAILED", _reason(e))
+        add_event(
+            stack,
+            resource.logical_id,
+            resource.resource_type,
+            "UPDATE_FAILED",
+            token,
+            physical_id=resource.physical_id,
+            reason=_reason(e),
+        )
+        raise
 
 
 # -- deleting --------------------------------------------------------------------------------------

@@ -4,14 +4,17 @@ CloudFormation's own:
 - a property the resource provider schema marks create-only (cfn-lint ships the schemas) makes a new
   physical resource (`replacement`), and a custom-named resource cannot be replaced under the same name;
 - the stack policy decides each Update:Modify, Update:Replace and Update:Delete (`stack_policy_denial`);
-- termination protection refuses DeleteStack (`check_termination_protection`).
+- termination protection refuses DeleteStack (`check_termination_protection`);
+- a resource's properties are checked against the string/array/object kinds of its provider schema
+  before its handler runs (`check_property_types`).
 
 The services', checked on the resource's properties before the local AWS creates or changes it: add one
 with `@rule("create" | "update", resource type)`; the function returns AWS's message when AWS refuses,
 else None. The local AWS fails that resource with the message, as CloudFormation reports a service's
 refusal.
 
-And the local AWS's own limit: a property it cannot apply is refused (`unsupported`), never dropped.
+And the local AWS's own limit: a property it cannot apply, or a part of one (`updates.parts`), is refused
+(`unsupported`), never dropped.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from typing import Any
 
 from cfnlint.schema.manager import PROVIDER_SCHEMA_MANAGER
 from moto.cloudformation.exceptions import ValidationError
+
+from valohai_cfn.aws_rules import ec2_description_problem
 
 from . import models, services, updates
 from .models import as_bool
@@ -59,6 +64,47 @@ def _volumes_replace(old: Any, new: Any) -> bool:
 _CONDITIONAL: dict[tuple[str, str], Callable[[Any, Any], bool]] = {
     ("AWS::EC2::Instance", "BlockDeviceMappings"): _volumes_replace,
 }
+
+
+@cache
+def _schema_properties(resource_type: str) -> dict[str, Any]:
+    try:
+        return PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", resource_type).schema.get("properties", {})
+    except Exception:  # cfn-lint has no schema for the type: nothing to check against
+        return {}
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "JSONArray"
+    if isinstance(value, dict):
+        return "JSONObject"
+    return "String" if isinstance(value, str) else type(value).__name__.capitalize()
+
+
+_SCHEMA_TYPES = {"string": "String", "array": "JSONArray", "object": "JSONObject"}
+
+
+def check_property_types(logical_id: str, resource_type: str, properties: dict[str, Any]) -> None:
+    """CloudFormation validates a resource's properties against its provider schema before the handler runs:
+    a list where text belongs (an SSM parameter's Value from a list parameter) fails the resource instead of
+    reaching the service as Python's text of a list. Only the top-level string/array/object kinds are checked;
+    the words are CloudFormation's as users quote them."""
+    schema = _schema_properties(resource_type)
+    for name, value in properties.items():
+        declared = schema.get(name, {}).get("type")
+        kinds = {_SCHEMA_TYPES.get(k) for k in (declared if isinstance(declared, list) else [declared])}
+        if None in kinds or type(value).__name__ == "Unresolved":
+            continue
+        found = _json_type(value)
+        mismatched = (found in ("JSONArray", "JSONObject") and found not in kinds) or (
+            kinds <= {"JSONArray", "JSONObject"} and found not in kinds
+        )
+        if mismatched:
+            raise Refused(
+                f"Properties validation failed for resource {logical_id} with message: #/{name}: expected type: "
+                f"{'/'.join(sorted(kinds))}, found: {found}"
+            )
 
 
 def recreation(resource_type: str, name: str, old: Any, new: Any) -> str:
@@ -225,6 +271,72 @@ def _storage_only_grows(where: updates.Where, old: dict[str, Any], new: dict[str
             "InvalidParameterCombination: Invalid storage size: RDS cannot decrease allocated storage "
             f"({before} → {after} GiB)"
         )
+    # RDS: "the new value must be at least 10 percent greater than the current value".
+    if before is not None and after is not None and int(before) < int(after) and int(after) * 10 < int(before) * 11:
+        return (
+            "InvalidParameterCombination: Invalid storage size: an increase of allocated storage must be at least "
+            f"10 percent ({before} → {after} GiB)"
+        )
+    return None
+
+
+@rule("create", "AWS::RDS::DBInstance")
+@rule("update", "AWS::RDS::DBInstance")
+def _db_engine_offered(where: updates.Where, old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """RDS creates (and modifies to) only the versions DescribeDBEngineVersions lists, in the classes
+    DescribeOrderableDBInstanceOptions lists for the version in the region."""
+    engine, version, db_class = new.get("Engine", "postgres"), new.get("EngineVersion"), new.get("DBInstanceClass")
+    if not version or engine in ("aurora-postgresql", "neptune"):
+        return None
+    if str(version) not in services.db_engine_versions(engine):
+        return f"InvalidParameterCombination: Cannot find version {version} for {engine}"
+    if db_class and db_class not in services.db_instance_classes(engine, str(version), where.region):
+        return (
+            "InvalidParameterCombination: RDS does not support creating a DB instance with the following "
+            f"combination: DBInstanceClass={db_class}, Engine={engine}, EngineVersion={version}"
+        )
+    return None
+
+
+@rule("update", "AWS::RDS::DBInstance")
+def _db_engine_only_upgrades(where: updates.Where, old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """RDS upgrades an engine in place, and a new major version only with AllowMajorVersionUpgrade; it never
+    downgrades one."""
+    before, after = old.get("EngineVersion"), new.get("EngineVersion")
+    if not before or not after or str(before) == str(after):
+        return None
+    if _version(after) < _version(before):
+        return f"InvalidParameterCombination: Cannot upgrade {new.get('Engine', 'postgres')} from {before} to {after}"
+    if _version(after)[:1] != _version(before)[:1] and not as_bool(new.get("AllowMajorVersionUpgrade", False)):
+        return (
+            "InvalidParameterCombination: The AllowMajorVersionUpgrade flag must be present when upgrading to a "
+            "new major version."
+        )
+    return None
+
+
+def _ec2_descriptions(properties: dict[str, Any]) -> list[str]:
+    texts = [properties.get("GroupDescription"), properties.get("Description")]
+    for key in ("SecurityGroupIngress", "SecurityGroupEgress"):
+        texts += [rule.get("Description") for rule in properties.get(key) or [] if isinstance(rule, dict)]
+    return [t for t in texts if isinstance(t, str)]
+
+
+@rule("create", "AWS::EC2::SecurityGroup")
+@rule("update", "AWS::EC2::SecurityGroup")
+@rule("create", "AWS::EC2::SecurityGroupIngress")
+@rule("update", "AWS::EC2::SecurityGroupIngress")
+@rule("create", "AWS::EC2::SecurityGroupEgress")
+@rule("update", "AWS::EC2::SecurityGroupEgress")
+def _ec2_description_characters(where: updates.Where, old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """EC2 takes only letters, digits, spaces and ._-:/()#,@[]+=&;{}!$* in a group's or a rule's description."""
+    for text in _ec2_descriptions(new):
+        problem = ec2_description_problem(text)
+        if problem:
+            return (
+                "InvalidParameterValue: Invalid rule description. Valid descriptions are strings less than 256 "
+                f"characters from the following set: a-zA-Z0-9. _-:/()#,@[]+=&;{{}}!$* ({text!r}: {problem})"
+            )
     return None
 
 
@@ -232,14 +344,17 @@ def _storage_only_grows(where: updates.Where, old: dict[str, Any], new: dict[str
 
 
 def unsupported(resource_type: str, properties: dict[str, Any]) -> list[str]:
-    """The properties the local AWS could not apply to a resource of this type (none for a type it makes
-    with everything it is given)."""
+    """The properties (and parts of them: "LifecycleConfiguration.Rules[0].ObjectSizeGreaterThan") the local
+    AWS could not apply to a resource of this type (none for a type it makes with everything it is given)."""
     if models.model_class(resource_type) is None:
         return ["(the resource type)"]
     applied = models.MADE_WITH[resource_type] | updates.in_place(resource_type)
-    return sorted(set(properties) - applied)
+    return sorted(set(properties) - applied) + updates.unapplied_parts(resource_type, properties)
+
+
+NOT_SUPPORTED = "not supported by the local AWS"
 
 
 def not_supported(what: str) -> ValidationError:
     """CloudFormation's error shape for what the local AWS refuses to pretend."""
-    return ValidationError(message=f"not supported by the local AWS: {what}")
+    return ValidationError(message=f"{NOT_SUPPORTED}: {what}")

@@ -3,8 +3,11 @@ in it to deploy the template to."""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import socket
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
@@ -30,6 +33,8 @@ class LocalAws:
         # One line per request from werkzeug drowns the deploy's own progress.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server.start()
+        server = self._server._server  # werkzeug's, made in start(): the only place moto's app can be wrapped
+        server.app = refusing_unknown_regions(server.app)  # type: ignore[union-attr]
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         return self.endpoint_url
@@ -43,6 +48,47 @@ class LocalAws:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# The credential scope of a SigV4 Authorization header: key/date/REGION/SERVICE/aws4_request.
+_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
+
+
+def _error_body(service: str, json_protocol: bool, message: str) -> tuple[bytes, str]:
+    """A signature error in the shape the service's protocol answers errors in (what botocore parses)."""
+    code = "InvalidSignatureException" if json_protocol else "SignatureDoesNotMatch"
+    if json_protocol:
+        return json.dumps({"__type": code, "message": message}).encode(), "application/x-amz-json-1.1"
+    if service == "ec2":
+        body = f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors></Response>"
+    elif service == "s3":
+        body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    else:
+        error = f"<Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
+        body = f"<ErrorResponse><Error>{error}</Error></ErrorResponse>"
+    return body.encode(), "text/xml"
+
+
+def refusing_unknown_regions(app: Callable) -> Callable:
+    """moto's WSGI app, refusing a request signed for a region that is not AWS's as AWS does (a signature
+    error, HTTP 403) where moto answered an HTTP 500 page (KeyError on its backends)."""
+    from valohai_cfn.publish import PublishError, check_region
+
+    def refusing(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if scope:
+            region, service = scope.groups()
+            try:
+                check_region(region)
+            except PublishError:
+                json_protocol = "json" in environ.get("CONTENT_TYPE", "")
+                message = f"Credential should be scoped to a valid region, not '{region}'."
+                body, content_type = _error_body(service, json_protocol, message)
+                start_response("403 Forbidden", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+                return [body]
+        return app(environ, start_response)
+
+    return refusing
 
 
 NOT_APPLIED = {

@@ -13,6 +13,7 @@ from typing import Any
 
 from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.models import Event, Stack
+from moto.ec2.models import ec2_backends
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.ssm.models import ssm_backends
 
@@ -57,6 +58,7 @@ class StackState:
     drift_status: str = "NOT_CHECKED"
     drift_checked: datetime | None = None
     drift_by_resource: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unfinished: Any = None  # operations.Unfinished: what a failed operation left to roll back, if any
 
 
 def state(stack: Stack) -> StackState:
@@ -137,6 +139,14 @@ class StackScope:
         resource = self.resources.get(name)
         return resource is None or resource.made is None
 
+    def availability_zones(self, region: str) -> list[str]:
+        """Fn::GetAZs: the region's zones as EC2 lists them for the account (none for a region it lacks)."""
+        try:
+            backend = ec2_backends[self.stack.account_id][region]
+        except KeyError:
+            return []
+        return sorted(zone.name for zone in backend.describe_availability_zones())
+
     def condition(self, name: str) -> bool:
         return self.processed.conditions[name]
 
@@ -155,9 +165,17 @@ class StackScope:
             version = rest[3] if len(rest) > 3 and rest[3] else None
             value = secretsmanager_backends[account][region].get_secret_value(secret_id, version, stage)
             text = value["SecretString"]
-            return json.loads(text)[key] if key else text
+            if not key:
+                return text
+            found = json.loads(text).get(key) if text.lstrip().startswith("{") else None
+            if found is None:
+                # CloudFormation refuses a JSON key the secret does not hold; its exact words are not known here.
+                raise ValidationError(message=f"The secret {secret_id} has no JSON key {key} in its SecretString")
+            return str(found)
         name, _, version = reference.partition(":")
         parameter = ssm_backends[account][region].get_parameter(f"{name}:{version}" if version else name)
+        if parameter is None:
+            raise ValidationError(message=missing_ssm_parameter(reference))
         return parameter.value
 
     def properties(self, name: str, definition: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -166,6 +184,11 @@ class StackScope:
 
     def metadata(self, name: str) -> Any:
         return evaluate(self.processed.resources[name].get("Metadata", {}), self)
+
+
+def missing_ssm_parameter(reference: str) -> str:
+    """CloudFormation's refusal of {{resolve:ssm:…}} naming no parameter (as users quote it)."""
+    return f"Parameters: [ssm:{reference}] cannot be found."
 
 
 def creation_order(resources: dict[str, dict[str, Any]]) -> list[str]:

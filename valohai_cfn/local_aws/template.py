@@ -2,7 +2,8 @@
 short-form tags), the AWS::LanguageExtensions transform run (moto runs no transform: its CreateStack
 answered HTTP 500 on Fn::ForEach), the capabilities it needs checked, the parameter values checked
 against their constraints and AWS-specific types, the conditions evaluated and what a false one
-excludes left out.
+excludes left out; and what GetTemplateSummary and ValidateTemplate tell of a template before any
+parameter value is given (`summary`), the resources of its Fn::ForEach loops included.
 
 The transform itself is valohai_cfn.language_extensions, the project's own reading of it.
 """
@@ -59,21 +60,98 @@ def parse(body: str) -> dict[str, Any]:
     document = json.loads(json.dumps(document))  # plain dicts, whatever the parser's mapping type
     if not isinstance(document.get("Resources"), dict) or not document["Resources"]:
         raise ValidationError(message="Template format error: At least one Resources member must be defined.")
+    _check_unique_names(document)
     return document
+
+
+def _check_unique_names(document: dict[str, Any]) -> None:
+    """A Ref names a parameter or a resource: CloudFormation refuses a template where a name is both (its
+    words as Eucalyptus's reimplementation reproduces them)."""
+    shared = sorted(set(document.get("Parameters") or {}) & set(document["Resources"]))
+    if shared:
+        raise ValidationError(
+            message="Template error: all resources and parameters must have unique names. "
+            f"Common name(s):[{', '.join(shared)}]"
+        )
+
+
+def _iam_capability(resources: list[Any]) -> tuple[str | None, list[str]]:
+    """The IAM capability these resource entries need (None: none), and the IAM types among them."""
+    iam = [r for r in resources if isinstance(r, dict) and r.get("Type") in IAM_TYPES]
+    types = list(dict.fromkeys(r["Type"] for r in iam))
+    if any(IAM_TYPES[r["Type"]] and IAM_TYPES[r["Type"]] in (r.get("Properties") or {}) for r in iam):
+        return "CAPABILITY_NAMED_IAM", types
+    return ("CAPABILITY_IAM" if iam else None), types
 
 
 def required_capabilities(original: dict[str, Any], processed: dict[str, Any], *, direct: bool) -> list[str]:
     """What the caller must acknowledge. CAPABILITY_AUTO_EXPAND only when a transform runs outside a
     change set (CreateChangeSet's documentation: it "doesn't apply to creating change sets")."""
-    needed = []
-    iam = [r for r in processed["Resources"].values() if r.get("Type") in IAM_TYPES]
-    if any(IAM_TYPES[r["Type"]] and IAM_TYPES[r["Type"]] in r.get("Properties", {}) for r in iam):
-        needed.append("CAPABILITY_NAMED_IAM")
-    elif iam:
-        needed.append("CAPABILITY_IAM")
+    capability, _ = _iam_capability(list(processed["Resources"].values()))
+    needed = [capability] if capability else []
     if direct and original.get("Transform"):
         needed.append("CAPABILITY_AUTO_EXPAND")
     return needed
+
+
+def declared_resources(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    """The template's resource entries, those an Fn::ForEach loop repeats included (once each): what a template
+    declares, read without the parameter values a loop's collection may need."""
+    found: list[dict[str, Any]] = []
+    for name, entry in resources.items():
+        if name.startswith("Fn::ForEach::") and isinstance(entry, list) and len(entry) == 3:
+            found += declared_resources(entry[2]) if isinstance(entry[2], dict) else []
+        elif isinstance(entry, dict):
+            found.append(entry)
+    return found
+
+
+def transforms(document: dict[str, Any]) -> list[str]:
+    declared = document.get("Transform") or []
+    return [declared] if isinstance(declared, str) else list(declared)
+
+
+def summary(body: str) -> dict[str, Any]:
+    """What GetTemplateSummary tells of a template (ValidateTemplate tells a part of it), as CloudFormation
+    reads it before any parameter value is given: its parameters, the resource types it declares (those in
+    Fn::ForEach loops too), the IAM capability they need and why, and its transforms. Raises CloudFormation's
+    "Template format error" for a body that is not a template.
+
+    Whether CloudFormation also lists CAPABILITY_AUTO_EXPAND for a transform is not known here: it is left
+    out, and DeclaredTransforms names the transform."""
+    document = parse(body)
+    resources = declared_resources(document["Resources"])
+    capability, iam_types = _iam_capability(resources)
+    found: dict[str, Any] = {
+        "Parameters": [_declaration(name, spec) for name, spec in document.get("Parameters", {}).items()],
+        "Capabilities": [capability] if capability else [],
+        "ResourceTypes": list(dict.fromkeys(r["Type"] for r in resources if isinstance(r.get("Type"), str))),
+        "DeclaredTransforms": transforms(document),
+    }
+    if capability:
+        found["CapabilitiesReason"] = f"The following resource(s) require capabilities: [{', '.join(iam_types)}]"
+    if "Description" in document:
+        found["Description"] = document["Description"]
+    if "AWSTemplateFormatVersion" in document:
+        found["Version"] = str(document["AWSTemplateFormatVersion"])
+    if "Metadata" in document:
+        found["Metadata"] = json.dumps(document["Metadata"])
+    return found
+
+
+def _declaration(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    declaration: dict[str, Any] = {
+        "ParameterKey": name,
+        "ParameterType": spec.get("Type", "String"),
+        "NoEcho": str(spec.get("NoEcho", "false")).lower() == "true",
+    }
+    if "Default" in spec:
+        declaration["DefaultValue"] = str(spec["Default"])
+    if "Description" in spec:
+        declaration["Description"] = spec["Description"]
+    if "AllowedValues" in spec:
+        declaration["ParameterConstraints"] = {"AllowedValues": [str(v) for v in spec["AllowedValues"]]}
+    return declaration
 
 
 def check_capabilities(needed: list[str], given: list[str]) -> None:
@@ -200,6 +278,9 @@ class _ConditionScope:
     def mapping(self, name: str) -> dict[str, Any]:
         return self.document.get("Mappings", {})[name]
 
+    def availability_zones(self, region: str) -> list[str]:
+        raise ValidationError(message="not supported by the local AWS: Fn::GetAZs in Conditions")
+
     def dynamic_reference(self, service: str, reference: str) -> str:
         raise ValidationError(message="Template format error: dynamic references are not allowed in Conditions")
 
@@ -237,14 +318,14 @@ def process(
     values = parameter_values(original, given, ec2)
     document = original
     if original.get("Transform"):
-        transforms = original["Transform"] if isinstance(original["Transform"], list) else [original["Transform"]]
-        unsupported = [t for t in transforms if t != TRANSFORM]
+        unsupported = [t for t in transforms(original) if t != TRANSFORM]
         if unsupported:
             raise ValidationError(message=f"not supported by the local AWS: the transform {', '.join(unsupported)}")
         try:
             document = expand(copy.deepcopy(original), values)
         except TransformError as e:
             raise ValidationError(message=f"Transform {TRANSFORM} failed with: {e}") from None
+        _check_unique_names(document)
     if capabilities is not None:
         check_capabilities(required_capabilities(original, document, direct=direct), capabilities)
     scope = _ConditionScope(

@@ -4,7 +4,11 @@ makes the resource are set here too, right after (`complete`).
 
 Each function is registered for the properties it applies with `@changes(type, *properties)`; a property
 of a type that neither its model (models.MADE_WITH) nor a function here applies is one the local AWS
-cannot apply, and `rules.unsupported` refuses it before anything is made or changed.
+cannot apply, and `rules.unsupported` refuses it before anything is made or changed. A property applied in
+parts (a bucket's lifecycle rules, an instance's volumes, a group's rules) names the parts it cannot apply
+with `@parts(type, property)`: those are refused the same way. What CloudFormation calls a property and
+what the service's API calls it differ (LifecycleConfiguration's ExpirationInDays is the S3 API's
+Expiration.Days): each function here converts, and the tests read the result back through the API.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.iam.models import AWSManagedPolicy, iam_backends
 from moto.rds.models import rds_backends
 from moto.route53.models import RecordSet
-from moto.s3.cloud_formation import cfn_to_api_encryption
 from moto.s3.models import s3_backends
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.ssm.models import ssm_backends
@@ -52,6 +55,45 @@ def changes(resource_type: str, *properties: str) -> Callable[[Change], Change]:
         return function
 
     return register
+
+
+Parts = Callable[[Any], list[str]]
+_PARTS: dict[tuple[str, str], Parts] = {}
+
+
+def parts(resource_type: str, name: str) -> Callable[[Parts], Parts]:
+    """Register `function(value) -> the parts of the property's value the local AWS cannot apply` (as paths
+    under the property, "Rules[0].ObjectSizeGreaterThan"): a property applied is applied whole, or refused
+    by `rules.unsupported` before anything is made."""
+
+    def register(function: Parts) -> Parts:
+        _PARTS[(resource_type, name)] = function
+        return function
+
+    return register
+
+
+def unapplied_parts(resource_type: str, properties: dict[str, Any]) -> list[str]:
+    """The parts of these properties the local AWS cannot apply, as "Property.path"."""
+    found = []
+    for name, value in properties.items():
+        check = _PARTS.get((resource_type, name))
+        if check is not None:
+            found += [f"{name}{'' if part.startswith('[') else '.'}{part}" for part in check(value)]
+    return found
+
+
+def _extra_keys(value: Any, allowed: set[str], where: str = "") -> list[str]:
+    """The keys of a map the local AWS does not apply; nothing for a value known only when executing."""
+    if not isinstance(value, dict):
+        return []
+    return [f"{where}{'.' if where else ''}{key}" for key in sorted(set(value) - allowed)]
+
+
+def _extra_keys_of_each(items: Any, allowed: set[str], where: str) -> list[str]:
+    if not isinstance(items, list):
+        return []
+    return [part for i, item in enumerate(items) for part in _extra_keys(item, allowed, f"{where}[{i}]")]
 
 
 def in_place(resource_type: str) -> frozenset[str]:
@@ -247,6 +289,19 @@ def _group_rules(where: Where, group: Any, direction: str, new: list[dict], old:
 _DEFAULT_EGRESS = [{"IpProtocol": "-1", "CidrIp": "0.0.0.0/0"}]
 
 
+_RULE = {"IpProtocol", "FromPort", "ToPort", "CidrIp", "Description"}
+
+
+@parts("AWS::EC2::SecurityGroup", "SecurityGroupIngress")
+def _group_ingress_parts(value: Any) -> list[str]:
+    return _extra_keys_of_each(value, _RULE | {"SourceSecurityGroupId"}, "")
+
+
+@parts("AWS::EC2::SecurityGroup", "SecurityGroupEgress")
+def _group_egress_parts(value: Any) -> list[str]:
+    return _extra_keys_of_each(value, _RULE | {"DestinationSecurityGroupId"}, "")
+
+
 @changes("AWS::EC2::SecurityGroup", "SecurityGroupEgress")
 def _group_egress(where: Where, made: Any, new: dict, old: dict) -> None:
     # A group starts with EC2's allow-all egress rule; CloudFormation replaces it with the template's.
@@ -321,6 +376,28 @@ def _instance_profile(where: Where, made: Any, new: dict, old: dict) -> None:
         backend.associate_iam_instance_profile(
             instance_id=made.instance.id, iam_instance_profile_name=new["IamInstanceProfile"]
         )
+
+
+VOLUME = {
+    "DeleteOnTermination",
+    "Encrypted",
+    "Iops",
+    "KmsKeyId",
+    "SnapshotId",
+    "Throughput",
+    "VolumeSize",
+    "VolumeType",
+}
+
+
+@parts("AWS::EC2::Instance", "BlockDeviceMappings")
+def _instance_volume_parts(value: Any) -> list[str]:
+    """An instance's EBS volumes, each made with every setting (models.Ec2Instance); instance store
+    (VirtualName) and NoDevice are not modelled."""
+    found = _extra_keys_of_each(value, {"DeviceName", "Ebs"}, "")
+    for i, mapping in enumerate(value if isinstance(value, list) else []):
+        found += _extra_keys(mapping.get("Ebs") if isinstance(mapping, dict) else None, VOLUME, f"[{i}].Ebs")
+    return found
 
 
 @changes("AWS::EC2::Instance", "BlockDeviceMappings", "PropagateTagsToVolumeOnCreation")
@@ -585,6 +662,14 @@ def _s3(where: Where) -> Any:
     return s3_backends[where.account_id]["aws"]
 
 
+_CORS_RULE = {"AllowedHeaders", "AllowedMethods", "AllowedOrigins", "ExposedHeaders", "Id", "MaxAge"}
+
+
+@parts("AWS::S3::Bucket", "CorsConfiguration")
+def _bucket_cors_parts(value: Any) -> list[str]:
+    return _extra_keys(value, {"CorsRules"}) + _extra_keys_of_each(value.get("CorsRules"), _CORS_RULE, "CorsRules")
+
+
 @changes("AWS::S3::Bucket", "CorsConfiguration")
 def _bucket_cors(where: Where, made: Any, new: dict, old: dict) -> None:
     rules = new.get("CorsConfiguration", {}).get("CorsRules", [])
@@ -608,6 +693,11 @@ def _bucket_cors(where: Where, made: Any, new: dict, old: dict) -> None:
     )
 
 
+@parts("AWS::S3::Bucket", "VersioningConfiguration")
+def _bucket_versioning_parts(value: Any) -> list[str]:
+    return _extra_keys(value, {"Status"})
+
+
 @changes("AWS::S3::Bucket", "VersioningConfiguration")
 def _bucket_versioning(where: Where, made: Any, new: dict, old: dict) -> None:
     status = new.get("VersioningConfiguration", {}).get("Status", "Suspended" if old else None)
@@ -615,32 +705,203 @@ def _bucket_versioning(where: Where, made: Any, new: dict, old: dict) -> None:
         _s3(where).put_bucket_versioning(made.name, status)
 
 
+_LIFECYCLE_RULE = {
+    "AbortIncompleteMultipartUpload",
+    "ExpirationDate",
+    "ExpirationInDays",
+    "ExpiredObjectDeleteMarker",
+    "Id",
+    "NoncurrentVersionExpiration",
+    "NoncurrentVersionExpirationInDays",
+    "NoncurrentVersionTransition",
+    "NoncurrentVersionTransitions",
+    "Prefix",
+    "Status",
+    "TagFilters",
+    "Transition",
+    "Transitions",
+}
+_TRANSITION = {"StorageClass", "TransitionDate", "TransitionInDays"}
+_NONCURRENT_TRANSITION = {"StorageClass", "TransitionInDays", "NewerNoncurrentVersions"}
+
+
+@parts("AWS::S3::Bucket", "LifecycleConfiguration")
+def _bucket_lifecycle_parts(value: Any) -> list[str]:
+    """moto's S3 keeps no object size filters and no NewerNoncurrentVersions of an expiration."""
+    found = _extra_keys(value, {"Rules"})
+    for i, rule in enumerate(value.get("Rules", []) if isinstance(value, dict) else []):
+        at = f"Rules[{i}]"
+        found += _extra_keys(rule, _LIFECYCLE_RULE, at)
+        if not isinstance(rule, dict):
+            continue
+        found += _extra_keys(
+            rule.get("NoncurrentVersionExpiration"), {"NoncurrentDays"}, f"{at}.NoncurrentVersionExpiration"
+        )
+        found += _extra_keys(
+            rule.get("AbortIncompleteMultipartUpload"), {"DaysAfterInitiation"}, f"{at}.AbortIncompleteMultipartUpload"
+        )
+        found += _extra_keys(rule.get("Transition"), _TRANSITION, f"{at}.Transition")
+        found += _extra_keys_of_each(rule.get("Transitions"), _TRANSITION, f"{at}.Transitions")
+        found += _extra_keys(
+            rule.get("NoncurrentVersionTransition"), _NONCURRENT_TRANSITION, f"{at}.NoncurrentVersionTransition"
+        )
+        found += _extra_keys_of_each(
+            rule.get("NoncurrentVersionTransitions"), _NONCURRENT_TRANSITION, f"{at}.NoncurrentVersionTransitions"
+        )
+        found += _extra_keys_of_each(rule.get("TagFilters"), {"Key", "Value"}, f"{at}.TagFilters")
+    return found
+
+
+def _days(value: Any) -> str:
+    return str(int(value))  # the S3 API's XML text, as moto's parser keeps it
+
+
+def _lifecycle_filter(rule: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation's Prefix and TagFilters as the S3 API's Filter (And when more than one condition)."""
+    tags = [{"Key": t["Key"], "Value": str(t["Value"])} for t in rule.get("TagFilters", [])]
+    prefix = rule.get("Prefix")
+    if tags and (prefix is not None or len(tags) > 1):
+        return {"And": {"Prefix": prefix or "", "Tag": tags}}
+    if tags:
+        return {"Tag": tags[0]}
+    return {"Prefix": prefix or ""}
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A LifecycleConfiguration rule as the S3 API's LifecycleRule (CloudFormation names its fields apart:
+    ExpirationInDays is Expiration.Days, Transitions are Transition, TransitionInDays is Days…)."""
+    api: dict[str, Any] = {"ID": rule.get("Id", ""), "Status": rule["Status"], "Filter": _lifecycle_filter(rule)}
+    expiration = {}
+    if "ExpirationInDays" in rule:
+        expiration["Days"] = _days(rule["ExpirationInDays"])
+    if "ExpirationDate" in rule:
+        expiration["Date"] = str(rule["ExpirationDate"])
+    if "ExpiredObjectDeleteMarker" in rule:
+        expiration["ExpiredObjectDeleteMarker"] = str(as_bool(rule["ExpiredObjectDeleteMarker"])).lower()
+    if expiration:
+        api["Expiration"] = expiration
+    noncurrent = rule.get("NoncurrentVersionExpiration", {}).get(
+        "NoncurrentDays", rule.get("NoncurrentVersionExpirationInDays")
+    )
+    if noncurrent is not None:
+        api["NoncurrentVersionExpiration"] = {"NoncurrentDays": _days(noncurrent)}
+    transitions = [*rule.get("Transitions", []), *([rule["Transition"]] if "Transition" in rule else [])]
+    if transitions:
+        api["Transition"] = [
+            {
+                "StorageClass": t["StorageClass"],
+                **({"Days": _days(t["TransitionInDays"])} if "TransitionInDays" in t else {}),
+                **({"Date": str(t["TransitionDate"])} if "TransitionDate" in t else {}),
+            }
+            for t in transitions
+        ]
+    older = [
+        *rule.get("NoncurrentVersionTransitions", []),
+        *([rule["NoncurrentVersionTransition"]] if "NoncurrentVersionTransition" in rule else []),
+    ]
+    if older:
+        api["NoncurrentVersionTransition"] = [
+            {
+                "StorageClass": t["StorageClass"],
+                "NoncurrentDays": _days(t["TransitionInDays"]),
+                **(
+                    {"NewerNoncurrentVersions": _days(t["NewerNoncurrentVersions"])}
+                    if "NewerNoncurrentVersions" in t
+                    else {}
+                ),
+            }
+            for t in older
+        ]
+    if "AbortIncompleteMultipartUpload" in rule:
+        days = rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+        api["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": _days(days)}
+    return api
+
+
 @changes("AWS::S3::Bucket", "LifecycleConfiguration")
 def _bucket_lifecycle(where: Where, made: Any, new: dict, old: dict) -> None:
-    rules = []
-    for rule in new.get("LifecycleConfiguration", {}).get("Rules", []):
-        converted = {k: v for k, v in rule.items() if k not in ("Id", "Prefix")}
-        converted["ID"] = rule.get("Id", "")
-        converted["Filter"] = {"Prefix": rule.get("Prefix", "")}
-        rules.append(converted)
-    _s3(where).put_bucket_lifecycle(made.name, rules)
+    rules = new.get("LifecycleConfiguration", {}).get("Rules", [])
+    if not rules:
+        _s3(where).delete_bucket_lifecycle(made.name)
+        return
+    _s3(where).put_bucket_lifecycle(made.name, [_lifecycle_rule(r) for r in rules])
+
+
+_PUBLIC_ACCESS_BLOCK = {"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"}
+
+
+@parts("AWS::S3::Bucket", "PublicAccessBlockConfiguration")
+def _bucket_public_access_parts(value: Any) -> list[str]:
+    return _extra_keys(value, _PUBLIC_ACCESS_BLOCK)
 
 
 @changes("AWS::S3::Bucket", "PublicAccessBlockConfiguration")
 def _bucket_public_access(where: Where, made: Any, new: dict, old: dict) -> None:
     block = {k: str(as_bool(v)).lower() for k, v in new.get("PublicAccessBlockConfiguration", {}).items()}
-    _s3(where).put_public_access_block(made.name, block or None)
+    if block:
+        _s3(where).put_public_access_block(made.name, block)
+    else:
+        _s3(where).delete_public_access_block(made.name)
+
+
+@parts("AWS::S3::Bucket", "OwnershipControls")
+def _bucket_ownership_parts(value: Any) -> list[str]:
+    rules = value.get("Rules") if isinstance(value, dict) else None
+    found = _extra_keys(value, {"Rules"}) + _extra_keys_of_each(rules, {"ObjectOwnership"}, "Rules")
+    return found + (["Rules (more than one)"] if isinstance(rules, list) and len(rules) > 1 else [])
 
 
 @changes("AWS::S3::Bucket", "OwnershipControls")
 def _bucket_ownership(where: Where, made: Any, new: dict, old: dict) -> None:
     rules = new.get("OwnershipControls", {}).get("Rules", [])
-    _s3(where).put_bucket_ownership_controls(made.name, {"Rule": {"ObjectOwnership": rules[0]["ObjectOwnership"]}})
+    if not rules:
+        _s3(where).delete_bucket_ownership_controls(made.name)
+        return
+    # PutBucketOwnershipControls: the rule's ObjectOwnership, which moto keeps as the text itself.
+    _s3(where).put_bucket_ownership_controls(made.name, rules[0]["ObjectOwnership"])
+
+
+_ENCRYPTION_RULE = {"BucketKeyEnabled", "ServerSideEncryptionByDefault"}
+_ENCRYPTION_DEFAULT = {"KMSMasterKeyID", "SSEAlgorithm"}
+# What S3 reads back for a bucket without a configuration of its own: SSE-S3, the base level of every bucket.
+_S3_DEFAULT_ENCRYPTION = {
+    "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+}
+
+
+@parts("AWS::S3::Bucket", "BucketEncryption")
+def _bucket_encryption_parts(value: Any) -> list[str]:
+    rules = value.get("ServerSideEncryptionConfiguration") if isinstance(value, dict) else None
+    found = _extra_keys(value, {"ServerSideEncryptionConfiguration"})
+    found += _extra_keys_of_each(rules, _ENCRYPTION_RULE, "ServerSideEncryptionConfiguration")
+    for i, rule in enumerate(rules if isinstance(rules, list) else []):
+        by_default = rule.get("ServerSideEncryptionByDefault") if isinstance(rule, dict) else None
+        found += _extra_keys(
+            by_default, _ENCRYPTION_DEFAULT, f"ServerSideEncryptionConfiguration[{i}].ServerSideEncryptionByDefault"
+        )
+    return found + (
+        ["ServerSideEncryptionConfiguration (more than one rule)"] if isinstance(rules, list) and len(rules) > 1 else []
+    )
+
+
+def _encryption(configuration: dict[str, Any]) -> dict[str, Any]:
+    """BucketEncryption as the S3 API's ServerSideEncryptionConfiguration, BucketKeyEnabled included (moto's
+    own conversion, cfn_to_api_encryption, drops it)."""
+    (rule,) = configuration["ServerSideEncryptionConfiguration"]
+    by_default = rule.get("ServerSideEncryptionByDefault", {})
+    api_rule: dict[str, Any] = {
+        "ApplyServerSideEncryptionByDefault": {
+            "SSEAlgorithm": by_default["SSEAlgorithm"],
+            **({"KMSMasterKeyID": by_default["KMSMasterKeyID"]} if "KMSMasterKeyID" in by_default else {}),
+        },
+        "BucketKeyEnabled": str(as_bool(rule.get("BucketKeyEnabled", False))).lower(),
+    }
+    return {"Rule": api_rule}
 
 
 @changes("AWS::S3::Bucket", "BucketEncryption")
 def _bucket_encryption(where: Where, made: Any, new: dict, old: dict) -> None:
-    _s3(where).put_bucket_encryption(bucket_name=made.name, encryption=cfn_to_api_encryption(new["BucketEncryption"]))
+    _s3(where).put_bucket_encryption(made.name, _encryption(new.get("BucketEncryption", _S3_DEFAULT_ENCRYPTION)))
 
 
 @changes("AWS::S3::Bucket", "Tags")

@@ -175,7 +175,7 @@ def add_network(t: Template, ctx: Context) -> SecurityGroups:
         "SshIngressCidr",
         sgs.master,
         22,
-        "SSH from the operator's network",
+        "SSH from the operator network",
         condition=ALLOW_SSH,
     )
     return sgs

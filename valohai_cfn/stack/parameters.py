@@ -21,6 +21,7 @@ from valohai_cfn.stack.context import (
     HAS_WORKER_POOLS,
     POOL_TAG_KEY,
     QUEUE_TLS,
+    QUEUE_TLS_REQUIRED,
     USE_HTTPS,
     Context,
 )
@@ -38,7 +39,7 @@ HOSTNAME = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 BOOLEAN = ["true", "false"]
 # An EC2 instance type's shape (family.size); whether it exists is params check's and preflight's to say.
 # Empty is allowed so that either list may be empty; params check refuses both empty and empty items.
-INSTANCE_TYPE_OR_EMPTY = r"^$|^[a-z][a-z0-9-]*\.[a-z0-9]+$"
+INSTANCE_TYPE_OR_EMPTY = r"^$|^[a-z][a-z0-9-]*\.[a-z0-9-]+$"
 KEY_PAIR_NAME = r"^[ -~]*$"
 # Every name the template builds starts with the prefix: a letter, then letters, digits and single hyphens
 # (no trailing or double hyphen: the database identifier refuses them), never a start a service refuses or
@@ -87,6 +88,10 @@ DEFAULT_DATABASE_ENGINE_VERSION = "16.15"
 # whatever it is that day; the template pins it. 7.1 is the newest Redis OSS line ElastiCache offers (its
 # newer engines are Valkey) and the newest cfn-lint knows; Valohai's installer at f60087b still pins 6.2.
 QUEUE_ENGINE_VERSIONS = ["7.1", "7.0", "6.2"]
+
+# QueueTransitEncryption: ElastiCache turns TLS on or off for a live replication group only through
+# TransitEncryptionMode preferred (TLS and plain connections both taken), in a modification of its own.
+QUEUE_TLS_VALUES = ["false", "preferred", "true"]
 
 GROUP_INSTALLATION = "Installation"
 GROUP_NETWORK = "Network"
@@ -443,8 +448,8 @@ def _data(t: Template) -> None:
             "QueueTransitEncryption",
             Type="String",
             Default="false",
-            AllowedValues=BOOLEAN,
-            Description="TLS to Redis (rediss://).",
+            AllowedValues=QUEUE_TLS_VALUES,
+            Description="TLS to Redis (rediss://); a live queue changes via preferred.",
         ),
     )
 
@@ -566,7 +571,9 @@ def _conditions(t: Template) -> None:
     t.add_condition(HAS_KEY_PAIR, _not_empty("KeyPairName"))
     _worker_conditions(t)
     t.add_condition(DATABASE_MULTI_AZ, Equals(Ref("DatabaseMultiAZ"), "true"))
-    t.add_condition(QUEUE_TLS, Equals(Ref("QueueTransitEncryption"), "true"))
+    # preferred: the queue takes TLS and plain connections; the app and the workers already use TLS.
+    t.add_condition(QUEUE_TLS, Not(Equals(Ref("QueueTransitEncryption"), "false")))
+    t.add_condition(QUEUE_TLS_REQUIRED, Equals(Ref("QueueTransitEncryption"), "true"))
     t.add_condition(HAS_WORKER_POOLS, Not(Equals(Join("", Ref("WorkerPoolRoleArns")), "")))
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from troposphere import GetAtt, If, Sub, Template
+from troposphere import GetAtt, If, NoValue, Sub, Template
 from troposphere.elasticache import ReplicationGroup, SubnetGroup
 
-from valohai_cfn.stack.context import QUEUE_TLS, Context, checkov_skips
+from valohai_cfn.stack.context import QUEUE_TLS, QUEUE_TLS_REQUIRED, Context, checkov_skips
 
 QUEUE = "Queue"
 QUEUE_SUBNET_GROUP = "QueueSubnetGroup"
@@ -39,7 +39,8 @@ def add_queue(t: Template, ctx: Context, security_group_id: GetAtt) -> Replicati
             CacheSubnetGroupName=subnet_group.ref(),
             SecurityGroupIds=[security_group_id],
             AtRestEncryptionEnabled=True,
-            TransitEncryptionEnabled=ctx.ref("QueueTransitEncryption"),
+            TransitEncryptionEnabled=If(QUEUE_TLS, True, False),
+            TransitEncryptionMode=If(QUEUE_TLS, If(QUEUE_TLS_REQUIRED, "required", "preferred"), NoValue),
             SnapshotRetentionLimit=5,
             AutoMinorVersionUpgrade=True,
             Tags=ctx.tags("queue"),
@@ -52,8 +53,9 @@ def add_queue(t: Template, ctx: Context, security_group_id: GetAtt) -> Replicati
 
 
 def queue_url(queue: ReplicationGroup) -> Sub:
-    """The one URL the app and the workers reach the queue at: rediss:// when QueueTransitEncryption is on
-    (Celery refuses a rediss:// URL without ssl_cert_reqs), redis:// otherwise."""
+    """The one URL the app and the workers reach the queue at: rediss:// when QueueTransitEncryption is
+    preferred or true (Celery refuses a rediss:// URL without ssl_cert_reqs), redis:// when false. In
+    preferred the queue takes both, so the clients move to TLS before true refuses plain connections."""
     return Sub(
         f"${{Scheme}}://${{Host}}:{REDIS_PORT}/0${{Options}}",
         Scheme=If(QUEUE_TLS, "rediss", "redis"),

@@ -2,8 +2,8 @@
 # Boot script of a Valohai worker ("peon"), as in Valohai's installer (Module/Workers/ASG/peon/userdata).
 #
 # The build writes the group's queue in place of ${Queue} (<region>-<type>, or <region>-<type>-spot) and the
-# Redis URL in place of ${QueueUrl} (rediss:// when QueueTransitEncryption is on), as Fn::Sub expressions
-# CloudFormation fills in. Neither is a secret, and nothing else is read. No `set -x`: cloud-init logs are
+# Redis URL in place of ${QueueUrl} (rediss:// when QueueTransitEncryption is preferred or true), as Fn::Sub
+# expressions CloudFormation fills in. Neither is a secret, and nothing else is read. No `set -x`: cloud-init logs are
 # readable by operators.
 set -euo pipefail
 

@@ -63,14 +63,14 @@ on_exit() {
 }
 trap on_exit EXIT
 
-# retry SECONDS COMMAND...: run COMMAND every 10 seconds until it prints a value (not empty, not
-# awscli's "None"), for at most SECONDS. The value goes to stdout; the last attempt's errors to stderr.
+# retry SECONDS COMMAND...: run COMMAND every 10 seconds until it prints a value (not empty), for at most
+# SECONDS. The value goes to stdout; the last attempt's errors to stderr.
 retry() {
   local attempts=$(($1 / 10)) value errors
   shift
   errors=$(mktemp)
   while true; do
-    if value=$("$@" 2>"${errors}") && [[ -n ${value} && ${value} != None ]]; then
+    if value=$("$@" 2>"${errors}") && [[ -n ${value} ]]; then
       rm -f "${errors}"
       printf '%s' "${value}"
       return 0
@@ -85,12 +85,14 @@ retry() {
   done
 }
 
+# awscli prints a missing (null) value as the text None; the queries make it empty instead, so that None is
+# a value like any other (an organization may be named None).
 ssm_parameter() {
-  aws ssm get-parameter --name "/${prefix}/$1" --query Parameter.Value --output text
+  aws ssm get-parameter --name "/${prefix}/$1" --query "Parameter.Value||''" --output text
 }
 
 secret_value() {
-  aws secretsmanager get-secret-value --secret-id "${prefix}-secret-$1" --query SecretString --output text
+  aws secretsmanager get-secret-value --secret-id "${prefix}-secret-$1" --query "SecretString||''" --output text
 }
 
 # setting NAME SECONDS ssm_parameter|secret_value: the variable NAME (hyphens as underscores) = its value,
@@ -119,13 +121,14 @@ read_identity() {
   step="read the instance's identity and tags from the metadata service"
   instance=$(retry 60 imds instance-id)
   region=$(retry 60 imds placement/region)
+  # At once: the FAILURE signal of a read that fails next needs the region too.
+  export AWS_DEFAULT_REGION=${region}
   # CloudFormation tags the instance with its stack's name; the template tags it with its prefix.
   stack=$(retry 60 imds tags/instance/aws:cloudformation:stack-name)
   prefix=$(retry 60 imds tags/instance/valohai:installation)
   # The workers live in the app instance's VPC.
   mac=$(retry 60 imds mac)
   vpc_id=$(retry 60 imds "network/interfaces/macs/${mac}/vpc-id")
-  export AWS_DEFAULT_REGION=${region}
 }
 
 read_settings() {
@@ -156,7 +159,8 @@ write_optimo_password() {
   local unit="${root}/etc/systemd/system/optimo.service" line text="" found=""
   step="write the optimo password into /etc/systemd/system/optimo.service"
   while IFS= read -r line || [[ -n ${line} ]]; do
-    if [[ ${line} =~ ^(.*OPTIMO_BASIC_AUTH_PASSWORD=)[^[:space:]\"\']*(.*)$ ]]; then
+    # Not in a comment: a line that only mentions the setting is not the setting.
+    if [[ ${line} =~ ^([^#]*OPTIMO_BASIC_AUTH_PASSWORD=)[^[:space:]\"\']*(.*)$ ]]; then
       line="${BASH_REMATCH[1]}${optimo}${BASH_REMATCH[2]}"
       found=yes
     fi
