@@ -147,7 +147,7 @@ def test_too_many_worker_types_are_refused_with_the_number_that_fits(tmp_path):
     result = params_check(written(tmp_path, {**on_demand, "WorkerInstanceTypes": _types(260)}))
     assert result.exit_code == 2
     (line,) = result.output.splitlines()
-    assert "WorkerInstanceTypes: 260 worker types make 576 resources (CloudFormation's quota: 500)" in line
+    assert "WorkerInstanceTypes: 260 worker types make 577 resources (CloudFormation's quota: 500)" in line
     assert "536 outputs (CloudFormation's quota: 200): at most 92 types fit" in line
     assert params_check(written(tmp_path, {**on_demand, "WorkerInstanceTypes": _types(92)})).exit_code == 0
     assert params_check(written(tmp_path, {**on_demand, "WorkerInstanceTypes": _types(93)})).exit_code == 2

@@ -24,7 +24,7 @@ TEMPLATE = {
                 "VpcId": {"Ref": "VpcId"},
             },
         },
-        "Note": {
+        "NoteSetting": {
             "Type": "AWS::SSM::Parameter",
             "Properties": {"Name": "/ss/note", "Type": "String", "Value": {"Ref": "Note"}},
         },

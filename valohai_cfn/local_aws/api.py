@@ -917,13 +917,14 @@ def install() -> None:
     from . import stacksets
 
     services.install()
-    stacksets.install()
     if _hosted_zone_id not in moto_id_manager._id_sources:
         moto_id_manager.add_id_source(_hosted_zone_id)
     # Every action of CloudFormation's API: the local AWS's handler, moto's where it answers right, else a
     # refusal in CloudFormation's shape (moto answered the actions it lacks with an HTML 500 page).
     for name, action in cloudformation_actions().items():
         setattr(CloudFormationResponse, name, _handler(name, action))
+    # After the loop, which would put moto's StackSet calls back: StackSets are this package's.
+    stacksets.install()
     CloudFormationResponse.call_action = _call_action  # type: ignore[method-assign]
     # DescribeChangeSet's answer is given in its final shape; moto's reshaping of its own is not wanted.
     CloudFormationResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER = {
