@@ -290,7 +290,7 @@ def test_init_prompts_in_a_terminal_with_label_and_description(tmp_path, monkeyp
         cli, ["params", "init", "-o", str(out), *[f"--set={k}={v}" for k, v in given.items()]], input=answers
     )
     assert result.exit_code == 0, result.output
-    assert "VPC (VpcId): The VPC the installation lives in." in result.output
+    assert "VPC (VpcId): The installation's VPC." in result.output
     assert "not a AWS::EC2::VPC::Id" in result.output
     assert load_parameters(out)["VpcId"] == "vpc-0123456789abcdef0"
 

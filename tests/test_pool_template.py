@@ -59,18 +59,36 @@ def test_cfn_lint_finds_nothing_informational_rules_included(pool_json):
 
 def test_the_scaling_role_grants_exactly_the_masters_worker_management_statements(template, pool):
     """Evaluated for one name (the installation's prefix and the pool's name both vh): the same statements,
-    one by one, as the master role's that the same function made, and nothing else."""
+    one by one, as the master role's that the same function made, then the read of the pool's registration
+    parameter, and nothing else."""
     installation = resolve(template, {"ResourcePrefix": "vh", "WorkerPoolRoleArns": ""})
     master = role_statements(
         installation, "MasterRole", Evaluator(installation, parameter_values(installation, {"ResourcePrefix": "vh"}))
     )
     scaling = role_statements(pool, "ScalingRole", Evaluator(pool, parameter_values(pool, {**POOL, "PoolName": "vh"})))
-    assert scaling == master[: len(scaling)]
+    *management, registration = scaling
+    assert management == master[: len(management)]
     made = worker_management_statements(
         add_pool_parameters(Template()), Role("WorkerRole", AssumeRolePolicyDocument={})
     )
-    assert len(scaling) == len(made) > 0
+    assert len(management) == len(made) > 0
+    assert registration == {
+        "Effect": "Allow",
+        "Action": ["ssm:GetParameter"],
+        "Resource": ["arn:aws:ssm:eu-west-1:111111111111:parameter/vh/registration"],
+    }
     assert "sts:AssumeRole" not in json.dumps(scaling) and "secretsmanager:GetSecretValue" not in json.dumps(scaling)
+
+
+def test_the_registration_parameter_holds_what_the_app_instance_reads(pool):
+    """`<vpc id> <subnet ids> <disk GiB> <instance types>`, the order userdata/roi.sh's read_pool reads, under the
+    name it reads and the scaling role may read."""
+    evaluate = Evaluator(pool, parameter_values(pool, POOL))
+    properties = pool["Resources"]["Registration"]["Properties"]
+    assert evaluate(properties["Name"]) == "/gpu/registration" and properties["Type"] == "String"
+    assert evaluate(properties["Value"]) == (
+        f"{POOL['VpcId']} {POOL['WorkerSubnetIds']} 100 g5.xlarge,g4dn.xlarge.spot"
+    )
 
 
 def test_the_scaling_role_is_scoped_by_the_pools_tag_and_trusted_by_the_master_alone(pool):

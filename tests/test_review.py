@@ -144,7 +144,7 @@ def test_a_domain_change_shows_the_url_setting_the_cors_origin_and_the_app_url()
     assert "http://ml.example.org" in properties[("DataBucket", "CorsConfiguration.CorsRules")][1]
     outputs = {o.name: (o.before, o.after, o.at_deploy) for o in reviewed.outputs}
     assert outputs["AppUrl"] == ("http://valohai.example.com", "http://ml.example.org", False)
-    assert "FirstLogin" in outputs
+    assert "FirstLogin" not in outputs, "it names the instance, not the URL: unchanged"
 
 
 def test_a_prefix_change_shows_every_replacement_that_loses_data():

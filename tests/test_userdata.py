@@ -536,21 +536,25 @@ aws:
 """
 
 
-def answer_the_pool(stubs: Stubs, groups: str | None = None) -> None:
-    """The pool gpu in account 222222222222, us-west-2, as its scaling role reads it: two groups, one spot."""
+POOL_REGISTRATION = f"vpc-0bbbbbbbbbbbbbbbb {POOL_SUBNETS} 200 g5.xlarge,g4dn.xlarge.spot\n"
+
+
+def answer_the_pool(stubs: Stubs, registration: str | None = POOL_REGISTRATION) -> None:
+    """The pool gpu in account 222222222222, us-west-2, as its scaling role reads it: its stack's registration
+    parameter (two types, one spot), as `aws ssm get-parameter --output text` prints it; None: the parameter does
+    not exist (its stack not made yet), as the AWS CLI says so."""
     stubs.answer(
         rf"^aws sts assume-role --role-arn {re.escape(POOL_ROLE)} ", f"ASIAPOOLKEY\t{POOL_SECRET_KEY}\tPoolToken\n"
     )
-    if groups is None:
-        groups = f"gpu-worker-g5.xlarge\t{POOL_SUBNETS}\ngpu-worker-g4dn.xlarge-spot\t{POOL_SUBNETS}\n"
-    stubs.answer(
-        r"^aws autoscaling describe-auto-scaling-groups --filters Name=tag:valohai:workers,Values=gpu ", groups
-    )
-    stubs.answer(r"^aws ec2 describe-subnets --subnet-ids subnet-0bbbbbbbbbbbbbbb1 ", "vpc-0bbbbbbbbbbbbbbbb\n")
-    stubs.answer(r"^aws ec2 describe-launch-template-versions .*--launch-template-name gpu-worker-g5.xlarge ", "200\n")
+    read = r"^aws ssm get-parameter --name /gpu/registration "
+    if registration is None:
+        error = "\nAn error occurred (ParameterNotFound) when calling the GetParameter operation: \n"
+        stubs.answer(read, stderr=error, exit=254)
+    else:
+        stubs.answer(read, registration)
 
 
-def test_reconcile_registers_a_pool_with_its_scaling_role_forgets_it_once_removed_and_names_one_it_cannot_read(
+def test_reconcile_registers_a_pool_with_its_scaling_role_forgets_it_once_removed_and_refuses_what_it_cannot_read(
     boot_script, stubs
 ):
     answer_the_installation(stubs)
@@ -595,14 +599,26 @@ def test_reconcile_registers_a_pool_with_its_scaling_role_forgets_it_once_remove
     assert not any(c[1:3] == ["sts", "assume-role"] for c in stubs.calls("aws"))
     assert not list((stubs.root / "etc/valohai-cfn").glob("pool-*.yaml"))
 
-    # A pool whose groups cannot be read (its stack not made yet) stops the run after the installation's own
-    # environments, naming the pool.
+    # A pool whose registration cannot be read (its stack not made yet) stops the run after the installation's
+    # own environments, naming the pool.
     changed = {**SETTINGS, "worker-instance-types": "t3.medium", "worker-pool-role-arns": f",{POOL_ROLE}"}
-    stubs.rules.clear()
-    answer_the_pool(stubs, groups="")
-    answer_the_installation(stubs, changed, first_boot=False)
-    stubs.forget_calls()
-    result = stubs.run(installed, "reconcile")
+
+    def reconcile_reading(registration: str | None) -> subprocess.CompletedProcess:
+        stubs.rules.clear()
+        answer_the_pool(stubs, registration=registration)
+        answer_the_installation(stubs, changed, first_boot=False)
+        stubs.forget_calls()
+        return stubs.run(installed, "reconcile")
+
+    result = reconcile_reading(None)
     assert result.returncode != 0 and "stopped at: read worker pool gpu in us-west-2" in result.stderr
     (own,) = stubs.prep_runs()
     assert "asg-name-prefix: 'vh-worker-'" in own and "g4dn" not in own
+
+    # The registration is written in the pool's account and copied into a config that holds the app's token:
+    # anything but ids, names and numbers (here a line that would replace the config's prep part) is refused.
+    result = reconcile_reading(
+        "vpc-0bbbbbbbbbbbbbbbb subnet-1 200 g5.xlarge'\nprep: {valohai-url: 'https://elsewhere.example'}\n"
+    )
+    assert result.returncode != 0 and "stopped at: read worker pool gpu in us-west-2" in result.stderr
+    assert stubs.prep_runs() == [], "the installation's own are registered already; nothing for the pool"

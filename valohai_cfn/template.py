@@ -8,7 +8,7 @@ from __future__ import annotations
 from troposphere import GetAtt, Template
 
 from valohai_cfn.stack.compute import add_compute
-from valohai_cfn.stack.config import APP_TOKEN_SECRET, add_app_secrets, add_config, setting_id
+from valohai_cfn.stack.config import APP_TOKEN_SECRET, add_app_secrets, add_config, add_pool_registration, setting_id
 from valohai_cfn.stack.database import add_database
 from valohai_cfn.stack.iam import add_iam, add_pool_iam
 from valohai_cfn.stack.loadbalancer import add_load_balancer
@@ -89,13 +89,15 @@ def build_pool_template() -> Template:
     security_group = add_worker_security_group(t, ctx)
     roles = add_pool_iam(t, ctx)
     add_workers(t, ctx, queue_url="QueueUrl", security_group_id=GetAtt(security_group, "GroupId"))
+    instance_types = registered_instance_types(ctx)
+    add_pool_registration(t, ctx, instance_types=instance_types)
     add_pool_outputs(
         t,
         ctx,
         scaling_role=roles.scaling,
         worker_security_group=security_group,
         group_name_prefix=group_name_prefix(ctx),
-        instance_types=registered_instance_types(ctx),
+        instance_types=instance_types,
     )
     add_worker_outputs(t, ctx)
     return t

@@ -9,7 +9,7 @@ from troposphere import AWSObject, FindInMap, GetAtt, Join, Ref, Sub, Template
 from troposphere.secretsmanager import GenerateSecretString, Secret
 from troposphere.ssm import Parameter as SSMParameter
 
-from valohai_cfn.stack.context import RETAIN_SECRET, Context, ForEach, checkov_skips
+from valohai_cfn.stack.context import POOL_REGISTRATION, RETAIN_SECRET, Context, ForEach, checkov_skips
 
 APP_SECRETS_MAPPING = "AppSecrets"
 SECRET = "Secret"
@@ -103,8 +103,20 @@ def add_config(
     t.add_resource(_setting(ctx, setting_id("database-host"), "database-host", database_host))
 
 
+def add_pool_registration(t: Template, ctx: Context, *, instance_types: object) -> SSMParameter:
+    """A worker pool's /<pool>/registration: what prep needs of the pool beyond its name and region (which its
+    scaling role's ARN says), written here so that the installation's app instance reads it in one call.
+    The value is `<vpc id> <subnet id,...> <disk GiB> <instance type,...>` (spot types as <type>.spot), the
+    order roi.sh's read_pool reads it in; none of them holds a space."""
+    value = Join(
+        " ",
+        [ctx.ref("VpcId"), Join(",", ctx.ref("WorkerSubnetIds")), ctx.ref("WorkerVolumeSize"), instance_types],
+    )
+    return t.add_resource(_setting(ctx, "Registration", POOL_REGISTRATION, value))
+
+
 def _setting(ctx: Context, title: str, name: str, value: object) -> SSMParameter:
-    return SSMParameter(title, Name=Sub(f"/${{ResourcePrefix}}/{name}"), Type="String", Value=value, Tags=ctx.tag_map())
+    return SSMParameter(title, Name=Sub(f"/${{{ctx.prefix}}}/{name}"), Type="String", Value=value, Tags=ctx.tag_map())
 
 
 def _settings(ctx: Context, values: dict[str, object]) -> SSMParameter:

@@ -36,6 +36,9 @@ INSTALLATION_TAG_KEY = "valohai:installation"
 WORKERS_TAG_KEY = "valohai:workers"
 # A worker pool's own tag (the pool template), on everything it creates: which pool a resource belongs to.
 POOL_TAG_KEY = "valohai:pool"
+# A worker pool's SSM parameter /<pool>/registration: what the installation's app instance registers the pool's
+# environments with (userdata/roi.sh, read_pool), read in one call with the pool's scaling role.
+POOL_REGISTRATION = "registration"
 
 # Secrets outlive the stack like the data they unlock: a retained database snapshot and bucket are of
 # no use without the keys the app encrypted them with (SECRET_KEY, REPO_PRIVATE_KEY_SECRET).

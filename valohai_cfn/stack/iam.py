@@ -18,6 +18,7 @@ from troposphere.s3 import Bucket
 
 from valohai_cfn.stack.context import (
     HAS_WORKER_POOLS,
+    POOL_REGISTRATION,
     VALOHAI_TAG_KEY,
     VALOHAI_TAG_VALUE,
     WORKERS_TAG_KEY,
@@ -390,14 +391,20 @@ def add_pool_iam(t: Template, ctx: Context) -> PoolRoles:
     """A worker pool's roles: its workers' (as the installation's), and the scaling role the installation's
     master role assumes to launch and scale them (Valohai's installer at f60087b: the worker account's master
     role, trusted by the control plane's). Trusted by that one role's ARN (InstallationMasterRoleArn), it
-    grants exactly the master's worker-management statements, scoped by the pool's own worker tag."""
+    grants exactly the master's worker-management statements, scoped by the pool's own worker tag, and the
+    read of the pool's registration parameter, from which the app instance registers the pool's environments."""
     worker = _worker_role(t, ctx)
+    registration = Statement(
+        Effect=Allow,
+        Action=[ssm.GetParameter],
+        Resource=[_arn(f"ssm:parameter/${{{ctx.prefix}}}/{POOL_REGISTRATION}")],
+    )
     scaling = _role(
         t,
         ctx,
         SCALING_ROLE,
         "scaling",
         _trusted_by_role(ctx.ref("InstallationMasterRoleArn")),
-        Policy(Version="2012-10-17", Statement=worker_management_statements(ctx, worker)),
+        Policy(Version="2012-10-17", Statement=[*worker_management_statements(ctx, worker), registration]),
     )
     return PoolRoles(worker, _instance_profile(t, ctx, WORKER_INSTANCE_PROFILE, "worker", worker), scaling)

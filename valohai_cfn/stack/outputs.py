@@ -46,12 +46,12 @@ def add_outputs(
     }
     for title, value in outputs.items():
         t.add_output(Output(title, Value=value))
+    # The password of the image's superuser, set on the instance; then sign in at AppUrl (deploy shows both).
     first_login = Sub(
         "On ${RoiInstance} (Session Manager): sudo docker exec -it roi.service python manage.py "
-        "changepassword <superuser>; then sign in at ${Url}",
-        Url=url,
+        "changepassword <superuser>"
     )
-    t.add_output(Output("FirstLogin", Value=first_login, Description="How to sign in the first time (README)"))
+    t.add_output(Output("FirstLogin", Value=first_login, Description="First sign-in (README)"))
 
 
 def add_pool_outputs(

@@ -164,7 +164,7 @@ def _network(t: Template) -> None:
         Parameter(
             "VpcId",
             Type="AWS::EC2::VPC::Id",
-            Description="The VPC the installation lives in.",
+            Description="The installation's VPC.",
         ),
     )
     _parameter(
@@ -174,7 +174,7 @@ def _network(t: Template) -> None:
         Parameter(
             "LoadBalancerSubnetIds",
             Type="List<AWS::EC2::Subnet::Id>",
-            Description="Load balancer subnets in two or more zones (public ones when internet-facing).",
+            Description="In two or more zones; public ones when internet-facing.",
         ),
     )
     _parameter(
@@ -194,7 +194,7 @@ def _network(t: Template) -> None:
         Parameter(
             "DatabaseSubnetIds",
             Type="List<AWS::EC2::Subnet::Id>",
-            Description="PostgreSQL subnets, in two or more Availability Zones.",
+            Description="For PostgreSQL, in two or more Availability Zones.",
         ),
     )
     _parameter(
@@ -268,7 +268,7 @@ def _access(t: Template) -> None:
             Type="String",
             Default="internet-facing",
             AllowedValues=["internet-facing", "internal"],
-            Description="internet-facing, or internal (reached from inside the VPC only).",
+            Description="internal: reached from inside the VPC only.",
         ),
     )
     _parameter(
@@ -376,7 +376,7 @@ def _data(t: Template) -> None:
             MinValue=20,
             MaxValue=65536,
             ConstraintDescription="a size in GiB from 20 to 65536.",
-            Description="Allocated gp3 storage of the database, in GiB.",
+            Description="gp3 storage of the database.",
         ),
     )
     _parameter(
@@ -541,8 +541,8 @@ def _worker_pools(t: Template) -> None:
             Type="CommaDelimitedList",
             Default="",
             AllowedPattern=f"^$|^{SCALING_ROLE_ARN}$",
-            ConstraintDescription="ARNs of worker pools' scaling roles, role/<pool>-role-scaling-<region>.",
-            Description="Scaling roles of the worker pools the app uses (valohai-cfn pool deploy adds them).",
+            ConstraintDescription="scaling role ARNs, role/<pool>-role-scaling-<region>.",
+            Description="Worker pools' scaling roles; valohai-cfn pool deploy adds them.",
         ),
     )
 

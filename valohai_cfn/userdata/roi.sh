@@ -277,10 +277,11 @@ register_changed() {
 }
 
 # read_pool SCALING_ROLE_ARN: a registered worker pool (SPEC "Worker pools"). The ARN names the pool and its
-# region (role/<pool>-role-scaling-<region>); the rest is read from the pool with the role's credentials,
-# which prep also runs with, as Valohai's installer registers a worker account's environments.
+# region (role/<pool>-role-scaling-<region>); the rest is the pool stack's parameter /<pool>/registration
+# (valohai_cfn/stack/config.py, add_pool_registration), read with the role's credentials, which prep also runs
+# with, as Valohai's installer registers a worker account's environments.
 read_pool() {
-  local name=${1##*/} credentials groups group
+  local name=${1##*/} credentials registration
   pool=${name%-role-scaling-*}
   # In the installation's region: STS answers there whatever regions the installation's account has enabled.
   step="assume $1"
@@ -289,18 +290,11 @@ read_pool() {
   read -r AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN <<<"${credentials}"
   export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_DEFAULT_REGION=${name##*-role-scaling-}
   step="read worker pool ${pool} in ${AWS_DEFAULT_REGION}"
-  # Its groups, as the app finds them: <pool>-worker-<type>[-spot], in the pool's subnets.
-  groups=$(retry "${few_minutes}" aws autoscaling describe-auto-scaling-groups \
-    --filters "Name=tag:valohai:workers,Values=${pool}" \
-    --query 'AutoScalingGroups[].[AutoScalingGroupName,VPCZoneIdentifier]' --output text)
-  group=$(cut -f1 <<<"${groups}" | head -1)
-  worker_instance_types=$(cut -f1 <<<"${groups}" | sed "s/^${pool}-worker-//; s/-spot\$/.spot/" | paste -sd, -)
-  worker_subnet_ids=$(cut -f2 <<<"${groups}" | head -1)
-  vpc_id=$(retry 60 aws ec2 describe-subnets --subnet-ids "${worker_subnet_ids%%,*}" \
-    --query 'Subnets[0].VpcId' --output text)
-  worker_volume_size=$(retry 60 aws ec2 describe-launch-template-versions --versions "\$Latest" \
-    --launch-template-name "${group}" \
-    --query 'LaunchTemplateVersions[0].LaunchTemplateData.BlockDeviceMappings[0].Ebs.VolumeSize' --output text)
+  registration=$(retry "${few_minutes}" aws ssm get-parameter --name "/${pool}/registration" \
+    --query "Parameter.Value||''" --output text)
+  # Written in another account and copied into a config that holds the app's token: ids, names, numbers only.
+  [[ ${registration} =~ ^[[:alnum:][:blank:].,-]+$ ]]
+  read -r vpc_id worker_subnet_ids worker_volume_size worker_instance_types <<<"${registration}"
 }
 
 # register_pool SCALING_ROLE_ARN: with the pool's credentials and values as locals, gone when it returns.
