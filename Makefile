@@ -27,13 +27,14 @@ $(INSTALLED): $(BUILD_INSTALLED)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
-template: $(BUILD_INSTALLED) ## Build templates/ (the installation and the worker pool) from the code, and the parameter specs the package ships
+template: $(BUILD_INSTALLED) ## Build templates/ (the installation, the worker pool, SSH) from the code, and the parameter specs the package ships
 	$(BIN)/valohai-cfn build
 	$(BIN)/python -m valohai_cfn.specs
 
 lint: $(BUILD_INSTALLED) ## Run cfn-lint (informational rules included) on the built templates
 	$(BIN)/valohai-cfn lint
 	$(BIN)/valohai-cfn lint --pool
+	$(BIN)/valohai-cfn lint --ssh
 
 test: $(INSTALLED) ## ruff, then the whole test suite
 	$(BIN)/ruff check .
@@ -58,7 +59,8 @@ scan: $(INSTALLED) $(SCAN_INSTALLED) ## checkov on the built templates (fails on
 		-f templates/valohai-self-hosted.json -f templates/valohai-self-hosted.yaml \
 		-f build/scan/valohai-self-hosted.processed.json \
 		-f templates/valohai-worker-pool.json -f templates/valohai-worker-pool.yaml \
-		-f build/scan/valohai-worker-pool.processed.json
+		-f build/scan/valohai-worker-pool.processed.json \
+		-f templates/valohai-ssh.json -f templates/valohai-ssh.yaml
 	CHECKOV_BIN="$(CURDIR)/$(SCAN_VENV)/bin/checkov" $(BIN)/python -m pytest tests/test_scan.py
 
 bench: $(INSTALLED) ## Build time and memory against the targets; deploy time next to awscli's

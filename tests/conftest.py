@@ -8,7 +8,7 @@ from cfn import SAMPLE_WORKERS
 
 from valohai_cfn.language_extensions import expand
 from valohai_cfn.render import render_json
-from valohai_cfn.template import build_template
+from valohai_cfn.template import build_ssh_template, build_template
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +26,12 @@ def raw_template(template_json: str) -> dict:
 def template(raw_template: dict) -> dict:
     """The template as CloudFormation sees it after its transform, for two on-demand and one spot type."""
     return expand(raw_template, SAMPLE_WORKERS)
+
+
+@pytest.fixture(scope="session")
+def ssh_template() -> dict:
+    """The SSH template (templates/valohai-ssh.*) as rendered: SSH to the app instance."""
+    return json.loads(render_json(build_ssh_template()))
 
 
 @pytest.fixture(scope="session")

@@ -73,22 +73,20 @@ def _descriptions(properties: dict) -> list[str]:
     return [t for t in texts if t is not None]
 
 
-def test_every_string_that_reaches_an_ec2_description_is_one_ec2_takes(raw_template):
-    """Every security group's and rule's description, under every combination of the conditions that decide
-    them (whether the resource exists, each Fn::If in it), evaluated as CloudFormation does: EC2 takes only
-    letters, digits, spaces and ._-:/()#,@[]+=&;{}!$* there (the SSH rule had an apostrophe)."""
-    template = expand(raw_template, SAMPLE_WORKERS)
+def _described_under_every_condition(template: dict) -> tuple[list[str], int]:
+    """Check every security group's and rule's description, under every combination of the conditions that
+    decide them (whether the resource exists, each Fn::If in it), evaluated as CloudFormation does; returns
+    those conditions and how many descriptions were checked."""
     described = {n: r for n, r in template["Resources"].items() if r["Type"] in DESCRIBED}
     deciding = sorted(
         {r["Condition"] for r in described.values() if "Condition" in r}
         | {c for r in described.values() for c in _conditions_in(r.get("Properties", {}))}
     )
-    assert "AllowSsh" in deciding  # the SSH rule exists only with it
     checked = 0
     for truth in itertools.product([True, False], repeat=len(deciding)):
         evaluate = intrinsics.Evaluator(
             parameters=intrinsics.parameter_values(template["Parameters"], {}),
-            conditions=template["Conditions"],
+            conditions=template.get("Conditions", {}),
             mappings=template.get("Mappings", {}),
             resources=template["Resources"],
         )
@@ -100,7 +98,20 @@ def test_every_string_that_reaches_an_ec2_description_is_one_ec2_takes(raw_templ
                 assert not intrinsics.references(text), f"{name}: a description known only at deploy: {text}"
                 assert aws_rules.ec2_description_problem(text) is None, f"{name}: {text!r}"
                 checked += 1
+    return deciding, checked
+
+
+def test_every_string_that_reaches_an_ec2_description_is_one_ec2_takes(raw_template):
+    """EC2 takes only letters, digits, spaces and ._-:/()#,@[]+=&;{}!$* in a description (the SSH rule had an
+    apostrophe)."""
+    deciding, checked = _described_under_every_condition(expand(raw_template, SAMPLE_WORKERS))
+    assert "UseHttps" in deciding  # the HTTPS rule exists only with it
     assert checked > 20
+
+
+def test_the_ssh_templates_rule_has_a_description_ec2_takes(ssh_template):
+    """The SSH rule (now the SSH template's, which has no condition): its description, checked as above."""
+    assert _described_under_every_condition(ssh_template) == ([], 1)
 
 
 @pytest.mark.parametrize(

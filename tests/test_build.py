@@ -43,12 +43,15 @@ def test_committed_stack_policy_is_what_the_code_builds():
 def test_builds_in_separate_processes_are_byte_identical(tmp_path):
     _run_build(tmp_path / "a", "1")
     _run_build(tmp_path / "b", "4242")
-    for name in ("valohai-self-hosted.json", "valohai-self-hosted.yaml", "stack-policy.json"):
+    names = ("valohai-self-hosted", "valohai-worker-pool", "valohai-ssh")
+    for name in ["stack-policy.json", *(f"{n}.{fmt}" for n in names for fmt in ("json", "yaml"))]:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
-# Room left for what comes next: a template that just fits is one change away from needing a bucket.
-SIZE_MARGIN = 1024
+# Room left under CloudFormation's hard limit. It was 1,024, "room for what comes next": that was the worker
+# pools, which took it (the lead's decision, issue 20); SSH moved to a template of its own to make the rest.
+# The next optional part to grow moves out the same way (DESIGN.md "Size").
+SIZE_MARGIN = 512
 
 
 @pytest.mark.parametrize("render", [render_json, render_yaml], ids=["json", "yaml"])
@@ -63,6 +66,7 @@ def test_build_writes_one_format(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "stack-policy.json",
         "valohai-self-hosted.yaml",
+        "valohai-ssh.yaml",
         "valohai-worker-pool.yaml",
     ]
 

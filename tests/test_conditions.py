@@ -59,12 +59,6 @@ def test_no_dns_record_without_hosted_zone(template):
     assert "DnsRecord" not in resolve(template)["Resources"]
 
 
-def test_ssh_rule_only_with_a_cidr(template):
-    assert "MasterSshIngress" not in resolve(template)["Resources"]
-    rule = resolve(template, {"SshIngressCidr": "203.0.113.10/32"})["Resources"]["MasterSshIngress"]["Properties"]
-    assert rule["FromPort"] == 22 and rule["CidrIp"] == {"Ref": "SshIngressCidr"}
-
-
 def test_key_pair_only_when_named(template):
     assert "KeyName" not in resolve(template)["Resources"]["RoiInstance"]["Properties"]
     props = resolve(template, {"KeyPairName": "ops"})["Resources"]["RoiInstance"]["Properties"]

@@ -115,7 +115,6 @@ def world(local_aws, template_json) -> World:
         "RoiInstanceType": "m5a.2xlarge",
         "RoiSubnetId": others[0],
         "RoiVolumeSize": "100",
-        "SshIngressCidr": "203.0.113.10/32",
         "VpcId": vpc,
         "WorkerAmiId": worker_image,
         "WorkerInstanceTypes": "t3.medium,c5.xlarge",

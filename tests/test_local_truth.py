@@ -40,8 +40,8 @@ def test_change_set_lists_only_what_the_conditions_keep(
     expected = resolve(raw_template, values)["Resources"]
     described = change_set(cfn, "conditions", template_json, values, "CREATE")
     listed = {c["ResourceChange"]["LogicalResourceId"] for c in described["Changes"]}
-    # The demo has no domain, certificate or SSH: those resources' conditions are false.
-    assert {"Certificate", "DnsRecord", "HttpsListener", "MasterSshIngress"}.isdisjoint(listed)
+    # The demo has no domain or certificate: those resources' conditions are false.
+    assert {"Certificate", "DnsRecord", "HttpsListener"}.isdisjoint(listed)
     assert listed == set(expected)
     assert {c["ResourceChange"]["Action"] for c in described["Changes"]} == {"Add"}
 

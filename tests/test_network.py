@@ -24,12 +24,8 @@ SPEC_FLOWS = [
     ("MasterSecurityGroup", "DatabaseSecurityGroup", 5432, {}),
     ("MasterSecurityGroup", "QueueSecurityGroup", 6379, {}),
     ("WorkersSecurityGroup", "QueueSecurityGroup", 6379, {}),
-    ("param:SshIngressCidr", "MasterSecurityGroup", 22, {"SshIngressCidr": "203.0.113.10/32"}),
 ]
-EVERYTHING_ON = {
-    "CertificateArn": "arn:aws:acm:eu-west-1:111111111111:certificate/abc",
-    "SshIngressCidr": "203.0.113.10/32",
-}
+EVERYTHING_ON = {"CertificateArn": "arn:aws:acm:eu-west-1:111111111111:certificate/abc"}
 
 
 def _group_id(value: dict) -> str:
@@ -89,11 +85,32 @@ def test_only_the_load_balancer_is_open_to_the_world(template):
     assert {t for s, t, _ in flows if s == "param:AllowedIngressCidr"} == {"LoadBalancerSecurityGroup"}
 
 
-@pytest.mark.parametrize("cidr", ["0.0.0.0/0", "10.0.0.0/0"])
-def test_ssh_cidr_pattern_refuses_the_world(template, cidr):
-    pattern = template["Parameters"]["SshIngressCidr"]["AllowedPattern"]
-    assert re.fullmatch(pattern, cidr) is None
-    assert re.fullmatch(IPV4_CIDR_NOT_WORLD, "203.0.113.10/32")
+def test_ssh_is_the_ssh_templates_one_rule_into_the_app_group(template, ssh_template):
+    """SPEC's SSH → app 22 flow lives in the SSH template (templates/valohai-ssh.*), into the group the
+    installation's AppSecurityGroupId output names: the app instance's. The installation opens no port 22."""
+    assert not [f for f in ingress_flows(resolve(template, EVERYTHING_ON)) if f[2] == 22]
+    assert template["Outputs"]["AppSecurityGroupId"]["Value"] == {"Fn::GetAtt": ["MasterSecurityGroup", "GroupId"]}
+    (rule,) = resources_of_type(ssh_template, "AWS::EC2::SecurityGroupIngress").values()
+    assert ssh_template["Resources"] == {"MasterSshIngress": rule} and "Condition" not in rule
+    assert rule["Properties"] == {
+        "GroupId": {"Ref": "AppSecurityGroupId"},
+        "CidrIp": {"Ref": "SshIngressCidr"},
+        "IpProtocol": "tcp",
+        "FromPort": 22,
+        "ToPort": 22,
+        "Description": "SSH from the operator network",
+    }
+    assert ssh_template["Parameters"]["AppSecurityGroupId"]["Type"] == "AWS::EC2::SecurityGroup::Id"
+
+
+@pytest.mark.parametrize("cidr", ["0.0.0.0/0", "10.0.0.0/0", ""])
+def test_ssh_cidr_pattern_refuses_the_world(ssh_template, cidr):
+    """Required, and never the whole internet (the original allowed it)."""
+    spec = ssh_template["Parameters"]["SshIngressCidr"]
+    assert "Default" not in spec
+    assert re.fullmatch(spec["AllowedPattern"], cidr) is None
+    assert re.fullmatch(spec["AllowedPattern"], "203.0.113.10/32")
+    assert spec["AllowedPattern"] == f"^{IPV4_CIDR_NOT_WORLD}$"
 
 
 def test_database_and_queue_have_no_real_egress(template):

@@ -322,7 +322,7 @@ OWN_ROWS = {"AWS::S3::Bucket", "AWS::Route53::RecordSet"}
 @pytest.mark.parametrize(
     "options",
     [
-        {"HostedZoneId": "Z0123456789ABCDEFGHIJ", "SshIngressCidr": "203.0.113.10/32", "KeyPairName": "ops"},
+        {"HostedZoneId": "Z0123456789ABCDEFGHIJ", "KeyPairName": "ops"},
         {"CertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/abc", "WorkerKeyPairName": "ops"},
     ],
 )

@@ -1,7 +1,7 @@
 """The review resolves values as CloudFormation does: for every parameter of the template, changing it alone
 makes the review list each resource and output whose resolved value changes, and no other — checked against an
 oracle written apart from the product (tests/review_oracle.py), for the example parameters and for a variant with
-HTTPS, SSH, spot workers and queue TLS on. What only the deploy can know shows as "changes at deploy"."""
+HTTPS, spot workers and queue TLS on (SSH is the SSH template's). What only the deploy can know shows as "changes at deploy"."""
 
 from __future__ import annotations
 
@@ -20,11 +20,10 @@ from valohai_cfn.params import load_parameters
 EXAMPLE = load_parameters(REPO / "params" / "example.json")
 VARIANTS = {
     "example": EXAMPLE,
-    "https-ssh-spot-tls": {
+    "https-spot-tls": {
         **EXAMPLE,
         "CertificateArn": "arn:aws:acm:eu-west-1:111111111111:certificate/0a1b2c3d-1111-2222-3333-444455556666",
         "HostedZoneId": "Z0123456789ABCDEFGHIJ",
-        "SshIngressCidr": "203.0.113.0/24",
         "WorkerSpotInstanceTypes": "g4dn.xlarge,p3.2xlarge",
         "QueueTransitEncryption": "true",
     },
@@ -44,7 +43,6 @@ OTHER_VALUES = {
     "ResourcePrefix": "vh2",
     "RoiAmiId": "ami-0aaaaaaaaaaaaaaa9",
     "RoiSubnetId": "subnet-0bbbbbbbbbbbbbbb2",
-    "SshIngressCidr": "198.51.100.7/32",
     "VpcId": "vpc-0aaaaaaaaaaaaaaa9",
     "WorkerAmiId": "ami-0bbbbbbbbbbbbbbb9",
     "WorkerKeyPairName": "workers",

@@ -1,5 +1,5 @@
 """Reviewing and automating a change against the local AWS, through the CLI: diff and plan show the parameter
-change and the port-22 rule it opens, plan then execute applies exactly that change set, a new stack's plan
+change and the rule from an address range it opens, plan then execute applies exactly that change set, a new stack's plan
 leaves nothing behind, exit codes and JSON for scripts, and text without escape codes for NO_COLOR."""
 
 from __future__ import annotations
@@ -20,35 +20,36 @@ def deployed(endpoint: str, demo_params, name: str) -> None:
     assert created.exit_code == 0, created.output
 
 
-def test_diff_plan_execute_show_and_apply_opening_ssh(aws_env, local_session, demo_params):
+def test_diff_plan_execute_show_and_apply_narrowing_the_load_balancers_clients(aws_env, local_session, demo_params):
     endpoint = aws_env.endpoint_url
     cfn = local_session.client("cloudformation", endpoint_url=endpoint)
     deployed(endpoint, demo_params, "reviewed")
-    opened = with_parameter(demo_params, "SshIngressCidr", "203.0.113.0/24")
+    opened = with_parameter(demo_params, "AllowedIngressCidr", "203.0.113.0/24")
 
     diff = run(endpoint, "diff", "--stack-name", "reviewed", "--params", str(opened))
     assert diff.exit_code == 0, diff.output
     for shown in (diff.stdout, run(endpoint, "plan", "--stack-name", "reviewed", "--params", str(opened)).stdout):
-        assert "SshIngressCidr" in shown and "203.0.113.0/24" in shown
-        assert "! + ingress MasterSecurityGroup: tcp 22 from 203.0.113.0/24" in shown
-        assert "MasterSshIngress" in shown
+        assert "AllowedIngressCidr" in shown and "203.0.113.0/24" in shown
+        assert "! + ingress LoadBalancerSecurityGroup: tcp 80 from 203.0.113.0/24" in shown
+        assert "- ingress LoadBalancerSecurityGroup: tcp 80 from 0.0.0.0/0" in shown
+        assert "LoadBalancerHttpIngress" in shown
 
     planned = run(
         endpoint, "plan", "--stack-name", "reviewed", "--params", str(opened), "--output", "json", "--skip-preflight"
     )
     assert planned.exit_code == 0, planned.output
     plan = json.loads(planned.stdout)
-    assert [p for p in plan["parameters"] if p["name"] == "SshIngressCidr"] == [
-        {"name": "SshIngressCidr", "old": "", "new": "203.0.113.0/24", "masked": False}
+    assert [p for p in plan["parameters"] if p["name"] == "AllowedIngressCidr"] == [
+        {"name": "AllowedIngressCidr", "old": "0.0.0.0/0", "new": "203.0.113.0/24", "masked": False}
     ]
-    assert any(s["text"] == "tcp 22 from 203.0.113.0/24" and s["stands_out"] for s in plan["security"])
+    assert any(s["text"] == "tcp 80 from 203.0.113.0/24" and s["stands_out"] for s in plan["security"])
     assert cfn.describe_stacks(StackName="reviewed")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE", "plan only"
 
     executed = run(endpoint, "execute", "--stack-name", "reviewed", plan["change_set"]["name"], "--yes")
     assert executed.exit_code == 0, executed.output
     (stack,) = cfn.describe_stacks(StackName="reviewed")["Stacks"]
     assert stack["StackStatus"] == "UPDATE_COMPLETE"
-    assert {"ParameterKey": "SshIngressCidr", "ParameterValue": "203.0.113.0/24"} in stack["Parameters"]
+    assert {"ParameterKey": "AllowedIngressCidr", "ParameterValue": "203.0.113.0/24"} in stack["Parameters"]
     again = run(
         endpoint, "plan", "--stack-name", "reviewed", "--params", str(opened), "--exit-code", "--skip-preflight"
     )
@@ -200,11 +201,11 @@ def test_a_pinned_template_file_is_planned_and_a_broken_one_refused(aws_env, loc
         "--template",
         str(pinned),
         "--set",
-        "SshIngressCidr=203.0.113.0/24",
+        "AllowedIngressCidr=203.0.113.0/24",
         "--skip-preflight",
     )
     assert planned.exit_code == 0, planned.output
-    assert "MasterSshIngress" in planned.stdout and "tcp 22 from 203.0.113.0/24" in planned.stdout
+    assert "LoadBalancerHttpIngress" in planned.stdout and "tcp 80 from 203.0.113.0/24" in planned.stdout
 
     broken_template = json.loads((REPO / "templates" / "valohai-self-hosted.json").read_text())
     broken_template["Resources"]["DataBucket"]["Properties"]["Bogus"] = 1

@@ -457,12 +457,21 @@ def worker_type_problems(values: dict[str, str]) -> list[Problem]:
     return problems
 
 
+# Parameters the installation had and another template has now: what to do instead of "not a parameter".
+MOVED_PARAMETERS = {
+    "SshIngressCidr": "SSH access is its own template now: remove it here and deploy templates/valohai-ssh.yaml "
+    "with AppSecurityGroupId=<output AppSecurityGroupId>",
+}
+
+
 def check_parameters(template_parameters: dict[str, dict], given: dict[str, str]) -> list[Problem]:
     """Every problem of a parameter file against the template's Parameters section, in order, then what the
     template's constraints cannot say about the worker types."""
     problems = []
     for name in given:
-        if name not in template_parameters:
+        if name not in template_parameters and name in MOVED_PARAMETERS:
+            problems.append(Problem(name, None, MOVED_PARAMETERS[name]))
+        elif name not in template_parameters:
             close = difflib.get_close_matches(name, template_parameters, n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]}?" if close else ""
             problems.append(Problem(name, None, f"not a parameter of the template{hint}"))

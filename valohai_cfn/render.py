@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # troposphere only for the type: commands that render nothing
 TEMPLATE_NAME = "valohai-self-hosted"
 # The second template: workers in another account or region (SPEC "Worker pools").
 POOL_TEMPLATE_NAME = "valohai-worker-pool"
+# The third: SSH to the app instance, apart so that the installation fits in a TemplateBody (DESIGN.md "Size").
+SSH_TEMPLATE_NAME = "valohai-ssh"
 FORMATS = ("json", "yaml")
 STACK_POLICY_NAME = "stack-policy.json"
 # What CreateStack/CreateChangeSet accept as TemplateBody; larger templates must go through S3.
@@ -294,10 +296,11 @@ def write_templates(
     *,
     pool: Template | None = None,
     pool_processed_for: dict[str, str] | None = None,
+    ssh: Template | None = None,
 ) -> list[Path]:
-    """Write the template in each format, and its stack policy; with `pool`, the worker pool's template in each
-    format too; returns the paths written. With `processed_for` (`pool_processed_for`), also the template (the
-    pool's) as processed for those parameter values."""
+    """Write the template in each format, and its stack policy; with `pool` (`ssh`), the worker pool's (the SSH)
+    template in each format too; returns the paths written. With `processed_for` (`pool_processed_for`), also the
+    template (the pool's) as processed for those parameter values."""
     document = template_dict(t)
     files = {f"{TEMPLATE_NAME}.{fmt}": RENDERERS[fmt](document) for fmt in formats}
     files[STACK_POLICY_NAME] = stack_policy(document)
@@ -308,6 +311,9 @@ def write_templates(
         files.update({f"{POOL_TEMPLATE_NAME}.{fmt}": RENDERERS[fmt](pool_document) for fmt in formats})
         if pool_processed_for is not None:
             files[f"{POOL_TEMPLATE_NAME}.processed.json"] = render_processed(pool, pool_processed_for)
+    if ssh is not None:
+        ssh_document = template_dict(ssh)
+        files.update({f"{SSH_TEMPLATE_NAME}.{fmt}": RENDERERS[fmt](ssh_document) for fmt in formats})
     written = []
     for name, text in files.items():
         path = output_dir / name

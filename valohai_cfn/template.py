@@ -12,23 +12,25 @@ from valohai_cfn.stack.config import APP_TOKEN_SECRET, add_app_secrets, add_conf
 from valohai_cfn.stack.database import add_database
 from valohai_cfn.stack.iam import add_iam, add_pool_iam
 from valohai_cfn.stack.loadbalancer import add_load_balancer
-from valohai_cfn.stack.network import add_network, add_worker_security_group
+from valohai_cfn.stack.network import add_network, add_ssh_ingress, add_worker_security_group
 from valohai_cfn.stack.outputs import add_outputs, add_pool_outputs
-from valohai_cfn.stack.parameters import add_parameters, add_pool_parameters
+from valohai_cfn.stack.parameters import add_parameters, add_pool_parameters, add_ssh_parameters
 from valohai_cfn.stack.queue import add_queue, queue_url
 from valohai_cfn.stack.storage import add_storage
 from valohai_cfn.stack.workers import add_worker_outputs, add_workers, group_name_prefix, registered_instance_types
 
 DESCRIPTION = "Self-hosted Valohai: app, workers, load balancer, PostgreSQL, Redis, S3, IAM (valohai-cfn)"
 POOL_DESCRIPTION = "Self-hosted Valohai worker pool: workers in another account or region, scaled by the installation"
+SSH_DESCRIPTION = "SSH to the app instance of a self-hosted Valohai installation (valohai-cfn)"
 # Fn::ForEach makes one worker group per instance type from the parameters.
 TRANSFORM = "AWS::LanguageExtensions"
 
 
-def _template(description: str) -> Template:
+def _template(description: str, *, transform: bool = True) -> Template:
     t = Template(Description=description)
     t.set_version("2010-09-09")
-    t.set_transform(TRANSFORM)
+    if transform:
+        t.set_transform(TRANSFORM)
     return t
 
 
@@ -70,6 +72,7 @@ def build_template() -> Template:
         multipart_role=roles.multipart,
         worker_profile=roles.worker_profile,
         worker_security_group=sgs.workers,
+        app_security_group=sgs.master,
         database=database.instance,
         queue=queue,
         database_secret=database.secret,
@@ -100,4 +103,12 @@ def build_pool_template() -> Template:
         instance_types=instance_types,
     )
     add_worker_outputs(t, ctx)
+    return t
+
+
+def build_ssh_template() -> Template:
+    """SSH to the app instance (templates/valohai-ssh.*): the port-22 rule into the installation's app security
+    group, from the same network code. No loop in it, so no transform: a plain template any tool deploys."""
+    t = _template(SSH_DESCRIPTION, transform=False)
+    add_ssh_ingress(t, add_ssh_parameters(t))
     return t

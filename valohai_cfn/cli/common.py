@@ -395,6 +395,14 @@ def built_pool() -> Any:
     return build_pool_template()
 
 
+@functools.cache
+def built_ssh() -> Any:
+    """The built SSH template's troposphere Template (SSH to the app instance), built once per command."""
+    from valohai_cfn.template import build_ssh_template
+
+    return build_ssh_template()
+
+
 def built_source() -> TemplateSource:
     from valohai_cfn.render import render_json
 

@@ -7,12 +7,13 @@ from pathlib import Path
 import click
 
 from valohai_cfn.cli import common
-from valohai_cfn.render import FORMATS, POOL_TEMPLATE_NAME, TEMPLATE_NAME
+from valohai_cfn.render import FORMATS, POOL_TEMPLATE_NAME, SSH_TEMPLATE_NAME, TEMPLATE_NAME
 
 DEFAULT_TEMPLATE_DIR = Path("templates")
 # What a fresh build's findings are labelled with: it is not a file (yet).
 BUILT_LABEL = f"{TEMPLATE_NAME}.json (fresh build, not a file)"
 BUILT_POOL_LABEL = f"{POOL_TEMPLATE_NAME}.json (fresh build, not a file)"
+BUILT_SSH_LABEL = f"{SSH_TEMPLATE_NAME}.json (fresh build, not a file)"
 
 
 @click.command()
@@ -49,8 +50,8 @@ BUILT_POOL_LABEL = f"{POOL_TEMPLATE_NAME}.json (fresh build, not a file)"
     help="The same for the worker pool's template and a pool's parameter file.",
 )
 def build(output_dir: Path, formats: str, processed_for: Path | None, pool_processed_for: Path | None) -> None:
-    """Build the templates — the installation and the worker pool — and write each as JSON and YAML, with the
-    installation's stack policy (no AWS call).
+    """Build the templates — the installation, the worker pool and SSH to the app instance — and write each as
+    JSON and YAML, with the installation's stack policy (no AWS call).
 
     Each file is written whole (a temporary file renamed over it); the paths written are printed.
     """
@@ -66,7 +67,13 @@ def build(output_dir: Path, formats: str, processed_for: Path | None, pool_proce
         pool_parameters = common.checked_parameters(pool_processed_for, given_specs(pool.to_dict()["Parameters"]))
     try:
         written = write_templates(
-            template, output_dir, chosen, parameters, pool=pool, pool_processed_for=pool_parameters
+            template,
+            output_dir,
+            chosen,
+            parameters,
+            pool=pool,
+            pool_processed_for=pool_parameters,
+            ssh=common.built_ssh(),
         )
     except OSError as e:
         raise click.ClickException(f"cannot write to {output_dir}: {e.strerror or e}") from e
@@ -93,7 +100,8 @@ def build(output_dir: Path, formats: str, processed_for: Path | None, pool_proce
     help="Lint this file instead of a fresh build.",
 )
 @click.option("--pool", is_flag=True, help="Lint a fresh build of the worker pool's template.")
-def lint(regions: tuple[str, ...], template_path: Path | None, pool: bool) -> None:
+@click.option("--ssh", is_flag=True, help="Lint a fresh build of the SSH template (SSH to the app instance).")
+def lint(regions: tuple[str, ...], template_path: Path | None, pool: bool, ssh: bool) -> None:
     """Run cfn-lint (informational rules included) on the template; exit 1 on any finding.
 
     Findings name the file linted, or, for a fresh build, say so.
@@ -105,12 +113,14 @@ def lint(regions: tuple[str, ...], template_path: Path | None, pool: bool) -> No
         matches = lint_path(template_path, regions)
     elif pool:
         matches = lint_text(render_json(common.built_pool()), regions, filename=BUILT_POOL_LABEL)
+    elif ssh:
+        matches = lint_text(render_json(common.built_ssh()), regions, filename=BUILT_SSH_LABEL)
     else:
         matches = lint_text(render_json(common.built()), regions, filename=BUILT_LABEL)
     if matches:
         click.echo(format_matches(matches))
         raise click.ClickException(f"cfn-lint: {len(matches)} finding(s)")
-    built = "the worker pool's fresh build" if pool else "the fresh build"
+    built = "the worker pool's fresh build" if pool else "the SSH template's fresh build" if ssh else "the fresh build"
     click.echo(f"cfn-lint: no findings in {template_path or built} ({', '.join(regions)})")
 
 

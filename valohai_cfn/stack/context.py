@@ -14,7 +14,6 @@ HAS_CERTIFICATE = "HasCertificate"
 HAS_HOSTED_ZONE = "HasHostedZone"
 CREATE_CERTIFICATE = "CreateCertificate"
 USE_HTTPS = "UseHttps"
-ALLOW_SSH = "AllowSsh"
 HAS_KEY_PAIR = "HasKeyPair"
 DATABASE_MULTI_AZ = "DatabaseMultiAZ"
 QUEUE_TLS = "QueueTls"  # QueueTransitEncryption preferred or true: the clients use rediss://

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from troposphere import FindInMap, GetAtt, Sub, Template
 from troposphere.ec2 import SecurityGroup, SecurityGroupIngress, SecurityGroupRule
 
-from valohai_cfn.stack.context import ALLOW_SSH, USE_HTTPS, Context, ForEach, checkov_skips
+from valohai_cfn.stack.context import USE_HTTPS, Context, ForEach, checkov_skips
 
 WORKERS_SG = "WorkersSecurityGroup"
 MASTER_SG = "MasterSecurityGroup"
@@ -22,6 +22,10 @@ LOAD_BALANCER_SG = "LoadBalancerSecurityGroup"
 API_PORT = 8000
 POSTGRES_PORT = 5432
 REDIS_PORT = 6379
+SSH_PORT = 22
+SSH_INGRESS = "MasterSshIngress"
+# EC2 takes only letters, digits, spaces and ._-:/()#,@[]+=&;{}!$* in a description (aws_rules): no apostrophe.
+SSH_DESCRIPTION = "SSH from the operator network"
 
 ALL_EGRESS = [
     SecurityGroupRule(IpProtocol="-1", CidrIp="0.0.0.0/0", Description="Any outbound traffic"),
@@ -105,7 +109,7 @@ def _from_cidr(
     ctx: Context,
     title: str,
     cidr_parameter: str,
-    target: str,
+    group_id: object,
     port: int,
     why: str,
     condition: str | None = None,
@@ -113,7 +117,7 @@ def _from_cidr(
 ) -> None:
     rule = SecurityGroupIngress(
         title,
-        GroupId=GetAtt(target, "GroupId"),
+        GroupId=group_id,
         CidrIp=ctx.ref(cidr_parameter),
         IpProtocol="tcp",
         FromPort=port,
@@ -138,7 +142,7 @@ def add_network(t: Template, ctx: Context) -> SecurityGroups:
         ctx,
         "LoadBalancerHttpsIngress",
         "AllowedIngressCidr",
-        sgs.load_balancer,
+        GetAtt(sgs.load_balancer, "GroupId"),
         443,
         "HTTPS from allowed clients",
         condition=USE_HTTPS,
@@ -148,7 +152,7 @@ def add_network(t: Template, ctx: Context) -> SecurityGroups:
         ctx,
         "LoadBalancerHttpIngress",
         "AllowedIngressCidr",
-        sgs.load_balancer,
+        GetAtt(sgs.load_balancer, "GroupId"),
         80,
         "HTTP from allowed clients (redirected to HTTPS when a certificate is in use)",
         skips=("CKV_AWS_260",),
@@ -168,14 +172,13 @@ def add_network(t: Template, ctx: Context) -> SecurityGroups:
     )
     _from_group(t, "QueueFromMasterIngress", sgs.master, sgs.queue, REDIS_PORT, "Redis from the app instance")
     _from_group(t, "QueueFromWorkersIngress", sgs.workers, sgs.queue, REDIS_PORT, "Redis from workers")
-    _from_cidr(
-        t,
-        ctx,
-        "MasterSshIngress",
-        "SshIngressCidr",
-        sgs.master,
-        22,
-        "SSH from the operator network",
-        condition=ALLOW_SSH,
-    )
     return sgs
+
+
+def add_ssh_ingress(t: Template, ctx: Context) -> str:
+    """SSH to the app instance (templates/valohai-ssh.*): tcp 22 from SshIngressCidr into the installation's
+    app security group, the parameter AppSecurityGroupId (its output of that name). A template of its own so the
+    installation stays under CloudFormation's 51,200-byte TemplateBody limit (DESIGN.md "Size"). Returns the
+    rule's logical id."""
+    _from_cidr(t, ctx, SSH_INGRESS, "SshIngressCidr", ctx.ref("AppSecurityGroupId"), SSH_PORT, SSH_DESCRIPTION)
+    return SSH_INGRESS

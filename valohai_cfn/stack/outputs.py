@@ -18,6 +18,7 @@ def add_outputs(
     multipart_role: AWSObject,
     worker_profile: AWSObject,
     worker_security_group: AWSObject,
+    app_security_group: str,
     database: AWSObject,
     queue: AWSObject,
     database_secret: AWSObject,
@@ -37,6 +38,8 @@ def add_outputs(
         "MultipartRoleArn": GetAtt(multipart_role, "Arn"),
         "WorkerInstanceProfileName": Ref(worker_profile),
         "WorkerSecurityGroupId": GetAtt(worker_security_group, "GroupId"),
+        # The SSH template's AppSecurityGroupId (SSH to the app instance is a template of its own).
+        "AppSecurityGroupId": GetAtt(app_security_group, "GroupId"),
         "DatabaseEndpoint": GetAtt(database, "Endpoint.Address"),
         "QueueEndpoint": GetAtt(queue, "PrimaryEndPoint.Address"),
         # The secrets' ARNs, never their values.

@@ -9,7 +9,6 @@ from troposphere import And, Equals, Join, Not, Or, Parameter, Ref, Template
 from troposphere import Condition as ConditionRef
 
 from valohai_cfn.stack.context import (
-    ALLOW_SSH,
     CREATE_CERTIFICATE,
     DATABASE_MULTI_AZ,
     HAS_CERTIFICATE,
@@ -30,7 +29,8 @@ IPV4_CIDR = (
     r"(([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])\.){3}"
     r"([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])/([0-9]|[12][0-9]|3[0-2])"
 )
-# The SSH rule refuses a /0 prefix: SSH from the whole internet is never an option (the original allowed it).
+# The SSH template's rule refuses a /0 prefix: SSH from the whole internet is never an option (the original
+# allowed it).
 IPV4_CIDR_NOT_WORLD = (
     r"(([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])\.){3}"
     r"([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])/([1-9]|[12][0-9]|3[0-2])"
@@ -282,19 +282,6 @@ def _access(t: Template) -> None:
             AllowedPattern=f"^{IPV4_CIDR}$",
             ConstraintDescription="an IPv4 CIDR block such as 203.0.113.0/24.",
             Description="Who may reach the load balancer on ports 80 and 443.",
-        ),
-    )
-    _parameter(
-        t,
-        GROUP_ACCESS,
-        "SSH client CIDR",
-        Parameter(
-            "SshIngressCidr",
-            Type="String",
-            Default="",
-            AllowedPattern=f"^$|^{IPV4_CIDR_NOT_WORLD}$",
-            ConstraintDescription="empty, or an IPv4 CIDR block narrower than /0 such as 203.0.113.10/32.",
-            Description="SSH to the app instance from this block. Empty: no port 22 (Session Manager).",
         ),
     )
     _parameter(
@@ -567,7 +554,6 @@ def _conditions(t: Template) -> None:
     # A certificate is created only when one is not given and DNS validation can complete by itself.
     t.add_condition(CREATE_CERTIFICATE, And(ConditionRef(HAS_HOSTED_ZONE), Not(ConditionRef(HAS_CERTIFICATE))))
     t.add_condition(USE_HTTPS, Or(ConditionRef(HAS_CERTIFICATE), ConditionRef(CREATE_CERTIFICATE)))
-    t.add_condition(ALLOW_SSH, _not_empty("SshIngressCidr"))
     t.add_condition(HAS_KEY_PAIR, _not_empty("KeyPairName"))
     _worker_conditions(t)
     t.add_condition(DATABASE_MULTI_AZ, Equals(Ref("DatabaseMultiAZ"), "true"))
@@ -662,3 +648,36 @@ def add_pool_parameters(t: Template) -> Context:
         queue_prefix="${PoolName}-",
         owner_tags=((POOL_TAG_KEY, "PoolName"),),
     )
+
+
+# -- SSH to the app instance (the third template, templates/valohai-ssh.*) ---------------------------------
+
+GROUP_SSH = "SSH to the app instance"
+
+
+def add_ssh_parameters(t: Template) -> Context:
+    """The SSH template's Parameters, both required: the installation's app security group (its output
+    AppSecurityGroupId) and who may reach port 22, never the whole internet. Returns its Context."""
+    _parameter(
+        t,
+        GROUP_SSH,
+        "App security group",
+        Parameter(
+            "AppSecurityGroupId",
+            Type="AWS::EC2::SecurityGroup::Id",
+            Description="The installation's output AppSecurityGroupId: the app instance's security group.",
+        ),
+    )
+    _parameter(
+        t,
+        GROUP_SSH,
+        "SSH client CIDR",
+        Parameter(
+            "SshIngressCidr",
+            Type="String",
+            AllowedPattern=f"^{IPV4_CIDR_NOT_WORLD}$",
+            ConstraintDescription="an IPv4 CIDR block narrower than /0 such as 203.0.113.10/32.",
+            Description="SSH (tcp 22) to the app instance from this block.",
+        ),
+    )
+    return Context(parameters=dict(t.parameters))
