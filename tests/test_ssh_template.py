@@ -42,6 +42,14 @@ def test_cfn_lint_finds_nothing_and_every_parameter_is_labelled_and_grouped(ssh_
     assert "Transform" not in ssh_template, "no loop in it: a plain template any tool deploys"
 
 
+def test_readme_ssh_section_is_fresh(raw_template, ssh_template):
+    from valohai_cfn.docs import render_readme
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "| `AppSecurityGroupId` | SSH to the app instance |" in readme
+    assert render_readme(readme, raw_template, ssh=ssh_template) == readme, "README is stale: run `make docs`"
+
+
 def test_the_installation_has_no_ssh_left_and_outputs_the_app_group(raw_template):
     assert "SshIngressCidr" not in raw_template["Parameters"]
     assert "AllowSsh" not in raw_template["Conditions"]

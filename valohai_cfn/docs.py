@@ -68,21 +68,26 @@ POOL_SECTIONS: dict[str, Callable[[dict], str]] = {
     "pool-parameters": parameter_table,
     "pool-diagram": diagram.readme_section,
 }
+# The SSH template's (README: SSH to the app instance).
+SSH_SECTIONS: dict[str, Callable[[dict], str]] = {"ssh-parameters": parameter_table}
 
 
-def render_readme(readme: str, template: dict, pool: dict | None = None) -> str:
-    """The README with the sections of the installation's template, and of the pool's when given."""
+def render_readme(readme: str, template: dict, pool: dict | None = None, ssh: dict | None = None) -> str:
+    """The README with the sections of the installation's template, and of the pool's and the SSH template's
+    when given."""
     for name, generate in SECTIONS.items():
         readme = replace_section(readme, name, generate(template))
     for name, generate in POOL_SECTIONS.items() if pool is not None else ():
         readme = replace_section(readme, name, generate(pool))
+    for name, generate in SSH_SECTIONS.items() if ssh is not None else ():
+        readme = replace_section(readme, name, generate(ssh))
     return readme
 
 
-def update_readme(path: Path, template: dict, pool: dict | None = None) -> bool:
+def update_readme(path: Path, template: dict, pool: dict | None = None, ssh: dict | None = None) -> bool:
     """Rewrite the generated sections; True when the file changed."""
     old = path.read_text(encoding="utf-8")
-    new = render_readme(old, template, pool)
+    new = render_readme(old, template, pool, ssh)
     if new != old:
         write_atomically(path, new)
     return new != old
@@ -92,11 +97,12 @@ def main() -> None:
     import json
 
     from valohai_cfn.render import render_json
-    from valohai_cfn.template import build_pool_template, build_template
+    from valohai_cfn.template import build_pool_template, build_ssh_template, build_template
 
     readme = Path("README.md")
     pool = json.loads(render_json(build_pool_template()))
-    changed = update_readme(readme, json.loads(render_json(build_template())), pool)
+    ssh = json.loads(render_json(build_ssh_template()))
+    changed = update_readme(readme, json.loads(render_json(build_template())), pool, ssh)
     print(f"{readme}: {'updated' if changed else 'up to date'}")
 
 
