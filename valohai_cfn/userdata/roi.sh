@@ -368,7 +368,7 @@ boot() {
   register_changed "${root}/etc/valohai-cfn/prep.yaml"
   register_pools
   install_reconcile_timer
-  # Session Manager is how operators reach the instance (no SSH unless SshIngressCidr is set).
+  # Session Manager is how operators reach the instance (no SSH unless the SSH template opens port 22).
   step="start the SSM agent"
   snap start amazon-ssm-agent
   step="signal success to CloudFormation"
