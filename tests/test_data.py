@@ -205,6 +205,7 @@ def test_outputs_named_in_the_spec(template):
         "MultipartRoleArn",
         "WorkerInstanceProfileName",
         "WorkerSecurityGroupId",
+        "AppSecurityGroupId",  # the SSH template's parameter (SSH to the app instance is its own template)
         "DatabaseEndpoint",
         "QueueEndpoint",
         "DatabaseSecretArn",
