@@ -114,6 +114,8 @@ def test_ssh_leaves_the_installation_in_a_reviewed_update_and_comes_back_with_th
     group_id = master["StackResourceDetail"]["PhysicalResourceId"]
     assert len(_port_22(ec2, group_id)) == 1, "the old installation's own rule: the check below can fail"
 
+    kept = run(endpoint, "deploy", "--stack-name", "had-ssh", "--params", str(with_ssh), "--yes")
+    assert kept.exit_code == 2 and MOVED in kept.output, "the old file: refused, saying what to do"
     updated = run(endpoint, "deploy", "--stack-name", "had-ssh", "--params", str(demo_params), "--yes")
     assert updated.exit_code == 0, updated.output
     assert "MasterSshIngress" in updated.output
