@@ -285,6 +285,55 @@ def test_two_pools_in_one_region_keep_distinct_names_and_a_taken_name_is_refused
     assert not world.client("c", "cloudformation", POOL_REGION).list_stacks()["StackSummaries"]
 
 
+def _absent(world: World, profile: str, region: str, stack_name: str) -> bool:
+    stacks = world.client(profile, "cloudformation", region).list_stacks()["StackSummaries"]
+    return not [s for s in stacks if s["StackName"] == stack_name]
+
+
+def test_a_second_stack_of_a_pool_name_taken_in_its_account_and_region_is_refused_before_anything(world, gpu):
+    """gpu is gpu-pool's (registered) in account B, us-west-2: another stack with PoolName gpu there would fail on
+    the pool's own names (its SSM parameter, its roles) and be left rolled back and protected."""
+    before = world.registered()
+    again = world.pool("deploy", "b", POOL_REGION, "--stack-name", "gpu-pool2", "--params", str(world.pool_params("b", POOL_REGION, "gpu")), "--yes")  # fmt: skip
+    assert again.exit_code == 2 and again.output.count("\n") == 1, again.output
+    assert f"pool name gpu is taken in account {ACCOUNT_B}, {POOL_REGION}" in again.output
+    assert "held by stack gpu-pool" in again.output, again.output
+    assert _absent(world, "b", POOL_REGION, "gpu-pool2") and world.registered() == before
+    # Its own stack, deployed again, holds them.
+    pools.check_name_free(_clients("b", POOL_REGION, world), pools.Pool("gpu", ACCOUNT_B, POOL_REGION), "gpu-pool")
+
+
+@pytest.mark.parametrize(
+    ("profile", "region", "name", "collides"),
+    [
+        ("b", POOL_REGION, "gpu-worker", "pool gpu of account 222222222222"),  # groups gpu-worker-worker-*
+        ("c", "eu-west-1", "gpu-worker", "pool gpu of account 222222222222"),  # queues gpu-worker-…: one queue
+        ("a", HOME, f"{PREFIX}-worker", "the installation's ResourcePrefix vhp"),  # groups vhp-worker-worker-*
+        ("a", HOME, PREFIX, "the installation's ResourcePrefix vhp"),
+    ],
+)
+def test_a_pool_name_whose_prefixes_overlap_anothers_is_refused_before_anything(
+    world, gpu, profile, region, name, collides
+):
+    stack = f"{name}-pool"
+    result = world.pool("deploy", profile, region, "--stack-name", stack, "--params", str(world.pool_params(profile, region, name)), "--yes", "--skip-preflight")  # fmt: skip
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert f"pool name {name} collides with {collides}" in result.output, result.output
+    assert _absent(world, profile, region, stack)
+
+
+def test_pool_names_without_overlapping_prefixes_pass(world, gpu):
+    installation = pools.read_installation(_clients("a", HOME, world), INSTALLATION)
+    for name, account, region in (
+        ("gp", ACCOUNT_B, POOL_REGION),
+        ("gpux", ACCOUNT_B, POOL_REGION),
+        ("gpu", ACCOUNT_C, HOME),
+    ):
+        pools.check_name(installation, pools.Pool(name, account, region))  # raises WrongInput when they collide
+    with pytest.raises(pools.WrongInput, match="collides with pool gpu"):
+        pools.check_name(installation, pools.Pool("gpu-x", ACCOUNT_C, HOME))
+
+
 class Order:
     """A lifecycle.Reporter that keeps, in order, what the installation's parameter was when each note came."""
 

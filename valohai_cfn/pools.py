@@ -21,6 +21,7 @@ with environments it can no longer scale is Valohai's (README: Worker pools, lim
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -179,6 +180,29 @@ def check_name(installation: Installation, pool: Pool) -> None:
             raise WrongInput(
                 f"pool name {pool.name} collides with {what} in account {pool.account}, {pool.region}: the app finds "
                 f"groups by the prefix <name>-worker-; choose another PoolName"
+            )
+
+
+def check_name_free(aws: Any, pool: Pool, stack_name: str) -> None:
+    """WrongInput when the pool's own names in its account and region — its registration parameter
+    `/<pool>/registration` and its scaling role — exist and are not stack `stack_name`'s: another stack of the
+    same PoolName there would fail on them (CloudFormation: AlreadyExists) and be left rolled back. `aws`: the
+    pool's clients. The holder is the stack CloudFormation finds the name in (DescribeStackResources)."""
+    from valohai_cfn.preflight import Found, _holder_in
+
+    parameters = aws("ssm").get_parameters(Names=[f"/{pool.name}/registration"])["Parameters"]
+    found = [p["Name"] for p in parameters]
+    iam, role = aws("iam"), f"{pool.name}-role-scaling-{pool.region}"
+    with contextlib.suppress(iam.exceptions.NoSuchEntityException):
+        found.append(iam.get_role(RoleName=role)["Role"]["RoleName"])
+    for name in found:
+        holder = _holder_in(aws("cloudformation"), Found(frozenset({name}), {}))
+        if holder != stack_name:
+            where = f"held by stack {holder}" if holder else "in no stack"
+            raise WrongInput(
+                f"pool name {pool.name} is taken in account {pool.account}, {pool.region}: {name} exists ({where}); "
+                "choose another PoolName"
+                + (f", or deploy to stack {holder} to update that pool" if holder else ", or delete it")
             )
 
 
@@ -356,6 +380,7 @@ def deploy_pool(
     installation, pool, parameters, checks = prepared(
         pool_aws, installation_aws, request.installation, request.parameters, request.template
     )
+    check_name_free(pool_aws, pool, request.stack_name)
     deployed = lifecycle.deploy_stack(
         pool_aws,
         lifecycle.DeployRequest(
