@@ -156,31 +156,38 @@ def read_installation(aws: Any, stack_name: str) -> Installation:
 # -- a pool's name and parameters ------------------------------------------------------------------------
 
 
+def _overlap(one: str, other: str) -> bool:
+    """Whether either prefix is the start of the other: prep, finding names by one, would take the other's."""
+    return one.startswith(other) or other.startswith(one)
+
+
 def check_name(installation: Installation, pool: Pool) -> None:
-    """WrongInput when the pool would share a name the app tells pools apart by: a queue (`<pool>-<region>-`,
-    the same in every account), or, in one account and region, groups and security groups (`<pool>-worker-`,
-    `<pool>-sg-workers`) — with another registered pool or the installation's own workers."""
-    own = Pool(installation.prefix, installation.account, installation.region, installation.partition)
-    for other in [own, *installation.pools]:
-        if other.role_arn == pool.role_arn and other is not own:
+    """WrongInput when the pool's names would meet another's, which prep and the app tell apart by prefix:
+    its queue and environment prefix `<pool>-` (prep's queue-name-prefix, valohai-env-name-prefix) with another
+    registered pool's anywhere (one queue, one app; one name in two regions has queues of its own region), and
+    its group prefix `<pool>-worker-` (asg-name-prefix; also `<pool>-sg-workers`) with the installation's own
+    `<ResourcePrefix>-worker-` in the installation's account and region."""
+    for other in installation.pools:
+        if other.role_arn == pool.role_arn:
             continue  # this pool itself, deployed again
-        what = "the installation's ResourcePrefix" if other is own else f"pool {other.name} of account {other.account}"
-        if other is not own and (other.name, other.region) == (pool.name, pool.region):
+        what = f"pool {other.name} of account {other.account}"
+        if (other.name, other.region) == (pool.name, pool.region):
             raise WrongInput(
                 f"pool name {pool.name} in {pool.region} is taken by {what}: their queues ({pool.name}-{pool.region}-"
                 "<type>) would be one; choose another PoolName"
             )
-        if (other.account, other.region) != (pool.account, pool.region):
-            continue
-        if (
-            pool.name == other.name
-            or pool.name.startswith(other.group_prefix)
-            or other.name.startswith(pool.group_prefix)
-        ):
+        if other.name != pool.name and _overlap(f"{pool.name}-", f"{other.name}-"):
             raise WrongInput(
-                f"pool name {pool.name} collides with {what} in account {pool.account}, {pool.region}: the app finds "
-                f"groups by the prefix <name>-worker-; choose another PoolName"
+                f"pool name {pool.name} collides with {what} ({other.region}): prep finds queues and environments by "
+                f"the prefixes {pool.name}- and {other.name}-, one the start of the other; choose another PoolName"
             )
+    own = Pool(installation.prefix, installation.account, installation.region, installation.partition)
+    if (own.account, own.region) == (pool.account, pool.region) and _overlap(pool.group_prefix, own.group_prefix):
+        raise WrongInput(
+            f"pool name {pool.name} collides with the installation's ResourcePrefix {own.name} in account "
+            f"{own.account}, {own.region}: prep finds groups by the prefixes {pool.group_prefix} and "
+            f"{own.group_prefix}, one the start of the other; choose another PoolName"
+        )
 
 
 def check_name_free(aws: Any, pool: Pool, stack_name: str) -> None:
