@@ -523,3 +523,31 @@ def test_removing_a_stack_sets_pools_deregisters_them_all_before_their_stacks_go
             )["AutoScalingGroups"]
     cfn = world.client("a", "cloudformation")
     assert [s["Status"] for s in cfn.list_stack_sets()["Summaries"] if s["StackSetName"] == "ss-pools"] == ["DELETED"]
+
+
+def test_a_registered_pool_whose_stack_is_gone_is_listed_so_and_removed_by_deregistering_it(world, gpu):
+    made = world.pool("deploy", "b", HOME, "--stack-name", "orphan-pool", "--params", str(world.pool_params("b", HOME, "orphan")), "--yes", "--skip-preflight")  # fmt: skip
+    assert made.exit_code == 0, made.output
+    role = f"arn:aws:iam::{ACCOUNT_B}:role/orphan-role-scaling-{HOME}"
+    assert role in world.registered()
+    cfn = world.client("b", "cloudformation")
+    cfn.update_termination_protection(StackName="orphan-pool", EnableTerminationProtection=False)
+    cfn.delete_stack(StackName="orphan-pool")
+    cfn.get_waiter("stack_delete_complete").wait(StackName="orphan-pool", WaiterConfig={"Delay": 1})
+
+    listed = world.run("pool", "list", "--installation", INSTALLATION, "--region", HOME, "--profile", "a", "--profile", "b", "--output", "json")  # fmt: skip
+    (orphan,) = [p for p in json.loads(listed.stdout)["pools"] if p["name"] == "orphan"]
+    assert orphan["groups"] is None
+    assert orphan["unreadable"].startswith(
+        f"stack gone: valohai-cfn pool remove --installation {INSTALLATION} --stack-name orphan-pool --region {HOME}"
+    ), orphan
+
+    removed = world.pool("remove", "b", HOME, "--stack-name", "orphan-pool", "--yes")
+    assert removed.exit_code == 0, removed.output
+    assert role not in world.registered() and GPU_ROLE in world.registered()
+    assert (
+        f"Pool orphan is deregistered; its stack orphan-pool was already gone ({ACCOUNT_B}, {HOME})." in removed.output
+    )
+    # Not a pool's stack, gone or live: refused as before.
+    never = world.pool("remove", "b", HOME, "--stack-name", "never-was", "--yes")
+    assert never.exit_code == 2 and "pool stack never-was does not exist" in never.output, never.output

@@ -300,6 +300,7 @@ class PoolResult:
     deployed: lifecycle.Result | None = None  # the pool's stack
     registration: lifecycle.Result | None = None  # the installation's update
     deleted: lifecycle.Result | None = None  # the pool's stack, removed
+    stack_gone: bool = False  # pool remove found its stack already deleted
 
 
 # -- registration: an update of the installation's stack ---------------------------------------------------
@@ -431,6 +432,30 @@ def pool_of_stack(aws: Any, stack_name: str) -> tuple[dict[str, Any], Pool]:
     return stack, Pool(names[0], account, region, partition)
 
 
+def deleted_pool_stacks(cfn: Any, stack_name: str | None = None) -> Iterable[tuple[str, str]]:
+    """The deleted stacks (CloudFormation keeps them 90 days; `stack_name`'s only, when given), newest first,
+    that were pools: (stack name, PoolName). Read one by one (DescribeStacks by the stack's id), as asked."""
+    pages = cfn.get_paginator("list_stacks").paginate(StackStatusFilter=["DELETE_COMPLETE"])
+    summaries = [s for page in pages for s in page["StackSummaries"] if stack_name in (None, s["StackName"])]
+    for summary in sorted(summaries, key=lambda s: str(s.get("DeletionTime", "")), reverse=True):
+        (stack,) = cfn.describe_stacks(StackName=summary["StackId"])["Stacks"]
+        names = [p.get("ParameterValue", "") for p in stack.get("Parameters", []) if p["ParameterKey"] == "PoolName"]
+        if names:
+            yield summary["StackName"], names[0]
+
+
+def _gone_pool(pool_aws: Any, facts: Installation, stack_name: str) -> Pool:
+    """The registered pool a deleted stack named `stack_name` (the pool's account and region) was. WrongInput
+    when there is none: not a pool's stack, live or gone."""
+    account, partition, region = caller(pool_aws)
+    registered = {p.role_arn for p in facts.pools}
+    for _, name in deleted_pool_stacks(pool_aws("cloudformation"), stack_name):
+        pool = Pool(name, account, region, partition)
+        if pool.role_arn in registered:
+            return pool
+    raise WrongInput(f"pool stack {stack_name} does not exist in account {account}, {region}")
+
+
 def remove_pool(
     pool_aws: Any,
     installation_aws: Any,
@@ -445,6 +470,13 @@ def remove_pool(
     master may no longer assume its role; reviewed, approved), then — only once that update has succeeded —
     the pool's stack (listed, approved; --force lifts its termination protection)."""
     facts = read_installation(installation_aws, installation)
+    if deploy.stack_state(pool_aws("cloudformation"), stack_name).stack is None:
+        # Its stack is gone (deleted by hand?) but the installation still registers it: deregister it only.
+        result = PoolResult(_gone_pool(pool_aws, facts, stack_name), stack_gone=True)
+        result.registration = register(installation_aws, facts, remove=[result.pool], approve=approve, report=report)
+        _registered(result.registration, facts)
+        report.note(Deregistered(facts.name, result.pool))
+        return result
     stack, pool = pool_of_stack(pool_aws, stack_name)
     result = PoolResult(pool)
     if any(p.role_arn == pool.role_arn for p in facts.pools):
@@ -499,6 +531,22 @@ def _groups(autoscaling: Any, pool: Pool) -> list[Group]:
     return sorted(groups, key=lambda g: g.name)
 
 
+def _stack_gone(aws: Any, pool: Pool, installation: str) -> str:
+    """What to do about a registered pool whose scaling role is gone (its stack deleted), or "" when it is
+    there: the command that deregisters it, with the deleted stack's name when CloudFormation still has it."""
+    iam = aws("iam")
+    try:
+        iam.get_role(RoleName=pool.role_arn.rsplit("/", 1)[1])
+        return ""
+    except iam.exceptions.NoSuchEntityException:
+        pass
+    stack = next((s for s, name in deleted_pool_stacks(aws("cloudformation")) if name == pool.name), "STACK")
+    return (
+        f"stack gone: valohai-cfn pool remove --installation {installation} --stack-name {stack} --region "
+        f"{pool.region} (with a profile of account {pool.account}) deregisters it"
+    )
+
+
 def list_pools(
     installation_aws: Any, installation: str, clients_for: Callable[[Pool], Any]
 ) -> tuple[Installation, list[PoolStatus]]:
@@ -516,7 +564,10 @@ def list_pools(
             continue
         try:
             with aws_errors():
-                statuses.append(PoolStatus(pool, _groups(aws("autoscaling"), pool)))
+                gone = _stack_gone(aws, pool, installation)
+                statuses.append(
+                    PoolStatus(pool, None, gone) if gone else PoolStatus(pool, _groups(aws("autoscaling"), pool))
+                )
         except AwsError as e:
             statuses.append(PoolStatus(pool, None, str(e)))
     return facts, statuses

@@ -295,7 +295,8 @@ def pool_preflight(**options) -> None:
 def pool_remove(**options) -> None:
     """Take a worker pool out of use, then delete it: first the installation's update that deregisters it (its
     master role may no longer assume the pool's scaling role, its app no longer registers the pool), then —
-    only once that succeeded — the pool's stack with its groups. Each is listed or reviewed and asked for."""
+    only once that succeeded — the pool's stack with its groups. Each is listed or reviewed and asked for. A
+    registered pool whose stack is already gone (CloudFormation still lists it deleted) is deregistered only."""
     from valohai_cfn import lifecycle, pools
 
     _refuse_without_approver(options, to=" to remove without asking")
@@ -322,6 +323,12 @@ def pool_remove(**options) -> None:
             approve=common.approver(options["assume_yes"]),
             report=_report(out),
         )
+        if result.stack_gone:
+            pool = result.pool
+            out.line(
+                f"Pool {pool.name} is deregistered; its stack {options['stack_name']} was already gone "
+                f"({pool.account}, {pool.region})."
+            )
         if result.deleted is not None and result.deleted.end is lifecycle.End.DECLINED:
             out.line(f"Pool {result.pool.name} is deregistered; its stack was not deleted.")
 
