@@ -551,3 +551,50 @@ def test_a_registered_pool_whose_stack_is_gone_is_listed_so_and_removed_by_dereg
     # Not a pool's stack, gone or live: refused as before.
     never = world.pool("remove", "b", HOME, "--stack-name", "never-was", "--yes")
     assert never.exit_code == 2 and "pool stack never-was does not exist" in never.output, never.output
+
+
+class InterruptAt(Order):
+    """Ctrl-C (KeyboardInterrupt, as Python raises it on SIGINT) when the note `at` comes for `stack`."""
+
+    def __init__(self, world: World, at: str, stack: str) -> None:
+        super().__init__(world)
+        self.at, self.stack = at, stack
+
+    def note(self, note) -> None:
+        super().note(note)
+        if (
+            type(note).__name__ == self.at
+            and getattr(note, "stack_name", getattr(note, "installation", "")) == self.stack
+        ):
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("at", ["Registering", "CreatingChangeSet"])
+def test_ctrl_c_after_the_pool_stack_is_deployed_says_so_and_that_deploying_again_registers_it(world, gpu, at):
+    from valohai_cfn.cli.common import built_pool_source
+    from valohai_cfn.params import load_parameters
+
+    name = f"intr{len(at)}"
+    request = pools.PoolDeployRequest(
+        installation=INSTALLATION, stack_name=f"{name}-pool", template=built_pool_source(),
+        parameters=load_parameters(world.pool_params("b", HOME, name)), preflight=False,
+    )  # fmt: skip
+    before = world.registered()
+    with pytest.raises(pools.deploy.Interrupted) as stopped:
+        pools.deploy_pool(
+            _clients("b", HOME, world), _clients("a", HOME, world), request, approve=lambda question: True,
+            report=InterruptAt(world, at, INSTALLATION),
+        )  # fmt: skip
+    message = str(stopped.value)
+    assert "Nothing was changed" not in message, message
+    assert message.startswith(
+        f"Pool stack {name}-pool is deployed and protected (termination protection on) in account {ACCOUNT_B}, "
+        f"{HOME}; it is not registered with installation {INSTALLATION}"
+    ), message
+    assert "pool deploy again registers it" in message
+    assert world.registered() == before
+    cfn = world.client("b", "cloudformation")
+    (stack,) = cfn.describe_stacks(StackName=f"{name}-pool")["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE" and stack["EnableTerminationProtection"]
+    cfn.update_termination_protection(StackName=f"{name}-pool", EnableTerminationProtection=False)
+    cfn.delete_stack(StackName=f"{name}-pool")

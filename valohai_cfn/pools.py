@@ -414,9 +414,33 @@ def deploy_pool(
         raise DeployError(
             f"stack {request.stack_name} is not a worker pool of this version: its scaling role is {made}"
         )
-    result.registration = register(installation_aws, installation, add=[pool], approve=approve, report=report)
+    try:
+        result.registration = register(installation_aws, installation, add=[pool], approve=approve, report=report)
+    except (KeyboardInterrupt, deploy.Interrupted) as e:
+        raise _registration_interrupted(e, request, pool, installation.name) from None
     _registered(result.registration, installation)
     return result
+
+
+def _registration_interrupted(
+    e: BaseException, request: PoolDeployRequest, pool: Pool, installation: str
+) -> deploy.Interrupted:
+    """Ctrl-C once the pool's stack is deployed, while it is being registered: the pool's stack is there (and
+    protected) and not registered, or its registration goes on in AWS (StoppedWatching), with what the
+    installation's step left (lifecycle's message) and that `pool deploy` again registers it."""
+    protected = " and protected (termination protection on)" if request.termination_protection else ""
+    done = f"Pool stack {request.stack_name} is deployed{protected} in account {pool.account}, {pool.region};"
+    if isinstance(e, deploy.StoppedWatching):
+        return deploy.StoppedWatching(
+            f"{done} its registration with installation {installation} goes on in AWS: {e} Once it ends, valohai-cfn "
+            "pool list shows it; if it failed, the same pool deploy again registers it."
+        )
+    left = str(e) if isinstance(e, deploy.Interrupted) else ""
+    installation_left = "" if left in ("", "Nothing was changed.") else f" {left}"
+    return deploy.Interrupted(
+        f"{done} it is not registered with installation {installation} (its WorkerPoolRoleArns are as they were)."
+        f"{installation_left} The same pool deploy again registers it."
+    )
 
 
 def pool_of_stack(aws: Any, stack_name: str) -> tuple[dict[str, Any], Pool]:
