@@ -61,6 +61,19 @@ def test_demo_network_has_public_subnets_in_two_zones(aws_env, local_session):
     assert image["State"] == "available"
 
 
+def test_a_describe_images_filter_moto_lacks_is_refused_in_ec2s_shape_not_a_500(aws_env, local_session):
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    ec2 = local_session.client("ec2", endpoint_url=aws_env.endpoint_url, config=Config(retries={"max_attempts": 1}))
+    with pytest.raises(ClientError) as refused:
+        ec2.describe_images(Filters=[{"Name": "platform-details", "Values": ["Linux/UNIX"]}])
+    error = refused.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400, error
+    assert error["Error"]["Code"] == "InvalidParameterValue"
+    assert "platform-details" in error["Error"]["Message"] and "local AWS" in error["Error"]["Message"]
+
+
 def test_small_templates_go_as_a_body():
     assert template_location("{}", None, None) == {"TemplateBody": "{}"}
 
