@@ -334,6 +334,15 @@ def test_pool_names_without_overlapping_prefixes_pass(world, gpu):
         pools.check_name(installation, pools.Pool("gpu-x", ACCOUNT_C, HOME))
 
 
+def test_removing_a_protected_pool_without_force_is_refused_before_the_installation_changes(world, gpu):
+    before = world.registered()
+    refused = world.pool("remove", "b", POOL_REGION, "--stack-name", "gpu-pool", "--yes")
+    assert refused.exit_code == 1 and refused.output.count("\n") == 1, refused.output
+    assert "pool stack gpu-pool has termination protection on; add --force" in refused.output
+    assert "the pool is still registered" in refused.output
+    assert world.registered() == before and GPU_ROLE in before
+
+
 class Order:
     """A lifecycle.Reporter that keeps, in order, what the installation's parameter was when each note came."""
 

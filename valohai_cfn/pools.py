@@ -502,6 +502,12 @@ def remove_pool(
         report.note(Deregistered(facts.name, result.pool))
         return result
     stack, pool = pool_of_stack(pool_aws, stack_name)
+    if stack.get("EnableTerminationProtection") and not force:
+        # The delete would refuse it after the deregistration: refuse before the installation changes.
+        raise DeployError(
+            f"pool stack {stack_name} has termination protection on; add --force to lift it and delete. Nothing was "
+            "changed: the pool is still registered"
+        )
     result = PoolResult(pool)
     if any(p.role_arn == pool.role_arn for p in facts.pools):
         result.registration = register(installation_aws, facts, remove=[pool], approve=approve, report=report)
