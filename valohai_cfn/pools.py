@@ -582,7 +582,7 @@ def list_pools(
 ) -> tuple[Installation, list[PoolStatus]]:
     """The installation's registered pools, each with its groups (types and health) read with the clients
     `clients_for(pool)` gives for its account and region (None: none were given for that account). A pool out
-    of reach is a row saying why, not the end of the list."""
+    of reach is a row saying why, not the end of the list; so is a pool whose stack is gone (what deregisters it)."""
     from valohai_cfn.aws import AwsError, aws_errors
 
     facts = read_installation(installation_aws, installation)
