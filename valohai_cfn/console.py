@@ -415,18 +415,24 @@ def event_json(event: dict) -> dict[str, Any]:
     return {k: (event[k].isoformat() if k == "Timestamp" else event[k]) for k in keys if k in event}
 
 
-def show_drift(out: Output, status: str, drifted: list[Drift]) -> None:
+def show_drift(out: Output, status: str, drifted: list[Drift], unchecked: list[tuple[str, str]]) -> None:
     out.line(f"Drift: {status}", "bold red" if drifted else "green")
     for d in drifted:
         out.line(f"  {d.logical_id} ({d.resource_type}) {d.status}", "red")
         for path, expected, actual, kind in d.differences:
             out.line(f"    {path} ({kind}): {short(expected, 60)} → {short(actual, 60)}")
+    if unchecked:
+        # In sync or drifted, the status speaks only of the resources checked.
+        out.line(f"Not checked ({len(unchecked)}, a type drift detection does not cover here):")
+        for logical_id, resource_type in unchecked:
+            out.line(f"  {logical_id} ({resource_type})")
 
 
-def drift_json(stack: str, status: str, drifted: list[Drift]) -> dict[str, Any]:
+def drift_json(stack: str, status: str, drifted: list[Drift], unchecked: list[tuple[str, str]]) -> dict[str, Any]:
     return {
         "stack": stack,
         "drift_status": status,
+        "not_checked": [{"logical_id": i, "resource_type": t} for i, t in unchecked],
         "drifted": [
             {
                 "logical_id": d.logical_id,

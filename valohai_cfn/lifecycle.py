@@ -605,6 +605,8 @@ class Promises:
                         ) from e
                     raise
                 executed = True
+                # A recreate's delete is no longer the last word: the stack is being created again.
+                self._done = [d.replace(NOT_CREATED_YET, ".") for d in self._done]
                 self._made.pop(change_set.arn, None)
                 self._under_way = _watching_text(name, policies.replaceable)
                 # A state that takes no change yet, or AWS out of reach: applied once the operation ends, below.
@@ -816,10 +818,12 @@ def _deleting_text(stack_name: str, *, lifted: bool, recreating: bool) -> str:
 
 def _deleted_text(stack_name: str, *, recreating: bool) -> str:
     if recreating:
-        return (
-            f"Stack {stack_name} was deleted (approved) to be created again; it was not created: run the deploy again."
-        )
+        return f"Stack {stack_name} was deleted (approved) to be created again{NOT_CREATED_YET}"
     return f"Stack {stack_name} was deleted (approved)."
+
+
+# Said of a recreate's delete until a change set of the stack is executed: then the stack exists again.
+NOT_CREATED_YET = "; it was not created: run the deploy again."
 
 
 def put_back_after_failed_delete(cfn: Any, stack: dict, report: Reporter) -> dict:

@@ -451,9 +451,10 @@ def drift_command(stack_name, output_format, region, profile, endpoint_url) -> i
         cfn = common.aws_clients(region, profile, endpoint_url)("cloudformation")
         out.line(f"Detecting drift of {stack_name}…")
         status, drifted = deploy.detect_drift(cfn, stack_name, on_wait=console.heartbeat(out, "still detecting drift"))
+        unchecked = deploy.not_checked(cfn, stack_name)
         if out.as_json:
-            out.json(console.drift_json(stack_name, status, drifted))
-        console.show_drift(out, status, drifted)
+            out.json(console.drift_json(stack_name, status, drifted, unchecked))
+        console.show_drift(out, status, drifted, unchecked)
         return common.EXIT_CHANGES if drifted else common.EXIT_OK
 
     return common.guarded(run)

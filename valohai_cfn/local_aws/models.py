@@ -847,8 +847,23 @@ def _empty_instance_profile(made: Any, account_id: str) -> None:
         backend.remove_role_from_instance_profile(made.name, role.name)
 
 
-BEFORE_DELETE = {"AWS::IAM::Role": _empty_role, "AWS::IAM::InstanceProfile": _empty_instance_profile}
-"""What CloudFormation's handler does to a resource before it deletes it, so that the service lets it."""
+def _refuse_bucket_with_objects(made: Any, _account_id: str) -> None:
+    """S3 refuses to delete a bucket that holds objects (or object versions), and CloudFormation's handler
+    empties none: the resource is DELETE_FAILED. moto's DeleteBucket from CloudFormation returned without
+    deleting, and the stack said DELETE_COMPLETE with the bucket still there."""
+    from moto.s3.exceptions import BucketNotEmpty
+
+    if made.keys:
+        raise BucketNotEmpty(made.name)
+
+
+BEFORE_DELETE = {
+    "AWS::IAM::Role": _empty_role,
+    "AWS::IAM::InstanceProfile": _empty_instance_profile,
+    "AWS::S3::Bucket": _refuse_bucket_with_objects,
+}
+"""What CloudFormation's handler does to a resource before it deletes it, so that the service lets it, or the
+service's refusal to delete it as it is."""
 
 
 # Attributes moto's own models do not give (NotImplementedError), read from what they keep.
