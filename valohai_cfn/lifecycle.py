@@ -887,6 +887,18 @@ def check_account(
         ) from None
 
 
+def preflight(aws: Any, template: Template, parameters: dict[str, str], stack_name: str | None) -> list[Check]:
+    """The preflight command: the account checked for the values the stack would have — for a stack that exists
+    (--stack-name), what the file leaves out keeps the deployed value, as plan and deploy keep it (the template's
+    defaults would check names and values the stack does not use). WrongInput for a parameter without a value."""
+    state = deploy.stack_state(aws("cloudformation"), stack_name) if stack_name else None
+    updating = state is not None and state.plan in (Plan.UPDATE, Plan.WAIT, Plan.REFUSE)
+    if state is not None:
+        check_required(Plan.UPDATE if updating else Plan.CREATE, parameters, template, state)
+    values = {**(state.parameters if state is not None and updating else {}), **parameters}
+    return check_account(aws, template, values, stack_name)
+
+
 def _with_previous_values(cfn: Any, stack_name: str | None, parameters: dict[str, str]) -> dict[str, str]:
     """The parameters with each UsePreviousValue replaced by the deployed stack's value (preflight checks the
     values the stack would have). WrongInput when there is no deployed stack to take them from."""

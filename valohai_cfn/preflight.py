@@ -561,15 +561,36 @@ def _holder_in(cfn: Any, found: Found) -> str | None:
     return None
 
 
+HELD_BY = "held by stack"
+
+
+def _stack_lives(account: Account, stack_id: str, region: str) -> bool:
+    """Whether the stack (by id: a deleted stack's id still answers, DELETE_COMPLETE) exists in its region."""
+    cfn = (
+        account.cfn
+        if region == account.region or account.in_region is None
+        else account.in_region("cloudformation", region)
+    )
+    try:
+        (stack,) = cfn.describe_stacks(StackName=stack_id)["Stacks"]
+    except ClientError:
+        return False
+    return stack["StackStatus"] != "DELETE_COMPLETE"
+
+
 def _holder(account: Account, named: Named, found: Found) -> str:
     """Who holds an existing resource: the stack its aws:cloudformation tags name, else the stack CloudFormation
     finds it in (for IAM, global to the account, in every region), else the installation its tag names."""
     stack_id = found.tags.get("aws:cloudformation:stack-id", "")
     if stack_id.count(":") >= 5:
-        return f"held by stack {found.tags.get('aws:cloudformation:stack-name', stack_id)} in {stack_id.split(':')[3]}"
+        stack_name, region = found.tags.get("aws:cloudformation:stack-name", stack_id), stack_id.split(":")[3]
+        if _stack_lives(account, stack_id, region):
+            return f"{HELD_BY} {stack_name} in {region}"
+        # A retained resource keeps the tags of the stack it outlived.
+        return f"retained from stack {stack_name} in {region}, since deleted"
     stack = _holder_in(account.cfn, found)
     if stack:
-        return f"held by stack {stack} in {account.region}"
+        return f"{HELD_BY} {stack} in {account.region}"
     if named.global_to_account and account.in_region is not None:
         enabled = sorted(r["RegionName"] for r in account.ec2.describe_regions()["Regions"])
         clients = {r: account.in_region("cloudformation", r) for r in enabled if r != account.region}
@@ -578,14 +599,19 @@ def _holder(account: Account, named: Named, found: Found) -> str:
             holders = dict(zip(clients, pool.map(lambda cfn: _holder_in(cfn, found), clients.values()), strict=True))
         for region, stack in holders.items():
             if stack:
-                return f"held by stack {stack} in {region}"
+                return f"{HELD_BY} {stack} in {region}"
     installation = found.tags.get("valohai:installation")
     if installation:
         return f"made by a Valohai installation with ResourcePrefix {installation}, in no stack"
     return "in no stack"
 
 
-def _ways_forward(resource_type: str, name: str, found: Found) -> str:
+def _ways_forward(resource_type: str, name: str, found: Found, holder: str) -> str:
+    if holder.startswith(HELD_BY):
+        # A live installation's: deleting it would break that installation. Never advised.
+        return (
+            "in use there: choose another ResourcePrefix, or give that stack's --stack-name (and --region) to update it"
+        )
     if resource_type == "AWS::SecretsManager::Secret":
         if found.scheduled_deletion:
             return (
@@ -616,7 +642,8 @@ def _named_check(account: Account, p: dict[str, str], resource_type: str, named:
     taken = []
     for logical_id, name in sorted(wanted.items(), key=lambda item: item[1]):
         if name in found and own.get(logical_id, "") not in found[name].ids:
-            holder, way = _holder(account, named, found[name]), _ways_forward(resource_type, name, found[name])
+            holder = _holder(account, named, found[name])
+            way = _ways_forward(resource_type, name, found[name], holder)
             taken.append(f"{name} exists ({holder}; {way})")
     if taken:
         return Check(named.row, False, "; ".join(taken))

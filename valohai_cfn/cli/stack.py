@@ -57,13 +57,18 @@ def preflight_command(
 
     out = _output(output_format)
     source = common.template_source(template_path, region)
+    # With --stack-name, a parameter left out may be the deployed stack's (checked once the stack is read).
     parameters = common.checked_parameters(
-        params_file, source.specs, common.key_values(overrides, "--set"), footprint=source.footprint
+        params_file,
+        source.specs,
+        common.key_values(overrides, "--set"),
+        footprint=source.footprint,
+        required=stack_name is None,
     )
 
     def run():
         aws = common.aws_clients(region, profile, endpoint_url)
-        checks = lifecycle.check_account(aws, source, parameters, stack_name)
+        checks = lifecycle.preflight(aws, source, parameters, stack_name)
         if out.as_json:
             out.json(console.preflight_json(checks))
         console.show_preflight(out, checks)
