@@ -132,6 +132,16 @@ def test_deleting_leaves_a_final_snapshot_of_the_database(deployed):
     assert rds.describe_db_instances()["DBInstances"] == [] or all(
         d["DBInstanceIdentifier"] != f"{STACK}-database" for d in rds.describe_db_instances()["DBInstances"]
     )
+    # What the delete said DELETE_COMPLETE is gone, read through each service (QA: the target group stayed).
+    elbv2 = clients("elbv2")
+    assert f"{STACK}-roi" not in {t["TargetGroupName"] for t in elbv2.describe_target_groups()["TargetGroups"]}
+    assert not [g for g in clients("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+                if g["AutoScalingGroupName"].startswith(f"{STACK}-")]  # fmt: skip
+    assert not [t for t in clients("ec2").describe_launch_templates()["LaunchTemplates"]
+                if t["LaunchTemplateName"].startswith(f"{STACK}-")]  # fmt: skip
+    assert not clients("ssm").describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Option": "BeginsWith", "Values": [f"/{STACK}/"]}]
+    )["Parameters"]
 
 
 def test_a_kept_plan_of_a_new_stack_executes(aws_env, local_session, demo_params):

@@ -29,6 +29,7 @@ from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 from moto.core.common_models import CloudFormationModel
 from moto.ec2.models import ec2_backends
 from moto.elasticache.models import elasticache_backends
+from moto.elbv2.models import elbv2_backends
 from moto.iam.models import iam_backends
 from moto.rds.models import rds_backends
 from moto.route53.models import route53_backends
@@ -855,6 +856,23 @@ def _refuse_bucket_with_objects(made: Any, _account_id: str) -> None:
 
     if made.keys:
         raise BucketNotEmpty(made.name)
+
+
+def _delete_target_group(made: Any, account_id: str, region: str) -> None:
+    elbv2_backends[account_id][region].delete_target_group(made.arn)
+
+
+def _delete_listener(made: Any, account_id: str, region: str) -> None:
+    elbv2_backends[account_id][region].delete_listener(made.arn)
+
+
+DELETED_BY = {
+    "AWS::ElasticLoadBalancingV2::TargetGroup": _delete_target_group,
+    "AWS::ElasticLoadBalancingV2::Listener": _delete_listener,
+}
+"""The types whose moto model deletes nothing from CloudFormation (no delete, and the base class's
+delete_from_cloudformation_json does nothing): deleted through the service's own call, which refuses as the
+service does (a target group a listener still uses). moto left the target group, and said DELETE_COMPLETE."""
 
 
 BEFORE_DELETE = {
