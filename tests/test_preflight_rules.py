@@ -222,6 +222,10 @@ def test_the_database_version_must_be_offered_and_the_class_orderable_for_it(aws
         "16.9, 16.10, 16.11, 16.12, 16.13, 16.14, 16.15"
     )
     assert problems["Database class is orderable for its version"] == "cannot tell: postgres 16.1 is not offered"
+    # The hint offers only what the parameter takes: RDS also lists 13.23-rds.<date>, which the pattern refuses (QA).
+    offered = failed(aws, {**good, "DatabaseEngineVersion": "13.1"}, preflight.check_database_engine)
+    hint = offered["Database engine version is offered"].split("offered 13.x: ")[1].split(", ")
+    assert hint and "13.23" in hint and not [v for v in hint if "-rds" in v], hint
     # run_checks takes what a --template could allow: a class RDS does not sell for the version.
     problems = failed(aws, {**good, "DatabaseInstanceClass": "db.x9.huge"}, preflight.check_database_engine)
     assert problems["Database class is orderable for its version"] == (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -717,6 +718,7 @@ def check_database_engine(account: Account, p: dict[str, str]) -> list[Check]:
                 for page in pages
                 for v in page["DBEngineVersions"]
                 if v["EngineVersion"].split(".")[0] == major
+                and _takes(account, "DatabaseEngineVersion", v["EngineVersion"])
             },
             key=_version_key,
         )
@@ -730,6 +732,13 @@ def check_database_engine(account: Account, p: dict[str, str]) -> list[Check]:
             Check(class_row, False, f"cannot tell: postgres {version} is not offered"),
         ]
     return [Check(version_row, True, f"postgres {version} in {account.region}"), _orderable(account, rds, p, class_row)]
+
+
+def _takes(account: Account, parameter: str, value: str) -> bool:
+    """Whether the template's parameter accepts the value (its AllowedPattern): a hint never offers a value the
+    parameter refuses (RDS lists 13.23-rds.20260224 beside 13.23)."""
+    pattern = ((account.template or {}).get("Parameters", {}).get(parameter) or {}).get("AllowedPattern")
+    return pattern is None or re.fullmatch(pattern, value) is not None
 
 
 def _version_key(version: str) -> tuple[int, ...]:
