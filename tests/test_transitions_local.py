@@ -136,6 +136,12 @@ def test_what_the_database_and_the_queue_cannot_take_is_refused_with_the_way_for
     assert "has 80 GiB, and RDS storage never shrinks: keep DatabaseAllocatedStorage at 80 or more" in said
     assert f"the queue {prefix}-queue runs Redis 7.1" in said and "ElastiCache never downgrades" in said
     assert "Nothing was changed." in said and no_change_set_was_made(aws)
+    # diff refuses it too, rather than showing a Modify that cannot be made (QA).
+    local = ["--endpoint-url", aws_env.endpoint_url, "--region", "us-east-1"]
+    changed = with_values(deployed, DatabaseEngineVersion="16.9")
+    diffed = CliRunner().invoke(cli, ["diff", "--stack-name", STACK, "--params", str(changed), "--exit-code", *local])
+    assert diffed.exit_code == 1, diffed.output
+    assert "RDS never downgrades" in " ".join(diffed.output.split())
 
     up = deploy(aws_env, with_values(deployed, DatabaseEngineVersion="17.6", DatabaseAllocatedStorage="84"))
     assert up.exit_code == 1, up.output

@@ -993,7 +993,8 @@ def difference(
 ) -> Difference:
     """`diff`: what a deploy would change, from the deployed template and parameter values and the new ones,
     with no change set (nothing is changed). Replacements are judged from the resource schemas. The stack's
-    tags are kept, as a deploy without --tag keeps them."""
+    tags are kept, as a deploy without --tag keeps them. DeployError for an update the live resources cannot
+    take (as plan)."""
     from valohai_cfn import review
     from valohai_cfn.intrinsics import EvaluationError, pseudo_parameters
     from valohai_cfn.language_extensions import TransformError
@@ -1007,6 +1008,9 @@ def difference(
     sent = parameters_to_send(plan, parameters, template, state.parameters)
     stack_id = state.stack["StackId"] if state.stack else None
     deployed = deploy.template_of(cfn, StackName=stack_id) if exists and stack_id else None
+    # What the live resources cannot take is refused here as plan refuses it: a diff that shows it as a plain
+    # Modify (and --exit-code 3) would promise an update that cannot be made.
+    _check_live(aws, state, deployed, template.document, sent.values, report)
     pseudo = pseudo_parameters(region=cfn.meta.region_name, stack_name=stack_name, stack_id=stack_id)
     try:
         reviewed = review.review(
