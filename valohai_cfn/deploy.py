@@ -27,13 +27,14 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError, HTTPClientError, WaiterError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
+from valohai_cfn.aws_rules import OWN_TAG
 from valohai_cfn.review import PropertyChange, ResourceChange
 from valohai_cfn.stack.policy import DATA_RESOURCE_TYPES
 
 # Polling at 1 s: awscli sleeps 5 s between change-set checks and 30 s between stack checks.
 POLL_SECONDS = 1.0
 THROTTLED_SECONDS_MAX = 30.0
-VALOHAI_TAG = ("valohai", "1")
+VALOHAI_TAG = OWN_TAG  # the stacks this tool made carry it
 # Named IAM roles, and the AWS::LanguageExtensions transform (Fn::ForEach makes the worker groups).
 CAPABILITIES = ["CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 # The messages CloudFormation gives a change set with nothing in it (create-change-set and deploy).

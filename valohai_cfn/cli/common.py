@@ -344,6 +344,8 @@ def key_values(values: tuple[str, ...], option: str) -> dict[str, str]:
         key, sep, item = value.partition("=")
         if not sep or not key.strip():
             raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint=option)
+        if key.strip() in pairs:  # the last would win, silently
+            raise click.BadParameter(f"{key.strip()} is given twice", param_hint=option)
         pairs[key.strip()] = item
     return pairs
 
