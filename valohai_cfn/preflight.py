@@ -199,15 +199,35 @@ def check_certificate(account: Account, p: dict[str, str]) -> list[Check]:
     arn = p.get("CertificateArn", "")
     if not arn:
         return [Check(name, True, "none given (HTTP only, or one is created with HostedZoneId)")]
+    region = arn.split(":")[3] if arn.count(":") >= 5 else account.region
+    if region != account.region:
+        # A load balancer takes a certificate of its own region only.
+        return [
+            Check(
+                name,
+                False,
+                f"CertificateArn is a certificate of {region}; the load balancer takes one of {account.region}: "
+                f"request or import one there (or give HostedZoneId and no CertificateArn to have one made)",
+            )
+        ]
     try:
         certificate = account.acm.describe_certificate(CertificateArn=arn)["Certificate"]
     except ClientError as e:
-        return [Check(name, False, f"{arn}: {e.response['Error']['Message']}")]
+        return [Check(name, False, f"CertificateArn {arn}: {e.response['Error']['Message']}")]
     names = [certificate["DomainName"], *certificate.get("SubjectAlternativeNames", [])]
+    if certificate["Status"] == "PENDING_VALIDATION":
+        return [
+            Check(
+                name,
+                False,
+                "CertificateArn: PENDING_VALIDATION, not ISSUED: write its validation record (aws acm "
+                "describe-certificate shows the CNAME) and deploy once ACM has issued it",
+            )
+        ]
     if certificate["Status"] != "ISSUED":
-        return [Check(name, False, f"status is {certificate['Status']}, not ISSUED")]
+        return [Check(name, False, f"CertificateArn: {certificate['Status']}, not ISSUED: give an ISSUED certificate")]
     if not covers(names, p["Domain"]):
-        return [Check(name, False, f"covers {', '.join(sorted(set(names)))}, not {p['Domain']}")]
+        return [Check(name, False, f"CertificateArn covers {', '.join(sorted(set(names)))}, not Domain {p['Domain']}")]
     return [Check(name, True, f"ISSUED, covers {p['Domain']}")]
 
 
@@ -220,7 +240,7 @@ def check_key_pair(account: Account, p: dict[str, str]) -> list[Check]:
     try:
         account.ec2.describe_key_pairs(KeyNames=[key])
     except ClientError as e:
-        return [Check(name, False, f"{key}: {e.response['Error']['Message']}")]
+        return [Check(name, False, f"KeyPairName {key}: {e.response['Error']['Message']}")]
     return [Check(name, True, key)]
 
 
