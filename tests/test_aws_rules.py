@@ -152,6 +152,11 @@ def test_too_many_worker_types_are_refused_with_the_number_that_fits(tmp_path):
     assert "536 outputs (CloudFormation's quota: 200): at most 92 types fit" in line
     assert params_check(written(tmp_path, {**on_demand, "WorkerInstanceTypes": _types(92)})).exit_code == 0
     assert params_check(written(tmp_path, {**on_demand, "WorkerInstanceTypes": _types(93)})).exit_code == 2
+    # build --processed-for does not write what CloudFormation would refuse (QA: it wrote 93 types, exit 0).
+    out = tmp_path / "out"
+    too_many = written(tmp_path, {**on_demand, "WorkerInstanceTypes": _types(93)})
+    built = CliRunner().invoke(cli, ["build", "--processed-for", str(too_many), "-o", str(out)])
+    assert built.exit_code == 2 and "at most 92 types fit" in built.output and not out.exists(), built.output
     # Spread over both lists, one more fits: the empty spot list no longer makes its placeholder.
     both = params_check(
         written(tmp_path, {**on_demand, "WorkerSpotInstanceTypes": _types(50), "WorkerInstanceTypes": _types(100)[50:]})

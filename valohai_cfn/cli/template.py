@@ -49,7 +49,14 @@ def build(output_dir: Path, formats: str, processed_for: Path | None) -> None:
 
     chosen = FORMATS if formats == "all" else (formats,)
     template = common.built()
-    parameters = common.checked_parameters(processed_for, template.to_dict()["Parameters"]) if processed_for else None
+    parameters = None
+    if processed_for:
+        from valohai_cfn import specs
+
+        # The quotas too: a processed template CloudFormation would refuse is not written as if it were one.
+        parameters = common.checked_parameters(
+            processed_for, template.to_dict()["Parameters"], footprint=specs.footprint()
+        )
     try:
         written = write_templates(template, output_dir, chosen, parameters)
     except OSError as e:
