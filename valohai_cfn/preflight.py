@@ -314,7 +314,15 @@ def check_bucket_name(account: Account, p: dict[str, str]) -> list[Check]:
         code = e.response["Error"]["Code"]
         if code in ("404", "NoSuchBucket", "NotFound"):
             return [Check(name, True, f"{bucket} is free")]
-        return [Check(name, False, f"{bucket} belongs to another account ({code})")]
+        # 403: another account's bucket, or this identity may not read its own: either way not one to make.
+        return [
+            Check(
+                name,
+                False,
+                f"{bucket} exists and cannot be read from here ({code}: another account's, or no s3:ListBucket "
+                "right): choose another ResourcePrefix, or check the rights of the identity you deploy with",
+            )
+        ]
     if _stack_owns(account, logical_id, bucket):
         return [Check(name, True, f"{bucket} is this stack's own")]
     return [
