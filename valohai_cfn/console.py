@@ -264,16 +264,21 @@ def show_changes(out: Output, review: Review, *, from_change_set: bool = True) -
         out.console.print(_property_line(c.logical_id, p))
 
 
+def _before_after(name: str, before: str | None, after: str | None, widths: tuple[int, int]) -> Text:
+    """`  name: before → after`, (none) and (removed) where a side is missing."""
+    line = Text(f"  {name}: ")
+    line.append(short(before, widths[0]) if before is not None else "(none)", style="red")
+    line.append(" → ")
+    line.append(short(after, widths[1]) if after is not None else "(removed)", style="green")
+    return line
+
+
 def show_tags(out: Output, review: Review) -> None:
     if not review.tags:
         return
     out.line("Stack tags that change:", "bold")
     for t in review.tags:
-        line = Text(f"  {t.key}: ")
-        line.append(short(t.before) if t.before is not None else "(none)", style="red")
-        line.append(" → ")
-        line.append(short(t.after) if t.after is not None else "(removed)", style="green")
-        out.console.print(line)
+        out.console.print(_before_after(t.key, t.before, t.after, (VALUE_WIDTH, VALUE_WIDTH)))
 
 
 def show_outputs_changes(out: Output, review: Review) -> None:
@@ -281,10 +286,7 @@ def show_outputs_changes(out: Output, review: Review) -> None:
         return
     out.line("Outputs that change:", "bold")
     for o in review.outputs:
-        line = Text(f"  {o.name}: ")
-        line.append(short(o.before, 50) if o.before is not None else "(none)", style="red")
-        line.append(" → ")
-        line.append(short(o.after, 70) if o.after is not None else "(removed)", style="green")
+        line = _before_after(o.name, o.before, o.after, (50, 70))
         if o.at_deploy:
             line.append("  (changes at deploy)", style="yellow")
         out.console.print(line)
