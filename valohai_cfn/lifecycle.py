@@ -319,16 +319,19 @@ class SentParameters:
     values: dict[str, str]  # the values the stack would have
 
 
-def resolve_images(aws: Any, parameters: dict[str, str], report: Reporter) -> dict[str, str]:
+def resolve_images(
+    aws: Any, parameters: dict[str, str], report: Reporter, deployed: dict[str, str] | None = None
+) -> dict[str, str]:
     """The parameters with `latest` for RoiAmiId / WorkerAmiId replaced by the newest image Valohai shares with
     the account in the clients' region (valohai_cfn.images), what was chosen reported; the parameters as they
-    are, and no AWS call, when neither is `latest`. Raises images.ImageNotShared (one line naming the account
-    and region) when none is shared."""
+    are, and no AWS call, when neither is `latest`. `deployed`: the stack's values, for an update. Raises
+    images.ImageNotShared (one line naming the account and region) when none is shared, images.ImageDowngrade
+    when the newest shared is older than the deployed image."""
     from valohai_cfn.images import resolve_images as newest_shared
 
     if not any(v == "latest" for v in parameters.values()):
         return parameters
-    resolved_parameters, resolved = newest_shared(aws("ec2"), aws("sts"), parameters)
+    resolved_parameters, resolved = newest_shared(aws("ec2"), aws("sts"), parameters, deployed)
     if resolved:
         report.note(ImagesResolved(resolved))
     return resolved_parameters
@@ -1004,7 +1007,7 @@ def difference(
     exists = state.stack is not None and state.status != "REVIEW_IN_PROGRESS"
     plan = Plan.UPDATE if exists else Plan.CREATE
     check_required(plan, parameters, template, state)
-    parameters = resolve_images(aws, parameters, report)
+    parameters = resolve_images(aws, parameters, report, state.parameters if exists else None)
     sent = parameters_to_send(plan, parameters, template, state.parameters)
     stack_id = state.stack["StackId"] if state.stack else None
     deployed = deploy.template_of(cfn, StackName=stack_id) if exists and stack_id else None
@@ -1158,7 +1161,7 @@ def deploy_stack(
             if not all(c.ok for c in checks):
                 raise DeployError(f"preflight failed: fix the rows marked FAILED, or {hint}")
         # After preflight, whose rows say what `latest` stands for (or that nothing is shared).
-        parameters = resolve_images(aws, request.parameters, report)
+        parameters = resolve_images(aws, request.parameters, report, state.parameters if updating else None)
         state = _settled(promises, request, state, execute=execute)
         plan = Plan.UPDATE if state.plan is Plan.UPDATE else Plan.CREATE
         sent = parameters_to_send(plan, parameters, request.template, state.parameters)

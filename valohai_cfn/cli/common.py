@@ -141,7 +141,7 @@ def guarded(run: Callable[[], T]) -> T:
     from valohai_cfn.aws import AwsError, AwsSetupError, aws_errors
     from valohai_cfn.deploy import DeployError, StoppedWatching, WrongInput
     from valohai_cfn.deploy import Interrupted as DeployInterrupted
-    from valohai_cfn.images import ImageNotShared
+    from valohai_cfn.images import ImageDowngrade, ImageNotShared
     from valohai_cfn.params import ParamsError
     from valohai_cfn.publish import PublishError
 
@@ -152,7 +152,7 @@ def guarded(run: Callable[[], T]) -> T:
         raise Interrupted(str(e), watching=isinstance(e, StoppedWatching)) from None
     except (ParamsError, PublishError, WrongInput, AwsSetupError) as e:
         raise BadInput(str(e)) from None
-    except (AwsError, DeployError, ImageNotShared) as e:
+    except (AwsError, DeployError, ImageNotShared, ImageDowngrade) as e:
         raise click.ClickException(str(e)) from None
 
 
