@@ -66,3 +66,21 @@ def test_a_second_ctrl_c_is_no_traceback(aws_env, local_session, demo_params, mo
     output = "".join(seen) + rest
     assert process.returncode in (0, 130), output
     assert "Traceback" not in output and "Exception ignored" not in output, output
+
+
+def test_a_command_run_inside_another_program_leaves_its_ctrl_c_alone(monkeypatch):
+    """The second-Ctrl-C guard ignores SIGINT only in the program's own process: run in-process (click's
+    CliRunner), an interrupted command left SIGINT ignored in the test worker, and every local AWS started
+    there afterwards inherited it and never stopped on Ctrl-C (seen in CI)."""
+    from click.testing import CliRunner
+
+    from valohai_cfn.cli import cli, common
+
+    def ctrl_c(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(common, "aws_clients", ctrl_c)
+    before = signal.getsignal(signal.SIGINT)
+    interrupted = CliRunner().invoke(cli, ["status", "any", "--region", "us-east-1"])
+    assert interrupted.exit_code == 130, interrupted.output
+    assert signal.getsignal(signal.SIGINT) is before

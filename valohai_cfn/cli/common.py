@@ -120,13 +120,20 @@ class ValohaiCfnGroup(click.Group):
         sys.exit(result if isinstance(result, int) else EXIT_OK)
 
 
+# Set by the program's entry point (cli.main): the process is the command's own and ends with it. A command
+# run inside another program (click's CliRunner, the tests) must leave its signal handlers alone: an ignored
+# SIGINT outlives the command there, and every process started afterwards inherits it.
+OWNS_PROCESS = False
+
+
 def _ignore_further_interrupts() -> None:
     """Once Ctrl-C has been handled, what is left is a line and the exit: a second Ctrl-C then would only turn
-    the exit into a traceback from the interpreter's shutdown (or death by the signal, exit -2)."""
+    the exit into a traceback from the interpreter's shutdown (or death by the signal, exit -2). Only in the
+    program's own process (OWNS_PROCESS)."""
     import signal
     import threading
 
-    if threading.current_thread() is threading.main_thread():
+    if OWNS_PROCESS and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
