@@ -316,7 +316,9 @@ def show_security(out: Output, review: Review) -> None:
 APP_INSTANCE_REPLACED = (
     "The app instance is replaced: a new one boots from the image given, and the update waits for its health "
     "signal (the app answering /healthz) before it completes; the old instance is removed afterwards. The "
-    "database, bucket and secrets are kept, and the new app migrates the database as it starts."
+    "database, bucket and secrets are kept, and the new app migrates the database as it starts. Should its "
+    "health signal fail, CloudFormation rolls back to the old instance on the database the new app may already "
+    "have migrated: take a database snapshot first (aws rds create-db-snapshot)."
 )
 
 
