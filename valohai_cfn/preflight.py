@@ -149,6 +149,39 @@ def check_public_subnets(account: Account, p: dict[str, str]) -> list[Check]:
     return [Check(name, True, "0.0.0.0/0 routes to an internet gateway")]
 
 
+# What takes a private subnet's 0.0.0.0/0 out: a NAT gateway, a NAT instance, a transit gateway.
+WAYS_OUT = ("NatGatewayId", "InstanceId", "NetworkInterfaceId", "TransitGatewayId")
+
+
+def check_ways_out(account: Account, p: dict[str, str]) -> list[Check]:
+    """The app's and the workers' subnets route 0.0.0.0/0 through a NAT (or a transit gateway): their instances
+    get no public address, and without a way out the app cannot signal CloudFormation nor the workers pull
+    their images or reach the app."""
+    name = "App and worker subnets reach the internet"
+    ids = sorted({p["RoiSubnetId"], *_ids(p["WorkerSubnetIds"])})
+    subnets = account.subnets(ids)
+    problems = []
+    for vpc_id in sorted({s["VpcId"] for s in subnets.values()}):
+        in_vpc = [i for i, s in subnets.items() if s["VpcId"] == vpc_id]
+        for subnet_id, routes in sorted(_routes_by_subnet(account, vpc_id, in_vpc).items()):
+            default = next((r for r in routes if r.get("DestinationCidrBlock") == "0.0.0.0/0"), None)
+            if default is None:
+                problems.append(f"{subnet_id} has no 0.0.0.0/0 route")
+            elif not any(default.get(k) for k in WAYS_OUT):
+                problems.append(f"{subnet_id} routes 0.0.0.0/0 to {default.get('GatewayId', '?')}, not a NAT")
+    if problems:
+        detail = "; ".join(problems)
+        return [
+            Check(
+                name,
+                False,
+                f"{detail}: route it to a NAT gateway (instances here get no public address); with VPC endpoints "
+                "for everything they reach instead, deploy with --skip-preflight",
+            )
+        ]
+    return [Check(name, True, "0.0.0.0/0 through a NAT or transit gateway")]
+
+
 def _image(account: Account, name: str, image_id: str) -> Check:
     try:
         images = account.ec2.describe_images(ImageIds=[image_id])["Images"]
@@ -962,6 +995,7 @@ CHECKS: list[Callable[[Account, dict[str, str]], list[Check]]] = [
     check_subnets,
     check_zones,
     check_public_subnets,
+    check_ways_out,
     check_image,
     check_certificate,
     check_key_pair,
