@@ -14,6 +14,7 @@ from cfn import REPO, SAMPLE_WORKERS
 from click.testing import CliRunner
 
 from valohai_cfn import aws_rules, intrinsics, publish
+from valohai_cfn.aws_rules import tag_problems
 from valohai_cfn.cli import cli
 from valohai_cfn.language_extensions import expand
 from valohai_cfn.params import (
@@ -162,6 +163,11 @@ def test_too_many_worker_types_are_refused_with_the_number_that_fits(tmp_path):
     assert "537 outputs (CloudFormation's quota: 200): at most 91 types fit" in line
     assert params_check(written(tmp_path, {**on_demand, "WorkerInstanceTypes": _types(91)})).exit_code == 0
     assert params_check(written(tmp_path, {**on_demand, "WorkerInstanceTypes": _types(92)})).exit_code == 2
+    # build --processed-for does not write what CloudFormation would refuse (QA: it wrote 92 types, exit 0).
+    out = tmp_path / "out"
+    too_many = written(tmp_path, {**on_demand, "WorkerInstanceTypes": _types(92)})
+    built = CliRunner().invoke(cli, ["build", "--processed-for", str(too_many), "-o", str(out)])
+    assert built.exit_code == 2 and "at most 91 types fit" in built.output and not out.exists(), built.output
     # Spread over both lists, one more fits: the empty spot list no longer makes its placeholder.
     both = params_check(
         written(tmp_path, {**on_demand, "WorkerSpotInstanceTypes": _types(50), "WorkerInstanceTypes": _types(100)[50:]})
@@ -220,6 +226,25 @@ def test_tags_aws_refuses_are_refused_before_any_call():
         )
         assert result.exit_code == 2, result.output
         assert refused in result.output
+
+
+def test_valohai_cfn_s_own_tag_counts_and_is_not_the_user_s(tmp_path):
+    """QA: 50 tags in a file passed `params check`, then plan refused 51 (valohai=1 is added); valohai=0 was
+    silently replaced; --tag team=a --tag team=b silently kept b."""
+    fifty = {f"team{i}": "x" for i in range(50)}
+    assert tag_problems(fifty) == ["51 tags with valohai-cfn's valohai=1: a stack takes at most 50"]
+    assert tag_problems({**dict(list(fifty.items())[:49]), "valohai": "1"}) == []
+    assert tag_problems({"valohai": "0"}) == ["tag valohai: valohai-cfn's own (valohai=1 marks the stacks it made)"]
+    params = tmp_path / "pipeline.json"
+    params.write_text(json.dumps({"Parameters": {}, "Tags": fifty}))
+    checked = CliRunner().invoke(cli, ["params", "check", str(params)])
+    assert checked.exit_code == 2 and "51 tags" in checked.output, checked.output
+    twice = CliRunner().invoke(
+        cli,
+        ["plan", "--stack-name", "s", "--params", str(EXAMPLE), "--tag", "team=a", "--tag", "team=b",
+         "--endpoint-url", "http://127.0.0.1:9", "--region", "us-east-1"],
+    )  # fmt: skip
+    assert twice.exit_code == 2 and "team is given twice" in twice.output, twice.output
 
 
 def test_the_local_aws_refuses_tags_cloudformation_refuses(aws_env, local_session):

@@ -355,7 +355,7 @@ def test_credentials_in_the_endpoint_are_never_printed(aws_env, password, port, 
 @pytest.fixture
 def html_endpoint():
     """An endpoint that answers every request with an HTML page (a proxy's, or a wrong path's); under /xml, with
-    a well-formed XML document that is not an AWS answer."""
+    a well-formed XML document that is not an AWS answer; under /text, with a line of plain text."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -367,11 +367,15 @@ def html_endpoint():
             body = b"<!DOCTYPE html>\n<html><head><title>Proxy</title></head>\n<body><h1>Sign in</h1></body></html>"
             if self.path.startswith("/xml"):
                 body = b"<?xml version='1.0'?><Foo>bar</Foo>"
+            elif self.path.startswith("/text"):
+                body = b"Service unavailable, try again later"
             self.send_response(int(self.path.strip("/") or 200) if self.path.strip("/").isdigit() else self.status)
             self.send_header("Content-Type", "text/html")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        do_GET = do_PUT = do_POST  # S3's REST calls
 
         def log_message(self, *_args):
             pass
@@ -401,6 +405,16 @@ def test_an_endpoint_that_answers_xml_that_is_not_aws_is_one_line_on_every_comma
         assert result.exit_code == 1, (command, result.output)
         (line,) = result.stderr.splitlines()
         assert "an XML document <Foo> (HTTP 200), not an AWS response" in line, (command, line)
+
+
+def test_an_endpoint_that_answers_plain_text_is_one_line_on_every_command(aws_env, html_endpoint):
+    """publish included: botocore reads S3's GetBucketLocation answer as XML itself, past the parser (QA: a
+    traceback ending in ParseError)."""
+    for command, args in AWS_COMMANDS.items():
+        result = CliRunner().invoke(cli, [*args, "--endpoint-url", f"{html_endpoint}/text", "--region", "us-east-1"])
+        assert result.exit_code == 1, (command, result.output)
+        (line,) = result.stderr.splitlines()
+        assert "not an AWS response" in line and "Service unavailable" not in line, (command, line)
 
 
 def test_a_foreign_template_is_one_line_in_preflight(tmp_path, run_in):

@@ -699,6 +699,22 @@ def expect_drift(s, drifts: list[dict]) -> None:
         {"StackResourceDrifts": drifts},
         {"StackName": STACK, "StackResourceDriftStatusFilters": ["MODIFIED", "DELETED"]},
     )
+    # The resources drift detection did not check (a type it does not cover), as AWS lists them.
+    s.add_response(
+        "describe_stack_resource_drifts",
+        {"StackResourceDrifts": [NOT_CHECKED]},
+        {"StackName": STACK, "StackResourceDriftStatusFilters": ["NOT_CHECKED"]},
+    )
+
+
+NOT_CHECKED = {
+    "StackId": STACK_ID,
+    "LogicalResourceId": "Certificate",
+    "PhysicalResourceId": "arn:aws:acm:us-east-1:123456789012:certificate/1",
+    "ResourceType": "AWS::CertificateManager::Certificate",
+    "StackResourceDriftStatus": "NOT_CHECKED",
+    "Timestamp": T0,
+}
 
 
 # A security group rule opened in the console: what DescribeStackResourceDrifts says about it.
@@ -732,7 +748,12 @@ def test_cli_drift_in_sync_exits_0_and_json_has_the_documented_keys(stubbed_cli,
     expect_drift(cfn.stubber, [])
     result = stubbed_cli("drift", STACK, "--output", "json", stack_options=False)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"stack": STACK, "drift_status": "IN_SYNC", "drifted": []}
+    assert json.loads(result.stdout) == {
+        "stack": STACK,
+        "drift_status": "IN_SYNC",
+        "drifted": [],
+        "not_checked": [{"logical_id": "Certificate", "resource_type": "AWS::CertificateManager::Certificate"}],
+    }
 
 
 # -- what the options send -----------------------------------------------------------------------

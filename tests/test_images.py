@@ -323,3 +323,19 @@ def test_deploy_resolves_latest_and_an_upgrade_says_the_app_instance_is_replaced
     assert review["replaces_app_instance"] is True and review["data_loss"] == []
     assert "The app instance is replaced" in planned.stderr
     assert "database, bucket and secrets are kept" in planned.stderr
+
+    # Deployed, then Valohai withdraws it: `latest` now stands for an older image, which would run an older
+    # app on a database the newer one migrated (QA). Refused, with the way forward; nothing planned.
+    executed = _run(
+        endpoint, "deploy", "--stack-name", "upgrade", "--params", str(demo_params), "--set", "RoiAmiId=latest", "--yes"
+    )
+    assert executed.exit_code == 0, executed.output
+    valohai_ec2.disable_image(ImageId=newer)
+    older = _run(endpoint, "plan", "--stack-name", "upgrade", "--params", str(demo_params), "--set", "RoiAmiId=latest")
+    assert older.exit_code == 1, older.output
+    said = " ".join(older.output.split())
+    assert f"the newest image Valohai shares now, {first} (valohai-roi-20260601" in said
+    assert f"is older than the deployed {newer} (valohai-roi-20260701" in said
+    assert f"Keep RoiAmiId={newer} (or UsePreviousValue)" in said
+    (stack,) = cfn.describe_stacks(StackName="upgrade")["Stacks"]
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}["RoiAmiId"] == newer

@@ -14,13 +14,18 @@ import time
 import pytest
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.3, 0.8])
-def test_ctrl_c_around_the_execute_never_leaves_an_unprotected_stack(aws_env, local_session, demo_params, delay):
-    name = f"interrupted-{int(delay * 10)}"
+def deploy_process(aws_env, demo_params, name: str) -> subprocess.Popen:
+    """A real `valohai-cfn deploy` process of the demo to the local AWS, its output unbuffered, line by line."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "valohai_cfn", "deploy", "--stack-name", name, "--params", str(demo_params)]
     command += ["--yes", "--skip-preflight", "--endpoint-url", aws_env.endpoint_url, "--region", "us-east-1"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3, 0.8])
+def test_ctrl_c_around_the_execute_never_leaves_an_unprotected_stack(aws_env, local_session, demo_params, delay):
+    name = f"interrupted-{int(delay * 10)}"
+    process = deploy_process(aws_env, demo_params, name)
     seen = []
     for line in process.stdout:
         seen.append(line)
@@ -48,11 +53,7 @@ def test_a_second_ctrl_c_is_no_traceback(aws_env, local_session, demo_params, mo
     """People press Ctrl-C twice. The first stops the plan (or the watching); the second, while the tool says so
     and exits, must neither print the interpreter's traceback nor kill the process by the signal (QA finding
     16: 'Exception ignored in threading', exit -2)."""
-    name = "twice-" + moment.split()[0].lower()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "valohai_cfn", "deploy", "--stack-name", name, "--params", str(demo_params)]
-    command += ["--yes", "--skip-preflight", "--endpoint-url", aws_env.endpoint_url, "--region", "us-east-1"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    process = deploy_process(aws_env, demo_params, "twice-" + moment.split()[0].lower())
     seen = []
     for line in process.stdout:
         seen.append(line)
@@ -65,3 +66,21 @@ def test_a_second_ctrl_c_is_no_traceback(aws_env, local_session, demo_params, mo
     output = "".join(seen) + rest
     assert process.returncode in (0, 130), output
     assert "Traceback" not in output and "Exception ignored" not in output, output
+
+
+def test_a_command_run_inside_another_program_leaves_its_ctrl_c_alone(monkeypatch):
+    """The second-Ctrl-C guard ignores SIGINT only in the program's own process: run in-process (click's
+    CliRunner), an interrupted command left SIGINT ignored in the test worker, and every local AWS started
+    there afterwards inherited it and never stopped on Ctrl-C (seen in CI)."""
+    from click.testing import CliRunner
+
+    from valohai_cfn.cli import cli, common
+
+    def ctrl_c(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(common, "aws_clients", ctrl_c)
+    before = signal.getsignal(signal.SIGINT)
+    interrupted = CliRunner().invoke(cli, ["status", "any", "--region", "us-east-1"])
+    assert interrupted.exit_code == 130, interrupted.output
+    assert signal.getsignal(signal.SIGINT) is before

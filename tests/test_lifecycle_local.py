@@ -204,6 +204,27 @@ def test_recreate_lifts_termination_protection_as_part_of_the_approved_delete(cl
     assert protections(cfn, "recreated") == (True, [])
 
 
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_recreate_interrupted_at_its_execute_says_the_stack_was_created_again(cli_run, cfn, files, hooked, when):
+    """Ctrl-C just before or after ExecuteChangeSet of a recreate: the execute is one step with its protections,
+    so the stack is created again, and the message must not also say it was not (QA: both were said)."""
+    name = f"recreated-stopped-{when}"
+    first = deployed(cfn, name, NO_DATA)
+    hooked(lambda client: enforce_termination_protection(client, cfn))
+    hooked(lambda client: rolled_back_first_create(client, cfn, {first}))
+    hooked(lambda client: on_calls(client, "ExecuteChangeSet", ctrl_c, when=when))
+    result = cli_run(
+        "deploy", "--stack-name", name, "--params", str(files["empty.json"]), "--template",
+        str(files["other.json"]), "--skip-preflight", "--yes", "--recreate-failed",
+    )  # fmt: skip
+    assert result.exit_code == 130, result.output
+    (stack,) = cfn.describe_stacks(StackName=name)["Stacks"]
+    assert stack["StackId"] != first and stack["StackStatus"] == "CREATE_COMPLETE"
+    assert "was deleted (approved) to be created again" in result.output
+    assert "it was not created" not in result.output, result.output
+    assert protections(cfn, name) == (True, [])
+
+
 # -- the change set that runs is the one reviewed, for the stack named ------------------------------
 
 

@@ -18,10 +18,12 @@ from valohai_cfn.render import TEMPLATE_BODY_LIMIT
 
 def test_local_aws_command_serves_and_writes_demo_params(tmp_path):
     params = tmp_path / "demo.json"
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    # PYTHONFAULTHANDLER: should it not stop, SIGABRT makes it print where each thread is.
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "PYTHONFAULTHANDLER": "1"}
     server = subprocess.Popen(
         [sys.executable, "-m", "valohai_cfn", "local-aws", "--port", "0", "--demo-params", str(params)],
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
@@ -40,7 +42,15 @@ def test_local_aws_command_serves_and_writes_demo_params(tmp_path):
         assert server.stdout.readline().startswith("Note: the local AWS does not apply VpcId as AWS would: ")
     finally:
         server.send_signal(signal.SIGINT)
-        assert server.wait(timeout=10) == 0
+        try:
+            # Stopping takes under a second; the rest is room for a machine busy with the other tests.
+            rest, errors = server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.send_signal(signal.SIGABRT)
+            rest, errors = server.communicate()
+            raise AssertionError(f"the local AWS did not stop on Ctrl-C; it printed: {rest!r}; {errors}") from None
+        assert server.returncode == 0, rest
+        assert "Stopping." in rest
 
 
 def test_demo_network_has_public_subnets_in_two_zones(aws_env, local_session):

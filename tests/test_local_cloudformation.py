@@ -132,6 +132,16 @@ def test_deleting_leaves_a_final_snapshot_of_the_database(deployed):
     assert rds.describe_db_instances()["DBInstances"] == [] or all(
         d["DBInstanceIdentifier"] != f"{STACK}-database" for d in rds.describe_db_instances()["DBInstances"]
     )
+    # What the delete said DELETE_COMPLETE is gone, read through each service (QA: the target group stayed).
+    elbv2 = clients("elbv2")
+    assert f"{STACK}-roi" not in {t["TargetGroupName"] for t in elbv2.describe_target_groups()["TargetGroups"]}
+    assert not [g for g in clients("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+                if g["AutoScalingGroupName"].startswith(f"{STACK}-")]  # fmt: skip
+    assert not [t for t in clients("ec2").describe_launch_templates()["LaunchTemplates"]
+                if t["LaunchTemplateName"].startswith(f"{STACK}-")]  # fmt: skip
+    assert not clients("ssm").describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Option": "BeginsWith", "Values": [f"/{STACK}/"]}]
+    )["Parameters"]
 
 
 def test_a_kept_plan_of_a_new_stack_executes(aws_env, local_session, demo_params):
@@ -284,3 +294,28 @@ def test_with_rollback_disabled_a_failed_create_keeps_what_was_made_and_an_updat
     cfn.execute_change_set(ChangeSetName=retry["Id"])
     assert cfn.describe_stacks(StackName="kept-going")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
     assert s3.get_bucket_versioning(Bucket="kept-going-data-123456789012-us-east-1")["Status"] == "Enabled"
+
+
+def test_a_bucket_that_holds_objects_is_not_deleted_and_its_stack_is_delete_failed(deployed):
+    """S3 refuses DeleteBucket while the bucket holds objects, and CloudFormation's handler empties none: the
+    bucket is DELETE_FAILED and stays, with its objects (QA: moto's delete returned without deleting, and the
+    stack said DELETE_COMPLETE)."""
+    clients, _, _ = deployed
+    cfn, s3 = clients("cloudformation"), clients("s3")
+    template = {
+        "Resources": {"Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "holds-objects"}}},
+    }
+    cfn.create_stack(StackName="holds-objects", TemplateBody=json.dumps(template))
+    s3.put_object(Bucket="holds-objects", Key="model.pt", Body=b"weights")
+    cfn.delete_stack(StackName="holds-objects")
+    (stack,) = cfn.describe_stacks(StackName="holds-objects")["Stacks"]
+    assert stack["StackStatus"] == "DELETE_FAILED"
+    (bucket,) = cfn.list_stack_resources(StackName="holds-objects")["StackResourceSummaries"]
+    assert bucket["ResourceStatus"] == "DELETE_FAILED"
+    assert "The bucket you tried to delete is not empty" in bucket["ResourceStatusReason"]
+    assert s3.get_object(Bucket="holds-objects", Key="model.pt")["Body"].read() == b"weights"
+
+    s3.delete_object(Bucket="holds-objects", Key="model.pt")
+    cfn.delete_stack(StackName="holds-objects")
+    assert cfn.describe_stacks(StackName=stack["StackId"])["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+    assert "holds-objects" not in {b["Name"] for b in s3.list_buckets()["Buckets"]}

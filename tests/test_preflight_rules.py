@@ -138,8 +138,8 @@ def test_an_iam_name_held_in_another_region_names_that_stack(aws, good):
     )
     problems = failed(aws, good, preflight.check_named_resources)
     assert problems["IAM role names are free"].startswith(
-        f"{prefix}-role-rds-monitoring exists (held by stack valohai-west in us-west-2; delete it (or the stack that "
-        "holds it), or choose another ResourcePrefix)"
+        f"{prefix}-role-rds-monitoring exists (held by stack valohai-west in us-west-2; in use there: choose another "
+        "ResourcePrefix, or give that stack's --stack-name (and --region) to update it)"
     )
     assert (
         f"{prefix}-profile-worker exists (made by a Valohai installation with ResourcePrefix {prefix}, in no stack"
@@ -160,6 +160,30 @@ def test_secrets_that_exist_or_are_scheduled_for_deletion(aws, good):
     assert f"aws secretsmanager restore-secret --secret-id {prefix}-secret-key" in key
     assert f"aws secretsmanager delete-secret --secret-id {prefix}-secret-key --force-delete-without-recovery" in key
     assert "choose another ResourcePrefix" in key
+
+
+def test_a_live_stack_s_resources_are_never_advised_deleted_a_retained_one_s_are(aws, good):
+    """QA: preflight told to force-delete the secret of a live installation (a wrong --stack-name, or none).
+    A live stack's resource: choose another prefix or name that stack. One retained from a deleted stack (its
+    aws:cloudformation tags outlive it): said so, and deleting it is one way forward."""
+    prefix = good["ResourcePrefix"]
+    cfn = aws("cloudformation")
+    secret = {"Type": "AWS::SecretsManager::Secret", "Properties": {"Name": f"{prefix}-secret-jwt"}}
+    group = {
+        "Type": "AWS::EC2::SecurityGroup",
+        "DeletionPolicy": "Retain",
+        "Properties": {"GroupName": f"{prefix}-sg-workers", "GroupDescription": "kept", "VpcId": good["VpcId"]},
+    }
+    cfn.create_stack(StackName="live-one", TemplateBody=json.dumps({"Resources": {"Secret": secret}}))
+    cfn.create_stack(StackName="gone-one", TemplateBody=json.dumps({"Resources": {"Group": group}}))
+    cfn.delete_stack(StackName="gone-one")
+    problems = failed(aws, good, preflight.check_named_resources)
+    live = problems["Secret names are free"]
+    assert live.startswith(f"{prefix}-secret-jwt exists (held by stack live-one in us-east-1; in use there:"), live
+    assert "delete" not in live
+    retained = problems["Security group names are free in the VPC"]
+    assert retained.startswith(f"{prefix}-sg-workers exists (retained from stack gone-one in us-east-1, since deleted;")
+    assert "delete it" in retained
 
 
 def test_other_named_resources(aws, good):
@@ -198,6 +222,10 @@ def test_the_database_version_must_be_offered_and_the_class_orderable_for_it(aws
         "16.9, 16.10, 16.11, 16.12, 16.13, 16.14, 16.15"
     )
     assert problems["Database class is orderable for its version"] == "cannot tell: postgres 16.1 is not offered"
+    # The hint offers only what the parameter takes: RDS also lists 13.23-rds.<date>, which the pattern refuses (QA).
+    offered = failed(aws, {**good, "DatabaseEngineVersion": "13.1"}, preflight.check_database_engine)
+    hint = offered["Database engine version is offered"].split("offered 13.x: ")[1].split(", ")
+    assert hint and "13.23" in hint and not [v for v in hint if "-rds" in v], hint
     # run_checks takes what a --template could allow: a class RDS does not sell for the version.
     problems = failed(aws, {**good, "DatabaseInstanceClass": "db.x9.huge"}, preflight.check_database_engine)
     assert problems["Database class is orderable for its version"] == (
@@ -341,3 +369,26 @@ def test_every_name_the_template_makes_is_checked(options):
     assert {"AWS::IAM::Role", "AWS::SecretsManager::Secret", "AWS::EC2::LaunchTemplate"} <= named
     for resource_type, checked in preflight.NAMED.items():
         assert name_property(resource_type) == checked.name_property, resource_type
+
+
+def test_preflight_of_a_stack_checks_the_values_it_would_keep(aws_env, demo_params, tmp_path):
+    """QA: `preflight --stack-name` with a file that leaves parameters out checked the template's defaults (the
+    names of another prefix, no key pair), where plan and deploy keep the deployed values."""
+    from test_deploy_local import run
+
+    endpoint = aws_env.endpoint_url
+    values = {e["ParameterKey"]: e["ParameterValue"] for e in json.loads(demo_params.read_text())}
+    flags = ("--yes", "--skip-preflight", "--no-termination-protection")
+    assert run(endpoint, "deploy", "--stack-name", "kept-values", "--params", str(demo_params), *flags).exit_code == 0
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps([{"ParameterKey": "WorkerMaxSize", "ParameterValue": "4"}]))
+
+    checked = run(endpoint, "preflight", "--stack-name", "kept-values", "--params", str(partial), "--output", "json")
+    assert checked.exit_code == 0, checked.output
+    rows = {c["name"]: c for c in json.loads(checked.stdout)["checks"]}
+    assert rows["VPC exists"]["detail"] == values["VpcId"]
+    assert rows["Secret names are free"]["ok"] and "this stack's own" in rows["Secret names are free"]["detail"]
+
+    new_stack = run(endpoint, "preflight", "--stack-name", "not-made", "--params", str(partial))
+    assert new_stack.exit_code == 2, new_stack.output
+    assert "required (the template has no default and stack not-made is created)" in new_stack.stderr

@@ -230,3 +230,13 @@ def test_sub_join_select_split_findinmap_and_pseudo_parameters_are_evaluated():
         "b:left:80:${Fn::Select}(0, ${Fn::GetAZs}(eu-west-1))",
         "c:left:443:${Fn::Select}(0, ${Fn::GetAZs}(eu-west-1))",
     )
+
+
+def test_a_reference_inside_a_structured_value_is_shown_as_a_name():
+    """QA: a target group's Targets showed [{"Id":"\\ue000RoiInstance\\ue001"}], the marker escaped by json.dumps
+    before it could be shown as ${RoiInstance}."""
+    from valohai_cfn.intrinsics import reference
+    from valohai_cfn.review import shown
+
+    assert shown([{"Id": reference("RoiInstance"), "Port": 8000}]) == '[{"Id":"${RoiInstance}","Port":8000}]'
+    assert shown({"Name": "café"}) == '{"Name":"café"}'

@@ -111,7 +111,10 @@ def test_queue_tls_goes_on_and_off_through_preferred(aws_env, local_session, dep
     assert deploy(aws_env, with_values(demo_params, QueueTransitEncryption="false")).exit_code == 1
     back = deploy(aws_env, with_values(demo_params, QueueTransitEncryption="preferred"))
     assert back.exit_code == 0, back.output
-    assert "for false (no TLS) once the workers launched before this update are gone" in " ".join(back.output.split())
+    said = " ".join(back.output.split())
+    # Turning TLS off, the clients keep rediss:// until the last step (QA: the words promised a move here).
+    assert "the app and the workers keep rediss:// until QueueTransitEncryption=false" in said
+    assert "workers launched from now on use rediss://" not in said
     # UsePreviousValue in the file keeps the deployed value on an update.
     off = deploy(aws_env, with_values(demo_params, QueueTransitEncryption="false", EnvironmentName=None))
     assert off.exit_code == 0, off.output
@@ -133,6 +136,12 @@ def test_what_the_database_and_the_queue_cannot_take_is_refused_with_the_way_for
     assert "has 80 GiB, and RDS storage never shrinks: keep DatabaseAllocatedStorage at 80 or more" in said
     assert f"the queue {prefix}-queue runs Redis 7.1" in said and "ElastiCache never downgrades" in said
     assert "Nothing was changed." in said and no_change_set_was_made(aws)
+    # diff refuses it too, rather than showing a Modify that cannot be made (QA).
+    local = ["--endpoint-url", aws_env.endpoint_url, "--region", "us-east-1"]
+    changed = with_values(deployed, DatabaseEngineVersion="16.9")
+    diffed = CliRunner().invoke(cli, ["diff", "--stack-name", STACK, "--params", str(changed), "--exit-code", *local])
+    assert diffed.exit_code == 1, diffed.output
+    assert "RDS never downgrades" in " ".join(diffed.output.split())
 
     up = deploy(aws_env, with_values(deployed, DatabaseEngineVersion="17.6", DatabaseAllocatedStorage="84"))
     assert up.exit_code == 1, up.output
@@ -155,6 +164,15 @@ def test_the_local_aws_refuses_what_rds_and_ec2_refuse(aws_env, local_session):
         rules.check("update", "AWS::RDS::DBInstance", where, database, {**database, "EngineVersion": "17.6"})
     with pytest.raises(rules.Refused, match="at least 10 percent"):
         rules.check("update", "AWS::RDS::DBInstance", where, {"AllocatedStorage": 80}, {"AllocatedStorage": 84})
+    plain = {"EngineVersion": "6.2", "TransitEncryptionEnabled": False}
+    with pytest.raises(rules.Refused, match=re.escape("only on Redis OSS 7.0 or later (it runs 6.2)")):
+        rules.check(
+            "update",
+            "AWS::ElastiCache::ReplicationGroup",
+            where,
+            plain,
+            {**plain, "TransitEncryptionEnabled": True, "TransitEncryptionMode": "preferred"},
+        )
 
     cfn = local_session.client("cloudformation", endpoint_url=aws_env.endpoint_url)
     ec2 = local_session.client("ec2", endpoint_url=aws_env.endpoint_url)
@@ -170,3 +188,14 @@ def test_the_local_aws_refuses_what_rds_and_ec2_refuse(aws_env, local_session):
         e.get("ResourceStatusReason", "") for e in cfn.describe_stack_events(StackName="apostrophe")["StackEvents"]
     ]
     assert any("Invalid rule description" in r and '"\'" not allowed' in r for r in reasons)
+
+
+def test_queue_tls_on_a_redis_6_queue_is_refused_before_any_change_set():
+    """ElastiCache changes a live queue's TLS only on Redis OSS 7.0 or later (QA: a 6.2 queue's false → preferred
+    passed the review and reached ElastiCache). The live version is read from the cluster; no AWS call here."""
+    group = {"ReplicationGroupId": "old-queue", "TransitEncryptionEnabled": False}
+    wanted = {"TransitEncryptionEnabled": True, "TransitEncryptionMode": "preferred"}
+    verdict = transitions._queue_tls(None, group, wanted, [], lambda: None, "6.2")
+    (refusal,) = verdict.refusals
+    assert "runs Redis 6.2" in refusal and "deploy QueueEngineVersion 7.1 first" in refusal
+    assert transitions._queue_tls(None, group, wanted, [], lambda: None, "7.1").refusals == []

@@ -155,6 +155,8 @@ def answer_the_installation(stubs: Stubs, settings: dict[str, str] | None = None
         rf"^aws secretsmanager get-secret-value --secret-id {PREFIX}-secret-dbpassword ",
         f'{{"username": "roi", "password": "{DATABASE_PASSWORD}", "host": "x", "port": 5432}}',
     )
+    # What awscli prints for SignalResource with the script's literal query (its answer has no fields).
+    stubs.answer(r"^aws cloudformation signal-resource ", "1\n")
     # At first boot the organization does not exist until roi_create_organization makes it.
     stubs.answer(r"^docker exec -e VH_ORGANIZATION .*is_organization", "\n", times=1 if first_boot else 0)
     stubs.answer(r"^docker exec -e VH_ORGANIZATION .*is_organization", "42\n")
@@ -420,6 +422,56 @@ def test_a_throttled_read_is_retried_until_it_answers(boot_script, stubs):
     assert result.returncode == 0, result.stderr
     assert len([c for c in stubs.calls("aws") if "vh-secret-jwt" in c]) == 3
     assert signals(stubs) == [("SUCCESS", IMDS["instance-id"])]
+
+
+def test_a_throttled_success_signal_is_retried_and_a_lost_one_never_becomes_failure(boot_script, stubs):
+    """QA: one throttled SignalResource SUCCESS made the exit trap send FAILURE, rolling back a healthy app."""
+    throttled = "An error occurred (Throttling) when calling the SignalResource operation: Rate exceeded\n"
+    stubs.answer(r"^aws cloudformation signal-resource .*--status SUCCESS", exit=254, stderr=throttled, times=1)
+    answer_the_installation(stubs)
+    result = stubs.run(boot_script)
+    assert result.returncode == 0, result.stderr
+    assert signals(stubs) == [("SUCCESS", IMDS["instance-id"])] * 2
+
+    stubs.rules.clear()
+    stubs.forget_calls()
+    stubs.answer(r"^aws cloudformation signal-resource .*--status SUCCESS", exit=254, stderr=throttled)
+    answer_the_installation(stubs, first_boot=False)
+    result = stubs.run(boot_script)
+    assert result.returncode != 0
+    assert {status for status, _ in signals(stubs)} == {"SUCCESS"}, "the app is up: never FAILURE"
+
+
+def test_a_failed_prep_leaves_no_token_behind(boot_script, stubs):
+    """QA: the prep config (it holds the API token) stayed in ubuntu's home when prep failed."""
+    stubs.answer(r"^python3 -m prep ", exit=1, stderr="prep: cannot reach the app\n")
+    answer_the_installation(stubs)
+    result = stubs.run(boot_script)
+    assert result.returncode != 0
+    assert signals(stubs) == [("FAILURE", "register the worker environments")]
+    assert not (stubs.root / "home/ubuntu/valohai-prep.yaml").exists()
+
+
+def test_reconcile_gives_a_new_optimo_password_to_optimo_too(boot_script, stubs):
+    """QA: a changed optimo secret reached /etc/roi.config only; optimo kept the old one and the app could no
+    longer sign in to it."""
+    answer_the_installation(stubs)
+    assert stubs.run(boot_script).returncode == 0
+    stubs.rules.clear()
+    stubs.answer(rf"^aws secretsmanager get-secret-value --secret-id {PREFIX}-secret-optimo ", "N3wOptimoPassw0rd")
+    answer_the_installation(stubs, first_boot=False)
+    stubs.forget_calls()
+    result = stubs.run(stubs.root / "usr/local/sbin/valohai-cfn-roi", "reconcile")
+    assert result.returncode == 0, result.stderr
+    assert "OPTIMO_BASIC_AUTH_PASSWORD=N3wOptimoPassw0rd" in (stubs.root / OPTIMO_UNIT).read_text()
+    assert [c[1:] for c in stubs.calls("systemctl")] == [
+        ["daemon-reload"],
+        ["enable", "optimo"],
+        ["restart", "optimo"],
+        ["enable", "roi"],
+        ["restart", "roi"],
+    ]
+    assert "N3wOptimoPassw0rd" not in repr(stubs.calls()) + result.stdout + result.stderr
 
 
 def test_an_app_that_never_answers_healthz_fails_the_boot(boot_script, stubs):

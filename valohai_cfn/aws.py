@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from xml.etree.ElementTree import ParseError
 
 import boto3
 from botocore.config import Config
@@ -170,8 +171,9 @@ def aws_errors() -> Iterator[None]:
         error = e.response.get("Error", {})
         code, message = error.get("Code", "Error"), str(error.get("Message", e))
         raise AwsError(_one_line(f"{e.operation_name}: {code}: {message}")) from None
-    except ResponseParserError:
-        # What a server that is not AWS (or a proxy's error page) gives back; its page is not printed.
+    except (ResponseParserError, ParseError):
+        # What a server that is not AWS (or a proxy's error page) gives back; its page is not printed. ParseError:
+        # botocore reads some answers' XML itself, past its parser (S3 GetBucketLocation).
         raise AwsError(
             "the endpoint answered with something that is not an AWS response (is --endpoint-url right?)"
         ) from None

@@ -54,14 +54,24 @@ def _tag_character_ok(c: str) -> bool:
     return unicodedata.category(c)[0] in "LZN" or c in TAG_PUNCTUATION
 
 
+# The stack tag valohai-cfn adds to every stack it makes (deploy.VALOHAI_TAG).
+OWN_TAG = ("valohai", "1")
+
+
 def tag_problems(tags: dict[str, str], *, propagated: bool = True) -> list[str]:
     """Every reason AWS refuses these stack tags (with the tags valohai-cfn adds), one line each; empty when
     it takes them. `propagated`: also the characters the services refuse when CloudFormation copies the tags
     onto their resources (CloudFormation's own CreateStack takes them, the resource's create then fails)."""
     limits = _stack_tag_limits()
     problems = []
-    if len(tags) > limits["count"]:
-        problems.append(f"{len(tags)} tags: a stack takes at most {limits['count']}")
+    # valohai-cfn adds its own tag to every stack it makes: it counts, and it is not the user's to set.
+    if tags.get(OWN_TAG[0], OWN_TAG[1]) != OWN_TAG[1]:
+        problems.append(f"tag {OWN_TAG[0]}: valohai-cfn's own ({OWN_TAG[0]}={OWN_TAG[1]} marks the stacks it made)")
+    count = len({**tags, OWN_TAG[0]: OWN_TAG[1]})
+    if count > limits["count"]:
+        problems.append(
+            f"{count} tags with valohai-cfn's {OWN_TAG[0]}={OWN_TAG[1]}: a stack takes at most {limits['count']}"
+        )
     for key, value in tags.items():
         shown = key if len(key) <= 40 else key[:37] + "..."
         if key.lower().startswith(RESERVED_TAG_PREFIX):

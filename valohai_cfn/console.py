@@ -264,16 +264,21 @@ def show_changes(out: Output, review: Review, *, from_change_set: bool = True) -
         out.console.print(_property_line(c.logical_id, p))
 
 
+def _before_after(name: str, before: str | None, after: str | None, widths: tuple[int, int]) -> Text:
+    """`  name: before → after`, (none) and (removed) where a side is missing."""
+    line = Text(f"  {name}: ")
+    line.append(short(before, widths[0]) if before is not None else "(none)", style="red")
+    line.append(" → ")
+    line.append(short(after, widths[1]) if after is not None else "(removed)", style="green")
+    return line
+
+
 def show_tags(out: Output, review: Review) -> None:
     if not review.tags:
         return
     out.line("Stack tags that change:", "bold")
     for t in review.tags:
-        line = Text(f"  {t.key}: ")
-        line.append(short(t.before) if t.before is not None else "(none)", style="red")
-        line.append(" → ")
-        line.append(short(t.after) if t.after is not None else "(removed)", style="green")
-        out.console.print(line)
+        out.console.print(_before_after(t.key, t.before, t.after, (VALUE_WIDTH, VALUE_WIDTH)))
 
 
 def show_outputs_changes(out: Output, review: Review) -> None:
@@ -281,10 +286,7 @@ def show_outputs_changes(out: Output, review: Review) -> None:
         return
     out.line("Outputs that change:", "bold")
     for o in review.outputs:
-        line = Text(f"  {o.name}: ")
-        line.append(short(o.before, 50) if o.before is not None else "(none)", style="red")
-        line.append(" → ")
-        line.append(short(o.after, 70) if o.after is not None else "(removed)", style="green")
+        line = _before_after(o.name, o.before, o.after, (50, 70))
         if o.at_deploy:
             line.append("  (changes at deploy)", style="yellow")
         out.console.print(line)
@@ -314,7 +316,9 @@ def show_security(out: Output, review: Review) -> None:
 APP_INSTANCE_REPLACED = (
     "The app instance is replaced: a new one boots from the image given, and the update waits for its health "
     "signal (the app answering /healthz) before it completes; the old instance is removed afterwards. The "
-    "database, bucket and secrets are kept, and the new app migrates the database as it starts."
+    "database, bucket and secrets are kept, and the new app migrates the database as it starts. Should its "
+    "health signal fail, CloudFormation rolls back to the old instance on the database the new app may already "
+    "have migrated: take a database snapshot first (aws rds create-db-snapshot)."
 )
 
 
@@ -415,18 +419,24 @@ def event_json(event: dict) -> dict[str, Any]:
     return {k: (event[k].isoformat() if k == "Timestamp" else event[k]) for k in keys if k in event}
 
 
-def show_drift(out: Output, status: str, drifted: list[Drift]) -> None:
+def show_drift(out: Output, status: str, drifted: list[Drift], unchecked: list[tuple[str, str]]) -> None:
     out.line(f"Drift: {status}", "bold red" if drifted else "green")
     for d in drifted:
         out.line(f"  {d.logical_id} ({d.resource_type}) {d.status}", "red")
         for path, expected, actual, kind in d.differences:
             out.line(f"    {path} ({kind}): {short(expected, 60)} → {short(actual, 60)}")
+    if unchecked:
+        # In sync or drifted, the status speaks only of the resources checked.
+        out.line(f"Not checked ({len(unchecked)}, a type drift detection does not cover here):")
+        for logical_id, resource_type in unchecked:
+            out.line(f"  {logical_id} ({resource_type})")
 
 
-def drift_json(stack: str, status: str, drifted: list[Drift]) -> dict[str, Any]:
+def drift_json(stack: str, status: str, drifted: list[Drift], unchecked: list[tuple[str, str]]) -> dict[str, Any]:
     return {
         "stack": stack,
         "drift_status": status,
+        "not_checked": [{"logical_id": i, "resource_type": t} for i, t in unchecked],
         "drifted": [
             {
                 "logical_id": d.logical_id,

@@ -27,13 +27,14 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError, HTTPClientError, WaiterError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
+from valohai_cfn.aws_rules import OWN_TAG
 from valohai_cfn.review import PropertyChange, ResourceChange
 from valohai_cfn.stack.policy import DATA_RESOURCE_TYPES
 
 # Polling at 1 s: awscli sleeps 5 s between change-set checks and 30 s between stack checks.
 POLL_SECONDS = 1.0
 THROTTLED_SECONDS_MAX = 30.0
-VALOHAI_TAG = ("valohai", "1")
+VALOHAI_TAG = OWN_TAG  # the stacks this tool made carry it
 # Named IAM roles, and the AWS::LanguageExtensions transform (Fn::ForEach makes the worker groups).
 CAPABILITIES = ["CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 # The messages CloudFormation gives a change set with nothing in it (create-change-set and deploy).
@@ -772,12 +773,12 @@ def outputs(stack: dict) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in sorted(stack.get("Outputs", []), key=lambda o: o["OutputKey"])}
 
 
-def _resource_drifts(cfn: Any, stack: str) -> Iterator[dict]:
-    """The drifted resources, every page (boto3 has no paginator for this call)."""
+def _resource_drifts(cfn: Any, stack: str, statuses: tuple[str, ...] = ("MODIFIED", "DELETED")) -> Iterator[dict]:
+    """The resources of these drift statuses, every page (boto3 has no paginator for this call)."""
     token: dict[str, str] = {}
     while True:
         page = cfn.describe_stack_resource_drifts(
-            StackName=stack, StackResourceDriftStatusFilters=["MODIFIED", "DELETED"], **token
+            StackName=stack, StackResourceDriftStatusFilters=list(statuses), **token
         )
         yield from page["StackResourceDrifts"]
         if not page.get("NextToken"):
@@ -820,6 +821,13 @@ def detect_drift(cfn: Any, stack: str, on_wait: Any = None) -> tuple[str, list[D
         for d in _resource_drifts(cfn, stack)
     ]
     return status.get("StackDriftStatus", "UNKNOWN"), sorted(drifted, key=lambda d: d.logical_id)
+
+
+def not_checked(cfn: Any, stack: str) -> list[tuple[str, str]]:
+    """The resources the last drift detection did not check (NOT_CHECKED: a type drift detection does not
+    cover), as (logical id, resource type), sorted: "in sync" says nothing of them."""
+    found = {(d["LogicalResourceId"], d["ResourceType"]) for d in _resource_drifts(cfn, stack, ("NOT_CHECKED",))}
+    return sorted(found)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 VALOHAI_ACCOUNT = "635691382966"
 LATEST = "latest"
 # The image parameters, and the name pattern of the images each one takes.
@@ -23,6 +25,11 @@ IMAGE_NAMES = {"RoiAmiId": "valohai-roi-*", "WorkerAmiId": "valohai-peon-*"}
 class ImageNotShared(Exception):
     """No image of the name is shared with the account in the region; the message is one line that says
     which account and region to ask Valohai to share the images with."""
+
+
+class ImageDowngrade(Exception):
+    """`latest` would replace the deployed image with an older one (Valohai stopped sharing the newer, or
+    disabled it): an older app on a database the newer one migrated. One line with the way forward."""
 
 
 @dataclass(frozen=True)
@@ -40,10 +47,15 @@ def wants_latest(name: str, value: str) -> bool:
     return name in IMAGE_NAMES and value == LATEST
 
 
+def _age(image: dict[str, Any]) -> tuple[str, str]:
+    """What orders images in time: CreationDate (ISO 8601 strings sort as dates), then the name (Valohai's
+    names carry the build date) between two of the same second."""
+    return image.get("CreationDate", ""), image.get("Name", "")
+
+
 def newest(images: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The image with the latest CreationDate (ISO 8601 strings sort as dates), as Terraform's most_recent
-    chooses; between two of the same second, the greater name (Valohai's names carry the build date)."""
-    return max(images, key=lambda image: (image.get("CreationDate", ""), image.get("Name", "")), default=None)
+    """The image with the latest CreationDate, as Terraform's most_recent chooses (_age)."""
+    return max(images, key=_age, default=None)
 
 
 def newest_shared_image(ec2: Any, pattern: str) -> dict[str, Any] | None:
@@ -69,14 +81,18 @@ def not_shared(parameter: str, pattern: str, account: str, region: str) -> str:
     )
 
 
-def resolve_images(ec2: Any, sts: Any, parameters: dict[str, str]) -> tuple[dict[str, str], list[ResolvedImage]]:
+def resolve_images(
+    ec2: Any, sts: Any, parameters: dict[str, str], deployed: dict[str, str] | None = None
+) -> tuple[dict[str, str], list[ResolvedImage]]:
     """The parameters with each `latest` of RoiAmiId / WorkerAmiId replaced by the newest image Valohai shares
     with the account in `ec2`'s region, and what was resolved (empty when nothing was `latest`, and then no
     AWS call is made). `parameters` maps names to values as a parameter file gives them; it is not changed.
+    `deployed`: the stack's current values, for an update.
 
     `ec2` and `sts` are boto3 clients of the account and region the stack is deployed to. Raises ImageNotShared
     (one line naming the account, from STS GetCallerIdentity, and the region) when no such image is shared,
-    and botocore's ClientError when DescribeImages itself fails."""
+    ImageDowngrade when the image chosen is older than the deployed one, and botocore's ClientError when
+    DescribeImages itself fails."""
     resolved_parameters = dict(parameters)
     resolved: list[ResolvedImage] = []
     for parameter, pattern in IMAGE_NAMES.items():
@@ -86,6 +102,27 @@ def resolve_images(ec2: Any, sts: Any, parameters: dict[str, str]) -> tuple[dict
         if image is None:
             account = sts.get_caller_identity()["Account"]
             raise ImageNotShared(not_shared(parameter, pattern, account, ec2.meta.region_name))
+        _refuse_downgrade(ec2, parameter, image, (deployed or {}).get(parameter, ""))
         resolved_parameters[parameter] = image["ImageId"]
         resolved.append(ResolvedImage(parameter, image["ImageId"], image.get("Name", ""), image["CreationDate"]))
     return resolved_parameters, resolved
+
+
+def _refuse_downgrade(ec2: Any, parameter: str, chosen: dict[str, Any], deployed_id: str) -> None:
+    """ImageDowngrade when the deployed image is newer than the one chosen. A deployed image EC2 no longer
+    describes (deregistered) cannot be compared: the review shows the change."""
+    if not deployed_id.startswith("ami-") or deployed_id == chosen["ImageId"]:
+        return
+    try:
+        images = ec2.describe_images(ImageIds=[deployed_id])["Images"]
+    except ClientError:
+        return
+    if not images or _age(images[0]) <= _age(chosen):
+        return
+    current = images[0]
+    raise ImageDowngrade(
+        f"{parameter}=latest: the newest image Valohai shares now, {chosen['ImageId']} ({chosen.get('Name', '')}, "
+        f"made {chosen['CreationDate']}), is older than the deployed {deployed_id} ({current.get('Name', '')}, made "
+        f"{current['CreationDate']}): an older app would run on a database the newer one migrated. Keep "
+        f"{parameter}={deployed_id} (or UsePreviousValue), or ask Valohai why the newer image is no longer shared"
+    )

@@ -321,16 +321,19 @@ class SentParameters:
     values: dict[str, str]  # the values the stack would have
 
 
-def resolve_images(aws: Any, parameters: dict[str, str], report: Reporter) -> dict[str, str]:
+def resolve_images(
+    aws: Any, parameters: dict[str, str], report: Reporter, deployed: dict[str, str] | None = None
+) -> dict[str, str]:
     """The parameters with `latest` for RoiAmiId / WorkerAmiId replaced by the newest image Valohai shares with
     the account in the clients' region (valohai_cfn.images), what was chosen reported; the parameters as they
-    are, and no AWS call, when neither is `latest`. Raises images.ImageNotShared (one line naming the account
-    and region) when none is shared."""
+    are, and no AWS call, when neither is `latest`. `deployed`: the stack's values, for an update. Raises
+    images.ImageNotShared (one line naming the account and region) when none is shared, images.ImageDowngrade
+    when the newest shared is older than the deployed image."""
     from valohai_cfn.images import resolve_images as newest_shared
 
     if not any(v == "latest" for v in parameters.values()):
         return parameters
-    resolved_parameters, resolved = newest_shared(aws("ec2"), aws("sts"), parameters)
+    resolved_parameters, resolved = newest_shared(aws("ec2"), aws("sts"), parameters, deployed)
     if resolved:
         report.note(ImagesResolved(resolved))
     return resolved_parameters
@@ -607,6 +610,8 @@ class Promises:
                         ) from e
                     raise
                 executed = True
+                # A recreate's delete is no longer the last word: the stack is being created again.
+                self._done = [d.replace(NOT_CREATED_YET, ".") for d in self._done]
                 self._made.pop(change_set.arn, None)
                 self._under_way = _watching_text(name, policies.replaceable)
                 # A state that takes no change yet, or AWS out of reach: applied once the operation ends, below.
@@ -818,10 +823,12 @@ def _deleting_text(stack_name: str, *, lifted: bool, recreating: bool) -> str:
 
 def _deleted_text(stack_name: str, *, recreating: bool) -> str:
     if recreating:
-        return (
-            f"Stack {stack_name} was deleted (approved) to be created again; it was not created: run the deploy again."
-        )
+        return f"Stack {stack_name} was deleted (approved) to be created again{NOT_CREATED_YET}"
     return f"Stack {stack_name} was deleted (approved)."
+
+
+# Said of a recreate's delete until a change set of the stack is executed: then the stack exists again.
+NOT_CREATED_YET = "; it was not created: run the deploy again."
 
 
 def put_back_after_failed_delete(cfn: Any, stack: dict, report: Reporter) -> dict:
@@ -883,6 +890,18 @@ def check_account(
             f"preflight checks this installation's template, and this template has no parameter {e.args[0]}"
             + (f": {skip_hint}" if skip_hint else "")
         ) from None
+
+
+def preflight(aws: Any, template: Template, parameters: dict[str, str], stack_name: str | None) -> list[Check]:
+    """The preflight command: the account checked for the values the stack would have — for a stack that exists
+    (--stack-name), what the file leaves out keeps the deployed value, as plan and deploy keep it (the template's
+    defaults would check names and values the stack does not use). WrongInput for a parameter without a value."""
+    state = deploy.stack_state(aws("cloudformation"), stack_name) if stack_name else None
+    updating = state is not None and state.plan in (Plan.UPDATE, Plan.WAIT, Plan.REFUSE)
+    if state is not None:
+        check_required(Plan.UPDATE if updating else Plan.CREATE, parameters, template, state)
+    values = {**(state.parameters if state is not None and updating else {}), **parameters}
+    return check_account(aws, template, values, stack_name)
 
 
 def _with_previous_values(cfn: Any, stack_name: str | None, parameters: dict[str, str]) -> dict[str, str]:
@@ -979,7 +998,8 @@ def difference(
 ) -> Difference:
     """`diff`: what a deploy would change, from the deployed template and parameter values and the new ones,
     with no change set (nothing is changed). Replacements are judged from the resource schemas. The stack's
-    tags are kept, as a deploy without --tag keeps them."""
+    tags are kept, as a deploy without --tag keeps them. DeployError for an update the live resources cannot
+    take (as plan)."""
     from valohai_cfn import review
     from valohai_cfn.intrinsics import EvaluationError, pseudo_parameters
     from valohai_cfn.language_extensions import TransformError
@@ -989,10 +1009,13 @@ def difference(
     exists = state.stack is not None and state.status != "REVIEW_IN_PROGRESS"
     plan = Plan.UPDATE if exists else Plan.CREATE
     check_required(plan, parameters, template, state)
-    parameters = resolve_images(aws, parameters, report)
+    parameters = resolve_images(aws, parameters, report, state.parameters if exists else None)
     sent = parameters_to_send(plan, parameters, template, state.parameters)
     stack_id = state.stack["StackId"] if state.stack else None
     deployed = deploy.template_of(cfn, StackName=stack_id) if exists and stack_id else None
+    # What the live resources cannot take is refused here as plan refuses it: a diff that shows it as a plain
+    # Modify (and --exit-code 3) would promise an update that cannot be made.
+    _check_live(aws, state, deployed, template.document, sent.values, report)
     pseudo = pseudo_parameters(region=cfn.meta.region_name, stack_name=stack_name, stack_id=stack_id)
     try:
         reviewed = review.review(
@@ -1143,7 +1166,7 @@ def deploy_stack(
             if not all(c.ok for c in checks):
                 raise DeployError(f"preflight failed: fix the rows marked FAILED, or {hint}")
         # After preflight, whose rows say what `latest` stands for (or that nothing is shared).
-        parameters = resolve_images(aws, request.parameters, report)
+        parameters = resolve_images(aws, request.parameters, report, state.parameters if updating else None)
         state = _settled(promises, request, state, execute=execute)
         plan = Plan.UPDATE if state.plan is Plan.UPDATE else Plan.CREATE
         sent = parameters_to_send(plan, parameters, request.template, state.parameters)

@@ -143,9 +143,13 @@ MAX_DEPTH = 32
 def read_text(path: Path, *, what: str = "parameter file") -> str:
     """A parameter file's text (or a template's: `what` names it in the errors); ParamsError for what cannot be."""
     try:
-        if path.stat().st_size > MAX_BYTES:
-            raise ParamsError(f"{path}: {path.stat().st_size:,} bytes, too large for a {what}")
-        raw = path.read_bytes()
+        # Read to one byte past the limit, never more: a stream (/dev/zero, <(yes)) has no size to stat.
+        with path.open("rb") as file:
+            raw = file.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            size = path.stat().st_size
+            shown = f"{size:,} bytes" if size > MAX_BYTES else f"over {MAX_BYTES:,} bytes"
+            raise ParamsError(f"{path}: {shown}, too large for a {what}")
     except IsADirectoryError:
         raise ParamsError(f"{path}: is a directory, not a file") from None
     except FileNotFoundError:
@@ -344,10 +348,19 @@ def _shown(value: str) -> str:
 NUMBER = re.compile(r"-?(\d+(\.\d*)?|\.\d+)")
 
 
+# The installation's Number parameters, each of which reaches a property its service takes as a whole number
+# (EBS VolumeSize, RDS AllocatedStorage, an Auto Scaling group's MaxSize): CloudFormation's Number takes 80.5,
+# and the service refuses it only at deploy, after the database is made. tests/test_params.py holds every Number
+# parameter of the template to this list.
+WHOLE_NUMBER_PARAMETERS = frozenset({"RoiVolumeSize", "DatabaseAllocatedStorage", "WorkerVolumeSize", "WorkerMaxSize"})
+
+
 def _number_problems(name: str, value: str, spec: dict) -> list[Problem]:
     if not NUMBER.fullmatch(value):
         return [Problem(name, value, "not a number (digits, an optional sign and decimal point, no spaces)")]
     number = float(value)
+    if name in WHOLE_NUMBER_PARAMETERS and not number.is_integer():
+        return [Problem(name, value, "not a whole number (AWS takes whole GiB and instance counts)")]
     problems = []
     if "MinValue" in spec and number < float(spec["MinValue"]):
         problems.append(Problem(name, value, f"below MinValue {spec['MinValue']}"))

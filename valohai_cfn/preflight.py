@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import ipaddress
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -157,6 +158,39 @@ def check_public_subnets(account: Account, p: dict[str, str]) -> list[Check]:
     return [Check(name, True, "0.0.0.0/0 routes to an internet gateway")]
 
 
+# What takes a private subnet's 0.0.0.0/0 out: a NAT gateway, a NAT instance, a transit gateway.
+WAYS_OUT = ("NatGatewayId", "InstanceId", "NetworkInterfaceId", "TransitGatewayId")
+
+
+def check_ways_out(account: Account, p: dict[str, str]) -> list[Check]:
+    """The app's and the workers' subnets route 0.0.0.0/0 through a NAT (or a transit gateway): their instances
+    get no public address, and without a way out the app cannot signal CloudFormation nor the workers pull
+    their images or reach the app."""
+    name = "App and worker subnets reach the internet"
+    ids = sorted({p["RoiSubnetId"], *_ids(p["WorkerSubnetIds"])})
+    subnets = account.subnets(ids)
+    problems = []
+    for vpc_id in sorted({s["VpcId"] for s in subnets.values()}):
+        in_vpc = [i for i, s in subnets.items() if s["VpcId"] == vpc_id]
+        for subnet_id, routes in sorted(_routes_by_subnet(account, vpc_id, in_vpc).items()):
+            default = next((r for r in routes if r.get("DestinationCidrBlock") == "0.0.0.0/0"), None)
+            if default is None:
+                problems.append(f"{subnet_id} has no 0.0.0.0/0 route")
+            elif not any(default.get(k) for k in WAYS_OUT):
+                problems.append(f"{subnet_id} routes 0.0.0.0/0 to {default.get('GatewayId', '?')}, not a NAT")
+    if problems:
+        detail = "; ".join(problems)
+        return [
+            Check(
+                name,
+                False,
+                f"{detail}: route it to a NAT gateway (instances here get no public address); with VPC endpoints "
+                "for everything they reach instead, deploy with --skip-preflight",
+            )
+        ]
+    return [Check(name, True, "0.0.0.0/0 through a NAT or transit gateway")]
+
+
 def _image(account: Account, name: str, image_id: str) -> Check:
     try:
         images = account.ec2.describe_images(ImageIds=[image_id])["Images"]
@@ -210,15 +244,35 @@ def check_certificate(account: Account, p: dict[str, str]) -> list[Check]:
     arn = p.get("CertificateArn", "")
     if not arn:
         return [Check(name, True, "none given (HTTP only, or one is created with HostedZoneId)")]
+    region = arn.split(":")[3] if arn.count(":") >= 5 else account.region
+    if region != account.region:
+        # A load balancer takes a certificate of its own region only.
+        return [
+            Check(
+                name,
+                False,
+                f"CertificateArn is a certificate of {region}; the load balancer takes one of {account.region}: "
+                f"request or import one there (or give HostedZoneId and no CertificateArn to have one made)",
+            )
+        ]
     try:
         certificate = account.acm.describe_certificate(CertificateArn=arn)["Certificate"]
     except ClientError as e:
-        return [Check(name, False, f"{arn}: {e.response['Error']['Message']}")]
+        return [Check(name, False, f"CertificateArn {arn}: {e.response['Error']['Message']}")]
     names = [certificate["DomainName"], *certificate.get("SubjectAlternativeNames", [])]
+    if certificate["Status"] == "PENDING_VALIDATION":
+        return [
+            Check(
+                name,
+                False,
+                "CertificateArn: PENDING_VALIDATION, not ISSUED: write its validation record (aws acm "
+                "describe-certificate shows the CNAME) and deploy once ACM has issued it",
+            )
+        ]
     if certificate["Status"] != "ISSUED":
-        return [Check(name, False, f"status is {certificate['Status']}, not ISSUED")]
+        return [Check(name, False, f"CertificateArn: {certificate['Status']}, not ISSUED: give an ISSUED certificate")]
     if not covers(names, p["Domain"]):
-        return [Check(name, False, f"covers {', '.join(sorted(set(names)))}, not {p['Domain']}")]
+        return [Check(name, False, f"CertificateArn covers {', '.join(sorted(set(names)))}, not Domain {p['Domain']}")]
     return [Check(name, True, f"ISSUED, covers {p['Domain']}")]
 
 
@@ -308,7 +362,15 @@ def check_bucket_name(account: Account, p: dict[str, str]) -> list[Check]:
         code = e.response["Error"]["Code"]
         if code in ("404", "NoSuchBucket", "NotFound"):
             return [Check(name, True, f"{bucket} is free")]
-        return [Check(name, False, f"{bucket} belongs to another account ({code})")]
+        # 403: another account's bucket, or this identity may not read its own: either way not one to make.
+        return [
+            Check(
+                name,
+                False,
+                f"{bucket} exists and cannot be read from here ({code}: another account's, or no s3:ListBucket "
+                "right): choose another ResourcePrefix, or check the rights of the identity you deploy with",
+            )
+        ]
     if _stack_owns(account, logical_id, bucket):
         return [Check(name, True, f"{bucket} is this stack's own")]
     return [
@@ -576,15 +638,36 @@ def _holder_in(cfn: Any, found: Found) -> str | None:
     return None
 
 
+HELD_BY = "held by stack"
+
+
+def _stack_lives(account: Account, stack_id: str, region: str) -> bool:
+    """Whether the stack (by id: a deleted stack's id still answers, DELETE_COMPLETE) exists in its region."""
+    cfn = (
+        account.cfn
+        if region == account.region or account.in_region is None
+        else account.in_region("cloudformation", region)
+    )
+    try:
+        (stack,) = cfn.describe_stacks(StackName=stack_id)["Stacks"]
+    except ClientError:
+        return False
+    return stack["StackStatus"] != "DELETE_COMPLETE"
+
+
 def _holder(account: Account, named: Named, found: Found) -> str:
     """Who holds an existing resource: the stack its aws:cloudformation tags name, else the stack CloudFormation
     finds it in (for IAM, global to the account, in every region), else the installation its tag names."""
     stack_id = found.tags.get("aws:cloudformation:stack-id", "")
     if stack_id.count(":") >= 5:
-        return f"held by stack {found.tags.get('aws:cloudformation:stack-name', stack_id)} in {stack_id.split(':')[3]}"
+        stack_name, region = found.tags.get("aws:cloudformation:stack-name", stack_id), stack_id.split(":")[3]
+        if _stack_lives(account, stack_id, region):
+            return f"{HELD_BY} {stack_name} in {region}"
+        # A retained resource keeps the tags of the stack it outlived.
+        return f"retained from stack {stack_name} in {region}, since deleted"
     stack = _holder_in(account.cfn, found)
     if stack:
-        return f"held by stack {stack} in {account.region}"
+        return f"{HELD_BY} {stack} in {account.region}"
     if named.global_to_account and account.in_region is not None:
         enabled = sorted(r["RegionName"] for r in account.ec2.describe_regions()["Regions"])
         clients = {r: account.in_region("cloudformation", r) for r in enabled if r != account.region}
@@ -593,14 +676,19 @@ def _holder(account: Account, named: Named, found: Found) -> str:
             holders = dict(zip(clients, pool.map(lambda cfn: _holder_in(cfn, found), clients.values()), strict=True))
         for region, stack in holders.items():
             if stack:
-                return f"held by stack {stack} in {region}"
+                return f"{HELD_BY} {stack} in {region}"
     installation = found.tags.get("valohai:installation")
     if installation:
         return f"made by a Valohai installation with ResourcePrefix {installation}, in no stack"
     return "in no stack"
 
 
-def _ways_forward(resource_type: str, name: str, found: Found) -> str:
+def _ways_forward(resource_type: str, name: str, found: Found, holder: str) -> str:
+    if holder.startswith(HELD_BY):
+        # A live installation's: deleting it would break that installation. Never advised.
+        return (
+            "in use there: choose another ResourcePrefix, or give that stack's --stack-name (and --region) to update it"
+        )
     if resource_type == "AWS::SecretsManager::Secret":
         if found.scheduled_deletion:
             return (
@@ -631,7 +719,8 @@ def _named_check(account: Account, p: dict[str, str], resource_type: str, named:
     taken = []
     for logical_id, name in sorted(wanted.items(), key=lambda item: item[1]):
         if name in found and own.get(logical_id, "") not in found[name].ids:
-            holder, way = _holder(account, named, found[name]), _ways_forward(resource_type, name, found[name])
+            holder = _holder(account, named, found[name])
+            way = _ways_forward(resource_type, name, found[name], holder)
             taken.append(f"{name} exists ({holder}; {way})")
     if taken:
         return Check(named.row, False, "; ".join(taken))
@@ -697,6 +786,7 @@ def check_database_engine(account: Account, p: dict[str, str]) -> list[Check]:
                 for page in pages
                 for v in page["DBEngineVersions"]
                 if v["EngineVersion"].split(".")[0] == major
+                and _takes(account, "DatabaseEngineVersion", v["EngineVersion"])
             },
             key=_version_key,
         )
@@ -710,6 +800,13 @@ def check_database_engine(account: Account, p: dict[str, str]) -> list[Check]:
             Check(class_row, False, f"cannot tell: postgres {version} is not offered"),
         ]
     return [Check(version_row, True, f"postgres {version} in {account.region}"), _orderable(account, rds, p, class_row)]
+
+
+def _takes(account: Account, parameter: str, value: str) -> bool:
+    """Whether the template's parameter accepts the value (its AllowedPattern): a hint never offers a value the
+    parameter refuses (RDS lists 13.23-rds.20260224 beside 13.23)."""
+    pattern = ((account.template or {}).get("Parameters", {}).get(parameter) or {}).get("AllowedPattern")
+    return pattern is None or re.fullmatch(pattern, value) is not None
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -905,6 +1002,7 @@ CHECKS: list[Callable[[Account, dict[str, str]], list[Check]]] = [
     check_subnets,
     check_zones,
     check_public_subnets,
+    check_ways_out,
     check_image,
     check_certificate,
     check_key_pair,

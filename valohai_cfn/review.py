@@ -102,7 +102,8 @@ def shown(value: Any) -> str:
         return shown_text(value)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return ", ".join(shown_text(v) for v in value)
-    return shown_text(json.dumps(value, sort_keys=True, separators=(",", ":")))
+    # ensure_ascii=False: the markers stay characters for shown_text to find, not escapes of them.
+    return shown_text(json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
 
 
 # -- resources, their properties, and the outputs ------------------------------------------------

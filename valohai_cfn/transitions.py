@@ -80,13 +80,26 @@ def _worker_schemes(aws: Any, groups: list[str]) -> dict[str, list[str]]:
     return schemes
 
 
-def _queue_tls(aws: Any, group: dict, new: dict, workers: list[str], last_update: Callable[[], Any]) -> Verdict:
+# ElastiCache changes a live replication group's in-transit encryption only from Redis OSS 7.0 on ("Enabling
+# in-transit encryption on an existing cluster": Valkey 7.2 or later, or Redis OSS 7.0 or later).
+TLS_CHANGE_MINIMUM = (7, 0)
+
+
+def _queue_tls(
+    aws: Any, group: dict, new: dict, workers: list[str], last_update: Callable[[], Any], engine: str | None
+) -> Verdict:
     verdict = Verdict()
     live = tls_state(group.get("TransitEncryptionEnabled", False), group.get("TransitEncryptionMode"))
     wanted = tls_state(new.get("TransitEncryptionEnabled", False), new.get("TransitEncryptionMode"))
     if live == wanted:
         return verdict
     name = group["ReplicationGroupId"]
+    if engine and _version(engine)[:2] < TLS_CHANGE_MINIMUM:
+        verdict.refusals.append(
+            f"{QUEUE_TLS}={wanted}: the queue {name} runs Redis {engine}, and ElastiCache changes a live queue's TLS "
+            "only on Redis OSS 7.0 or later: deploy QueueEngineVersion 7.1 first (an update of its own), then this"
+        )
+        return verdict
     if {live, wanted} == {"false", "true"}:
         verdict.refusals.append(
             f"{QUEUE_TLS}: the queue {name} is {live} and ElastiCache turns TLS {'on' if wanted == 'true' else 'off'} "
@@ -94,12 +107,20 @@ def _queue_tls(aws: Any, group: dict, new: dict, workers: list[str], last_update
             f"{QUEUE_TLS}={wanted} once the app and every worker use {'rediss' if wanted == 'true' else 'redis'}://"
         )
         return verdict
-    if wanted == "preferred":
-        follow = "true (TLS only)" if live == "false" else "false (no TLS)"
+    if wanted == "preferred" and live == "false":
         verdict.steps.append(
             f"{QUEUE_TLS}=preferred: the queue {name} takes TLS and plain connections; the app (at its next "
             f"reconcile, within 5 minutes) and the workers launched from now on use rediss://. Deploy again with "
-            f"{QUEUE_TLS}={follow.split()[0]} for {follow} once the workers launched before this update are gone"
+            f"{QUEUE_TLS}=true for TLS only once the workers launched before this update are gone"
+        )
+        return verdict
+    if wanted == "preferred":
+        # Turning TLS off: the template's clients use rediss:// while the queue takes TLS at all, so the last
+        # step is the one that moves them (QA: the earlier words promised a move this step does not make).
+        verdict.steps.append(
+            f"{QUEUE_TLS}=preferred: the queue {name} takes TLS and plain connections; the app and the workers keep "
+            f"rediss:// until {QUEUE_TLS}=false. That step waits until no worker runs (idle workers stop), and "
+            "the app moves to redis:// within 5 minutes of it, retrying the queue until then"
         )
         return verdict
     scheme = "rediss" if wanted == "true" else "redis"
@@ -143,7 +164,6 @@ def _queue(aws: Any, physical_id: str, new: dict, workers: list[str], last_updat
         group = elasticache.describe_replication_groups(ReplicationGroupId=physical_id)["ReplicationGroups"][0]
     except (ClientError, IndexError):
         return Verdict()  # not there (any more): CloudFormation's update says so
-    verdict = _queue_tls(aws, group, new, workers, last_update)
     members = group.get("MemberClusters", [])
     live_version = None
     if members:
@@ -152,6 +172,7 @@ def _queue(aws: Any, physical_id: str, new: dict, workers: list[str], last_updat
             live_version = clusters[0].get("EngineVersion") if clusters else None
         except ClientError:
             live_version = None
+    verdict = _queue_tls(aws, group, new, workers, last_update, live_version)
     verdict.refusals += _queue_engine(physical_id, live_version, new)
     return verdict
 

@@ -31,6 +31,9 @@ for module in (template, params, stack, pool, publish, local):
 
 
 def main() -> None:
+    from valohai_cfn.cli import common
+
+    common.OWNS_PROCESS = True
     try:
         cli(prog_name="valohai-cfn")
     finally:

@@ -120,13 +120,20 @@ class ValohaiCfnGroup(click.Group):
         sys.exit(result if isinstance(result, int) else EXIT_OK)
 
 
+# Set by the program's entry point (cli.main): the process is the command's own and ends with it. A command
+# run inside another program (click's CliRunner, the tests) must leave its signal handlers alone: an ignored
+# SIGINT outlives the command there, and every process started afterwards inherits it.
+OWNS_PROCESS = False
+
+
 def _ignore_further_interrupts() -> None:
     """Once Ctrl-C has been handled, what is left is a line and the exit: a second Ctrl-C then would only turn
-    the exit into a traceback from the interpreter's shutdown (or death by the signal, exit -2)."""
+    the exit into a traceback from the interpreter's shutdown (or death by the signal, exit -2). Only in the
+    program's own process (OWNS_PROCESS)."""
     import signal
     import threading
 
-    if threading.current_thread() is threading.main_thread():
+    if OWNS_PROCESS and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
@@ -141,7 +148,7 @@ def guarded(run: Callable[[], T]) -> T:
     from valohai_cfn.aws import AwsError, AwsSetupError, aws_errors
     from valohai_cfn.deploy import DeployError, StoppedWatching, WrongInput
     from valohai_cfn.deploy import Interrupted as DeployInterrupted
-    from valohai_cfn.images import ImageNotShared
+    from valohai_cfn.images import ImageDowngrade, ImageNotShared
     from valohai_cfn.params import ParamsError
     from valohai_cfn.publish import PublishError
 
@@ -152,7 +159,7 @@ def guarded(run: Callable[[], T]) -> T:
         raise Interrupted(str(e), watching=isinstance(e, StoppedWatching)) from None
     except (ParamsError, PublishError, WrongInput, AwsSetupError) as e:
         raise BadInput(str(e)) from None
-    except (AwsError, DeployError, ImageNotShared) as e:
+    except (AwsError, DeployError, ImageNotShared, ImageDowngrade) as e:
         raise click.ClickException(str(e)) from None
 
 
@@ -344,6 +351,8 @@ def key_values(values: tuple[str, ...], option: str) -> dict[str, str]:
         key, sep, item = value.partition("=")
         if not sep or not key.strip():
             raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint=option)
+        if key.strip() in pairs:  # the last would win, silently
+            raise click.BadParameter(f"{key.strip()} is given twice", param_hint=option)
         pairs[key.strip()] = item
     return pairs
 

@@ -57,13 +57,18 @@ def preflight_command(
 
     out = _output(output_format)
     source = common.template_source(template_path, region)
+    # With --stack-name, a parameter left out may be the deployed stack's (checked once the stack is read).
     parameters = common.checked_parameters(
-        params_file, source.specs, common.key_values(overrides, "--set"), footprint=source.footprint
+        params_file,
+        source.specs,
+        common.key_values(overrides, "--set"),
+        footprint=source.footprint,
+        required=stack_name is None,
     )
 
     def run():
         aws = common.aws_clients(region, profile, endpoint_url)
-        shown_preflight(out, lifecycle.check_account(aws, source, parameters, stack_name))
+        shown_preflight(out, lifecycle.preflight(aws, source, parameters, stack_name))
 
     common.guarded(run)
 
@@ -457,9 +462,10 @@ def drift_command(stack_name, output_format, region, profile, endpoint_url) -> i
         cfn = common.aws_clients(region, profile, endpoint_url)("cloudformation")
         out.line(f"Detecting drift of {stack_name}…")
         status, drifted = deploy.detect_drift(cfn, stack_name, on_wait=console.heartbeat(out, "still detecting drift"))
+        unchecked = deploy.not_checked(cfn, stack_name)
         if out.as_json:
-            out.json(console.drift_json(stack_name, status, drifted))
-        console.show_drift(out, status, drifted)
+            out.json(console.drift_json(stack_name, status, drifted, unchecked))
+        console.show_drift(out, status, drifted, unchecked)
         return common.EXIT_CHANGES if drifted else common.EXIT_OK
 
     return common.guarded(run)

@@ -59,7 +59,14 @@ def build(output_dir: Path, formats: str, processed_for: Path | None, pool_proce
 
     chosen = FORMATS if formats == "all" else (formats,)
     template, pool = common.built(), common.built_pool()
-    parameters = common.checked_parameters(processed_for, template.to_dict()["Parameters"]) if processed_for else None
+    parameters = None
+    if processed_for:
+        from valohai_cfn import specs
+
+        # The quotas too: a processed template CloudFormation would refuse is not written as if it were one.
+        parameters = common.checked_parameters(
+            processed_for, template.to_dict()["Parameters"], footprint=specs.footprint()
+        )
     pool_parameters = None
     if pool_processed_for:
         from valohai_cfn.cli.pool import given_specs

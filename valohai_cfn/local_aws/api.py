@@ -3,7 +3,7 @@ resources, events, templates and their summaries, stack policies, exports, termi
 and the operations on a stack that stopped (RollbackStack, ContinueUpdateRollback). `install()` is the one
 place the package changes moto: every action of CloudFormation's API (botocore's service model) gets a
 handler — the local AWS's, moto's where it answers right for these stacks (DescribeStacks reads the local
-state through the Stack properties set here; ListStacks, GetStackPolicy; StackSets), or a refusal in
+state through the Stack properties set here; ListStacks, GetStackPolicy), or a refusal in
 CloudFormation's error shape for what the local AWS does not model.
 
 Every call runs under one lock: the server answers requests in threads, and CloudFormation runs one
@@ -663,9 +663,9 @@ def _summarised_body(self: CloudFormationResponse) -> str:
 @_answered
 def get_template_summary(self: CloudFormationResponse) -> ActionResult:
     """A template's summary, as CloudFormation reads it (moto's answered HTTP 500 on Fn::ForEach); a stack
-    set's remains moto's."""
+    set's is refused, as StackSets are."""
     if self._get_param("StackSetName"):
-        return _MOTO_HANDLERS["get_template_summary"](self)
+        raise rules.not_supported("GetTemplateSummary of a stack set (the local AWS does not model StackSets)")
     return ActionResult(summary(_summarised_body(self)))
 
 
@@ -833,7 +833,9 @@ HANDLERS = {
 
 MOTO_KEPT = frozenset({"describe_stacks", "list_stacks", "get_stack_policy"})
 """moto's own handlers that answer right for the local AWS's stacks (they read what `install` makes the
-Stack properties give); moto's StackSet handlers are kept too (StackSets are not this package's model)."""
+Stack properties give). moto's StackSet handlers are not kept: they made each instance with moto's own
+CloudFormation (no transform), left a stack CREATE_IN_PROGRESS behind a refusal, and reported every instance
+CURRENT whatever happened; StackSets are refused until the local AWS models them."""
 
 # moto's handlers as moto defines them, before `install` replaces any (it runs once per LocalAws).
 _MOTO_HANDLERS: dict[str, Callable[[CloudFormationResponse], Any]] = {
@@ -863,7 +865,7 @@ def _handler(name: str, action: str) -> Callable[[CloudFormationResponse], Any]:
     if name in HANDLERS:
         return HANDLERS[name]
     moto_handler = _MOTO_HANDLERS.get(name)
-    if moto_handler is not None and (name in MOTO_KEPT or "stack_set" in name or "stack_instance" in name):
+    if moto_handler is not None and name in MOTO_KEPT:
         return _answered(moto_handler)
     return _not_modelled(action)
 

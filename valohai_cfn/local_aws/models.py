@@ -29,6 +29,7 @@ from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 from moto.core.common_models import CloudFormationModel
 from moto.ec2.models import ec2_backends
 from moto.elasticache.models import elasticache_backends
+from moto.elbv2.models import elbv2_backends
 from moto.iam.models import iam_backends
 from moto.rds.models import rds_backends
 from moto.route53.models import route53_backends
@@ -847,8 +848,40 @@ def _empty_instance_profile(made: Any, account_id: str) -> None:
         backend.remove_role_from_instance_profile(made.name, role.name)
 
 
-BEFORE_DELETE = {"AWS::IAM::Role": _empty_role, "AWS::IAM::InstanceProfile": _empty_instance_profile}
-"""What CloudFormation's handler does to a resource before it deletes it, so that the service lets it."""
+def _refuse_bucket_with_objects(made: Any, _account_id: str) -> None:
+    """S3 refuses to delete a bucket that holds objects (or object versions), and CloudFormation's handler
+    empties none: the resource is DELETE_FAILED. moto's DeleteBucket from CloudFormation returned without
+    deleting, and the stack said DELETE_COMPLETE with the bucket still there."""
+    from moto.s3.exceptions import BucketNotEmpty
+
+    if made.keys:
+        raise BucketNotEmpty(made.name)
+
+
+def _delete_target_group(made: Any, account_id: str, region: str) -> None:
+    elbv2_backends[account_id][region].delete_target_group(made.arn)
+
+
+def _delete_listener(made: Any, account_id: str, region: str) -> None:
+    elbv2_backends[account_id][region].delete_listener(made.arn)
+
+
+DELETED_BY = {
+    "AWS::ElasticLoadBalancingV2::TargetGroup": _delete_target_group,
+    "AWS::ElasticLoadBalancingV2::Listener": _delete_listener,
+}
+"""The types whose moto model deletes nothing from CloudFormation (no delete, and the base class's
+delete_from_cloudformation_json does nothing): deleted through the service's own call, which refuses as the
+service does (a target group a listener still uses). moto left the target group, and said DELETE_COMPLETE."""
+
+
+BEFORE_DELETE = {
+    "AWS::IAM::Role": _empty_role,
+    "AWS::IAM::InstanceProfile": _empty_instance_profile,
+    "AWS::S3::Bucket": _refuse_bucket_with_objects,
+}
+"""What CloudFormation's handler does to a resource before it deletes it, so that the service lets it, or the
+service's refusal to delete it as it is."""
 
 
 # Attributes moto's own models do not give (NotImplementedError), read from what they keep.

@@ -21,6 +21,7 @@ from typing import Any
 from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.models import CloudFormationBackend, Stack
 from moto.cloudformation.parsing import generate_resource_name
+from moto.core.common_models import CloudFormationModel
 from moto.core.exceptions import ServiceException
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.core import TaggedEC2Resource
@@ -135,8 +136,13 @@ def _delete_made(stack: Stack, resource: Resource, final_snapshot: str | None = 
         prepare(made, stack.account_id)
     if final_snapshot is not None:
         made.delete(stack.account_id, stack.region_name, final_snapshot=final_snapshot)
+    elif resource.resource_type in models.DELETED_BY:
+        models.DELETED_BY[resource.resource_type](made, stack.account_id, stack.region_name)
     elif callable(getattr(made, "delete", None)):
         made.delete(stack.account_id, stack.region_name)
+    elif _deletes_nothing(type(made)):
+        # moto's base class deletes nothing: saying DELETE_COMPLETE would be untrue (a type to add to DELETED_BY).
+        raise ValueError(f"{rules.NOT_SUPPORTED}deleting a {resource.resource_type}")
     else:
         type(made).delete_from_cloudformation_json(
             resource.physical_id,
@@ -144,6 +150,12 @@ def _delete_made(stack: Stack, resource: Resource, final_snapshot: str | None = 
             stack.account_id,
             stack.region_name,
         )
+
+
+def _deletes_nothing(model: type) -> bool:
+    return getattr(model.delete_from_cloudformation_json, "__func__", None) is getattr(
+        CloudFormationModel.delete_from_cloudformation_json, "__func__", object()
+    )
 
 
 def _snapshot_name(stack: Stack, resource: Resource) -> str:

@@ -228,6 +228,14 @@ def _transit_encryption_steps(where: updates.Where, old: dict[str, Any], new: di
     also set TransitEncryptionMode to preferred"; required comes in a later modification, and off goes
     the same way back, through preferred."""
     was, now = as_bool(old.get("TransitEncryptionEnabled", False)), as_bool(new.get("TransitEncryptionEnabled", False))
+    mode_changes = (was, old.get("TransitEncryptionMode")) != (now, new.get("TransitEncryptionMode"))
+    live = str(old.get("EngineVersion") or "")
+    if mode_changes and live and tuple(int(p) for p in live.split(".")[:2] if p.isdigit()) < (7, 0):
+        # "Enabling in-transit encryption on an existing cluster": Redis OSS 7.0 or later.
+        return (
+            f"InvalidParameterCombination: in-transit encryption of an existing replication group changes only on "
+            f"Redis OSS 7.0 or later (it runs {live})"
+        )
     if not was and now and new.get("TransitEncryptionMode") != "preferred":
         return (
             "InvalidParameterCombination: to enable in-transit encryption on an existing replication group, "

@@ -101,9 +101,9 @@ test skips them; `local-aws --demo-params` names them)."""
 
 def create_demo_network(ec2: Any, region: str, *, network: int = 20) -> dict[str, str]:
     """A VPC as a real installation would have it, in the local AWS: public subnets (a route to an
-    internet gateway) and private ones, in two Availability Zones, and stand-in roi and worker images.
-    `network` is the second octet of its 10.x.0.0/16 (VPCs to be peered must not overlap). Returns the
-    template parameters that point at them."""
+    internet gateway) and private ones (a route to a NAT gateway), in two Availability Zones, and stand-in roi
+    and worker images. `network` is the second octet of its 10.x.0.0/16 (VPCs to be peered must not overlap).
+    Returns the template parameters that point at them."""
     vpc = ec2.create_vpc(CidrBlock=f"10.{network}.0.0/16")["Vpc"]["VpcId"]
     gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc)
@@ -116,6 +116,14 @@ def create_demo_network(ec2: Any, region: str, *, network: int = 20) -> dict[str
             subnets[kind].append(subnet["Subnet"]["SubnetId"])
     for subnet in subnets["public"]:
         ec2.associate_route_table(RouteTableId=public_routes, SubnetId=subnet)
+    # The private subnets reach the internet through a NAT gateway, as the app and the workers need (they get
+    # no public address).
+    address = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat = ec2.create_nat_gateway(SubnetId=subnets["public"][0], AllocationId=address)["NatGateway"]["NatGatewayId"]
+    private_routes = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=private_routes, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+    for subnet in subnets["private"]:
+        ec2.associate_route_table(RouteTableId=private_routes, SubnetId=subnet)
     image = ec2.register_image(Name="valohai-roi-demo", RootDeviceName="/dev/sda1", Architecture="x86_64")["ImageId"]
     worker_image = ec2.register_image(Name="valohai-peon-demo", RootDeviceName="/dev/sda1", Architecture="x86_64")[
         "ImageId"

@@ -28,6 +28,8 @@ And those moto answers untruly, answered as the service does:
   validated when you create the launch template".)
 - Auto Scaling UpdateAutoScalingGroup drops a group's MixedInstancesPolicy when the call does not repeat it
   (a spot worker group lost its policy when its MaxSize was changed); AWS changes only what the call names.
+- EC2's "does not exist" messages for key pairs and VPCs name them as Python writes a set ("The keypair
+  '{'nokey'}' does not exist."); EC2 names them as given ("The key pair 'nokey' does not exist").
 - ACM issues a DNS-validated certificate 60 seconds after the request whatever DNS holds; ACM issues it
   once each domain's validation record — the CNAME DescribeCertificate names — is in a Route 53 hosted zone
   of the account, and leaves it PENDING_VALIDATION until then.
@@ -44,7 +46,7 @@ from typing import Any
 from moto.acm.models import CertBundle
 from moto.autoscaling.models import FakeAutoScalingGroup, InstanceState
 from moto.core.responses import ActionResult
-from moto.ec2.exceptions import EC2ClientError, FilterNotImplementedError
+from moto.ec2.exceptions import EC2ClientError, FilterNotImplementedError, InvalidKeyPairNameError, InvalidVPCIdError
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.amis import Ami, AmiBackend
 from moto.ec2.models.instances import InstanceBackend
@@ -429,6 +431,19 @@ def _group_update(self: FakeAutoScalingGroup, **changes: Any) -> None:
         self.mixed_instances_policy = kept
 
 
+def _names(found: Any) -> str:
+    """moto passes a set or list of ids where EC2's message names them: as EC2 writes them, not Python's repr."""
+    return found if isinstance(found, str) else ", ".join(sorted(str(f) for f in found))
+
+
+def _key_pair_not_found(self: EC2ClientError, key: Any) -> None:
+    EC2ClientError.__init__(self, "InvalidKeyPair.NotFound", f"The key pair '{_names(key)}' does not exist")
+
+
+def _vpc_not_found(self: EC2ClientError, vpc_id: Any) -> None:
+    EC2ClientError.__init__(self, "InvalidVpcID.NotFound", f"The vpc ID '{_names(vpc_id)}' does not exist")
+
+
 def install() -> None:
     ElastiCacheResponse.describe_cache_engine_versions = _describe_cache_engine_versions  # type: ignore[attr-defined]
     AmiBackend.describe_images = _describe_images  # type: ignore[method-assign]
@@ -444,5 +459,7 @@ def install() -> None:
     InstanceState.launch_template = property(_launched_from)  # type: ignore[method-assign,assignment]
     Ami.block_device_mappings = property(_block_device_mappings)  # type: ignore[method-assign,assignment]
     InstanceBackend.run_instances = _run_instances  # type: ignore[method-assign]
+    InvalidKeyPairNameError.__init__ = _key_pair_not_found  # type: ignore[method-assign]
+    InvalidVPCIdError.__init__ = _vpc_not_found  # type: ignore[method-assign]
     CertBundle.check = _check  # type: ignore[method-assign]
     FakeAutoScalingGroup.update = _group_update  # type: ignore[method-assign]

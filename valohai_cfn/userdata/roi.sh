@@ -42,9 +42,11 @@ imds() {
   curl -fsS -H "X-aws-ec2-metadata-token: ${token}" "http://169.254.169.254/latest/meta-data/$1"
 }
 
+# Retried as the reads are (a throttled SignalResource would roll back a healthy app, or leave CloudFormation
+# waiting out the CreationPolicy); the query's literal gives retry the value it waits for.
 signal() {
-  aws cloudformation signal-resource --stack-name "${stack}" --logical-resource-id RoiInstance \
-    --unique-id "$2" --status "$1" >/dev/null
+  retry 60 aws cloudformation signal-resource --stack-name "${stack}" --logical-resource-id RoiInstance \
+    --unique-id "$2" --status "$1" --query "'1'" --output text >/dev/null
 }
 
 on_exit() {
@@ -53,7 +55,8 @@ on_exit() {
     return
   fi
   echo "valohai-cfn: the boot stopped at: ${step}" >&2
-  if [[ ${mode} == boot && -n ${stack} ]]; then
+  # The app is up when the SUCCESS signal fails: a FAILURE would roll back a healthy app.
+  if [[ ${mode} == boot && -n ${stack} && ${step} != signal* ]]; then
     # SignalResource has no field for a reason; its unique id (64 characters at most) is shown in the
     # resource's status reason, so it names the step that failed.
     reason=$(printf '%s' "${step}" | cut -c1-64)
@@ -259,7 +262,11 @@ register_environments() {
   # The installer runs prep as ubuntu, whose AWS profile is the instance role; the file holds the token.
   write_file "${file}" 600 <"$1"
   chown ubuntu "${file}"
-  runuser -u ubuntu -- python3 -m prep --config-yaml "${file}" aws >/dev/null
+  # The file goes whether prep succeeds or not: it holds the token.
+  runuser -u ubuntu -- python3 -m prep --config-yaml "${file}" aws >/dev/null || {
+    rm -f "${file}"
+    return 1
+  }
   rm -f "${file}"
 }
 
@@ -384,6 +391,12 @@ reconcile() {
   wanted=$(render_roi_config)
   if [[ ${wanted} != "${current}" ]]; then
     printf '%s\n' "${wanted}" | write_file "${config}" 600
+    # A new optimo password goes to optimo's unit too (read by bash: no command line holds it).
+    if [[ $(<"${root}/etc/systemd/system/optimo.service") != *"=${optimo}"* ]]; then
+      write_optimo_password
+      systemctl daemon-reload
+      start_service optimo
+    fi
     start_service roi
     wait_until_healthy
   fi
