@@ -432,17 +432,3 @@ def test_a_region_that_is_not_aws_s_is_refused_in_the_service_s_shape(local_aws,
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     assert error["Code"] in ("SignatureDoesNotMatch", "InvalidSignatureException"), error
     assert "valid region" in error["Message"] and "'nowhere'" in error["Message"], error
-
-
-def test_stack_sets_are_refused_and_leave_no_stack(cfn):
-    """QA: moto's StackSet handlers made instances with moto's own CloudFormation (no transform) and left a
-    stack CREATE_IN_PROGRESS behind their refusal. Until the local AWS models StackSets it refuses them."""
-    template = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
-    before = {s["StackName"] for s in cfn.list_stacks()["StackSummaries"]}
-    refused = _refusal(lambda: cfn.create_stack_set(StackSetName="fleet", TemplateBody=template))
-    assert refused["Message"].startswith("not supported by the local AWS: CreateStackSet")
-    refused = _refusal(
-        lambda: cfn.create_stack_instances(StackSetName="fleet", Accounts=["123456789012"], Regions=["us-east-1"])
-    )
-    assert refused["Message"].startswith("not supported by the local AWS: CreateStackInstances")
-    assert {s["StackName"] for s in cfn.list_stacks()["StackSummaries"]} == before

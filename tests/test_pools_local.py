@@ -83,9 +83,12 @@ def _peer(world: World, profile: str, region: str) -> None:
     )["VpcPeeringConnection"]["VpcPeeringConnectionId"]
     ec2_b.accept_vpc_peering_connection(VpcPeeringConnectionId=peering)
     for ec2, network, cidr in ((ec2_a, home, there["Cidr"]), (ec2_b, there, home["Cidr"])):
+        # Every table of the VPC: the private subnets have their own (to the NAT gateway), the rest the main one.
         tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [network["VpcId"]]}])["RouteTables"]
-        (main,) = [t for t in tables if any(a.get("Main") for a in t["Associations"])]
-        ec2.create_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock=cidr, VpcPeeringConnectionId=peering)
+        for table in tables:
+            ec2.create_route(
+                RouteTableId=table["RouteTableId"], DestinationCidrBlock=cidr, VpcPeeringConnectionId=peering
+            )
     (queue,) = ec2_a.describe_security_groups(Filters=[{"Name": "group-name", "Values": [f"{PREFIX}-sg-queue"]}])[
         "SecurityGroups"
     ]

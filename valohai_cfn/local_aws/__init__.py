@@ -43,10 +43,10 @@ What it does as CloudFormation does, where moto alone does not:
   protected database); ListStackResources with each resource's status and reason; DescribeStackResources by a
   physical id alone (the stack that holds it); ListExports of the stacks' outputs; one operation at a time.
 - the API (`api`): every action of CloudFormation's API (botocore's service model) answered: by the local
-  AWS, by moto where it answers right (DescribeStacks, ListStacks, GetStackPolicy), or refused in
-  CloudFormation's error shape (StackSets, whose instances moto made with its own CloudFormation and
-  reported CURRENT whatever happened; EstimateTemplateCost, the registry, resource scans, generated
-  templates, refactors, hooks…: "not supported by the local AWS: …"); an error nobody foresaw is answered
+  AWS (StackSets by `stacksets`), by moto where it answers right (DescribeStacks, ListStacks,
+  GetStackPolicy, DescribeStackSet, ListStackSets), or refused in CloudFormation's error shape
+  (StopStackSetOperation, EstimateTemplateCost, the registry, resource scans, generated templates,
+  refactors, hooks…: "not supported by the local AWS: …"); an error nobody foresaw is answered
   in the same shape without Python's internals (moto: an HTML 500 page); a request parameter it would
   drop (ResourceTypes, RetainExceptOnCreate) refused. CancelUpdateStack and SignalResource are refused
   as CloudFormation refuses them for a stack or resource that is not in progress, which here none is.

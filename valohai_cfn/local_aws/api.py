@@ -831,11 +831,12 @@ HANDLERS = {
     "estimate_template_cost": estimate_template_cost,
 }
 
-MOTO_KEPT = frozenset({"describe_stacks", "list_stacks", "get_stack_policy"})
+MOTO_KEPT = frozenset({"describe_stacks", "list_stacks", "get_stack_policy", "describe_stack_set", "list_stack_sets"})
 """moto's own handlers that answer right for the local AWS's stacks (they read what `install` makes the
-Stack properties give). moto's StackSet handlers are not kept: they made each instance with moto's own
-CloudFormation (no transform), left a stack CREATE_IN_PROGRESS behind a refusal, and reported every instance
-CURRENT whatever happened; StackSets are refused until the local AWS models them."""
+Stack properties give), and its reads of the StackSets' bookkeeping, which `stacksets` keeps. moto's other
+StackSet handlers are not kept (they made each instance with moto's own CloudFormation, left a stack
+CREATE_IN_PROGRESS behind a refusal, and reported every instance CURRENT whatever happened): `stacksets`
+answers them, and StopStackSetOperation is refused (an operation ends inside its call here)."""
 
 # moto's handlers as moto defines them, before `install` replaces any (it runs once per LocalAws).
 _MOTO_HANDLERS: dict[str, Callable[[CloudFormationResponse], Any]] = {
