@@ -610,3 +610,23 @@ def test_ctrl_c_after_the_pool_stack_is_deployed_says_so_and_that_deploying_agai
     assert stack["StackStatus"] == "CREATE_COMPLETE" and stack["EnableTerminationProtection"]
     cfn.update_termination_protection(StackName=f"{name}-pool", EnableTerminationProtection=False)
     cfn.delete_stack(StackName=f"{name}-pool")
+
+
+def test_a_peering_to_another_vpc_of_the_queues_range_is_not_a_route_to_the_queue(world, gpu):
+    """QA: the pool's VPC peered with an unrelated VPC that has the installation's CIDR, and routed to it:
+    preflight said "Route to the queue ok through pcx-…". The peering's other side must be the installation's."""
+    ec2 = world.client("c", "ec2", "eu-west-1")
+    there = world.networks[("c", "eu-west-1")]
+    lookalike = ec2.create_vpc(CidrBlock=world.networks[("a", HOME)]["Cidr"])["Vpc"]["VpcId"]
+    peering = ec2.create_vpc_peering_connection(VpcId=there["VpcId"], PeerVpcId=lookalike)["VpcPeeringConnection"]
+    ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=peering["VpcPeeringConnectionId"])
+    for table in ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [there["VpcId"]]}])["RouteTables"]:
+        ec2.create_route(
+            RouteTableId=table["RouteTableId"],
+            DestinationCidrBlock=world.networks[("a", HOME)]["Cidr"],
+            VpcPeeringConnectionId=peering["VpcPeeringConnectionId"],
+        )
+    result = world.pool("preflight", "c", "eu-west-1", "--params", str(world.pool_params("c", "eu-west-1", "look")))
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.output.split())
+    assert f"{peering['VpcPeeringConnectionId']} connects" in said and "not the installation's" in said, said

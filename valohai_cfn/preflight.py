@@ -1088,6 +1088,24 @@ def _unrouted(routes: dict[str, list[dict]], cidrs: list[str]) -> tuple[list[str
     return missing, through
 
 
+def _peerings_elsewhere(ec2: Any, peerings: list[str], queue: QueueNetwork) -> list[str]:
+    """Of the peering connections the pool's routes use, those whose other side is not the installation's VPC
+    (a VPC of the same CIDR elsewhere matches the route, and reaches no queue), each said in one phrase."""
+    if not peerings:
+        return []
+    wrong = []
+    for peering in ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=peerings)["VpcPeeringConnections"]:
+        sides = [peering.get("RequesterVpcInfo", {}), peering.get("AccepterVpcInfo", {})]
+        wanted = (queue.vpc_id, queue.account, queue.region)
+        if not any((s.get("VpcId"), s.get("OwnerId"), s.get("Region")) == wanted for s in sides):
+            other = ", ".join(f"{s.get('VpcId')} ({s.get('OwnerId')}, {s.get('Region')})" for s in sides)
+            wrong.append(
+                f"{peering['VpcPeeringConnectionId']} connects {other}, not the installation's {queue.vpc_id} "
+                f"({queue.account}, {queue.region}): route the queue's subnets through a peering with that VPC"
+            )
+    return wrong
+
+
 def check_queue_route(account: Account, p: dict[str, str], queue: QueueNetwork) -> list[Check]:
     """Both ways between the pool's subnets and the queue's: the same VPC, or routes through a peering
     connection or a transit gateway in each side's route tables (what the EC2 API tells; the peering's or the
@@ -1099,12 +1117,15 @@ def check_queue_route(account: Account, p: dict[str, str], queue: QueueNetwork) 
     missing, through = _unrouted(
         routes_by_subnet(account.ec2, p["VpcId"], sorted(pool_subnets)), list(queue.subnets.values())
     )
+    elsewhere = _peerings_elsewhere(account.ec2, sorted(t for t in through if t.startswith("pcx-")), queue)
     there = Check(
         name,
-        not missing,
+        not missing and not elsewhere,
         f"no route to the queue's {', '.join(sorted(queue.subnets.values()))} through a peering connection or "
         f"transit gateway from {', '.join(missing)}"
         if missing
+        else "; ".join(elsewhere)
+        if elsewhere
         else f"through {', '.join(sorted(through))}",
     )
     missing, through = _unrouted(queue.routes, [s["CidrBlock"] for s in pool_subnets.values()])
