@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import ipaddress
-import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from valohai_cfn.images import IMAGE_NAMES, newest_shared_image, not_shared, wants_latest
-from valohai_cfn.params import WORKER_TYPE_PARAMETERS
+from valohai_cfn.params import WORKER_TYPE_PARAMETERS, check_value
 
 
 @dataclass(frozen=True)
@@ -137,24 +136,30 @@ def routes_by_subnet(ec2: Any, vpc_id: str, subnet_ids: list[str]) -> dict[str, 
     return {subnet: own.get(subnet, main) for subnet in subnet_ids}
 
 
+def _default_routes(account: Account, subnet_ids: list[str]) -> dict[str, dict | None]:
+    """Each subnet's 0.0.0.0/0 route (None: it has none), from its route table or its VPC's main one."""
+    subnets = account.subnets(subnet_ids)
+    found: dict[str, dict | None] = {}
+    for vpc_id in sorted({s["VpcId"] for s in subnets.values()}):
+        in_vpc = [i for i, s in subnets.items() if s["VpcId"] == vpc_id]
+        for subnet_id, routes in _routes_by_subnet(account, vpc_id, in_vpc).items():
+            found[subnet_id] = next((r for r in routes if r.get("DestinationCidrBlock") == "0.0.0.0/0"), None)
+    return dict(sorted(found.items()))
+
+
 def check_public_subnets(account: Account, p: dict[str, str]) -> list[Check]:
     """An internet-facing load balancer's subnets route 0.0.0.0/0 to an internet gateway (else nobody reaches
     the app)."""
     name = "Load balancer subnets are public"
     if p.get("LoadBalancerScheme", "internet-facing") != "internet-facing":
         return [Check(name, True, "not needed: the load balancer is internal")]
-    subnets = account.subnets(_ids(p["LoadBalancerSubnetIds"]))
-    private = []
-    for vpc_id in sorted({s["VpcId"] for s in subnets.values()}):
-        in_vpc = [i for i, s in subnets.items() if s["VpcId"] == vpc_id]
-        for subnet_id, routes in _routes_by_subnet(account, vpc_id, in_vpc).items():
-            if not any(
-                r.get("DestinationCidrBlock") == "0.0.0.0/0" and r.get("GatewayId", "").startswith("igw-")
-                for r in routes
-            ):
-                private.append(subnet_id)
+    private = [
+        subnet_id
+        for subnet_id, default in _default_routes(account, _ids(p["LoadBalancerSubnetIds"])).items()
+        if not (default or {}).get("GatewayId", "").startswith("igw-")
+    ]
     if private:
-        return [Check(name, False, f"no 0.0.0.0/0 route to an internet gateway: {', '.join(sorted(private))}")]
+        return [Check(name, False, f"no 0.0.0.0/0 route to an internet gateway: {', '.join(private)}")]
     return [Check(name, True, "0.0.0.0/0 routes to an internet gateway")]
 
 
@@ -167,17 +172,12 @@ def check_ways_out(account: Account, p: dict[str, str]) -> list[Check]:
     get no public address, and without a way out the app cannot signal CloudFormation nor the workers pull
     their images or reach the app."""
     name = "App and worker subnets reach the internet"
-    ids = sorted({p["RoiSubnetId"], *_ids(p["WorkerSubnetIds"])})
-    subnets = account.subnets(ids)
     problems = []
-    for vpc_id in sorted({s["VpcId"] for s in subnets.values()}):
-        in_vpc = [i for i, s in subnets.items() if s["VpcId"] == vpc_id]
-        for subnet_id, routes in sorted(_routes_by_subnet(account, vpc_id, in_vpc).items()):
-            default = next((r for r in routes if r.get("DestinationCidrBlock") == "0.0.0.0/0"), None)
-            if default is None:
-                problems.append(f"{subnet_id} has no 0.0.0.0/0 route")
-            elif not any(default.get(k) for k in WAYS_OUT):
-                problems.append(f"{subnet_id} routes 0.0.0.0/0 to {default.get('GatewayId', '?')}, not a NAT")
+    for subnet_id, default in _default_routes(account, sorted({p["RoiSubnetId"], *_ids(p["WorkerSubnetIds"])})).items():
+        if default is None:
+            problems.append(f"{subnet_id} has no 0.0.0.0/0 route")
+        elif not any(default.get(k) for k in WAYS_OUT):
+            problems.append(f"{subnet_id} routes 0.0.0.0/0 to {default.get('GatewayId', '?')}, not a NAT")
     if problems:
         detail = "; ".join(problems)
         return [
@@ -642,17 +642,20 @@ HELD_BY = "held by stack"
 
 
 def _stack_lives(account: Account, stack_id: str, region: str) -> bool:
-    """Whether the stack (by id: a deleted stack's id still answers, DELETE_COMPLETE) exists in its region."""
+    """Whether the stack (by id: a deleted stack's id still answers, DELETE_COMPLETE) exists in its region; a
+    stack that cannot be read counts as living."""
     cfn = (
         account.cfn
         if region == account.region or account.in_region is None
         else account.in_region("cloudformation", region)
     )
+    from valohai_cfn.deploy import described_or_none
+
     try:
-        (stack,) = cfn.describe_stacks(StackName=stack_id)["Stacks"]
+        stack = described_or_none(cfn, stack_id)
     except ClientError:
-        return False
-    return stack["StackStatus"] != "DELETE_COMPLETE"
+        return True  # cannot tell (no right to read it there): never advise deleting what may be in use
+    return stack is not None and stack["StackStatus"] != "DELETE_COMPLETE"
 
 
 def _holder(account: Account, named: Named, found: Found) -> str:
@@ -803,10 +806,10 @@ def check_database_engine(account: Account, p: dict[str, str]) -> list[Check]:
 
 
 def _takes(account: Account, parameter: str, value: str) -> bool:
-    """Whether the template's parameter accepts the value (its AllowedPattern): a hint never offers a value the
-    parameter refuses (RDS lists 13.23-rds.20260224 beside 13.23)."""
-    pattern = ((account.template or {}).get("Parameters", {}).get(parameter) or {}).get("AllowedPattern")
-    return pattern is None or re.fullmatch(pattern, value) is not None
+    """Whether the template's parameter accepts the value (params.check_value, as params check judges it): a
+    hint never offers a value the parameter refuses (RDS lists 13.23-rds.20260224 beside 13.23)."""
+    spec = (account.template or {}).get("Parameters", {}).get(parameter)
+    return spec is None or not check_value(parameter, value, spec)
 
 
 def _version_key(version: str) -> tuple[int, ...]:
