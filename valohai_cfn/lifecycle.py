@@ -896,12 +896,22 @@ def preflight(aws: Any, template: Template, parameters: dict[str, str], stack_na
     """The preflight command: the account checked for the values the stack would have — for a stack that exists
     (--stack-name), what the file leaves out keeps the deployed value, as plan and deploy keep it (the template's
     defaults would check names and values the stack does not use). WrongInput for a parameter without a value."""
-    state = deploy.stack_state(aws("cloudformation"), stack_name) if stack_name else None
-    updating = state is not None and state.plan in (Plan.UPDATE, Plan.WAIT, Plan.REFUSE)
-    if state is not None:
-        check_required(Plan.UPDATE if updating else Plan.CREATE, parameters, template, state)
-    values = {**(state.parameters if state is not None and updating else {}), **parameters}
-    return check_account(aws, template, values, stack_name)
+    if stack_name:
+        _updating, parameters = values_it_would_have(
+            deploy.stack_state(aws("cloudformation"), stack_name), parameters, template
+        )
+    return check_account(aws, template, parameters, stack_name)
+
+
+def values_it_would_have(
+    state: StackState, parameters: dict[str, str], template: Template
+) -> tuple[bool, dict[str, str]]:
+    """Whether a deploy updates the stack (REFUSE, WAIT: said once settled), and the values it would have: on an
+    update, what `parameters` leave out keeps the deployed value. WrongInput (check_required) for a parameter
+    without a value."""
+    updating = state.plan in (Plan.UPDATE, Plan.WAIT, Plan.REFUSE)
+    check_required(Plan.UPDATE if updating else Plan.CREATE, parameters, template, state)
+    return updating, {**(state.parameters if updating else {}), **parameters}
 
 
 def _with_previous_values(cfn: Any, stack_name: str | None, parameters: dict[str, str]) -> dict[str, str]:
@@ -1152,11 +1162,9 @@ def deploy_stack(
     promises = Promises(cfn, approve, report)
     with promises.interruptible():
         state = deploy.stack_state(cfn, request.stack_name)
-        updating = state.plan in (Plan.UPDATE, Plan.WAIT, Plan.REFUSE)  # REFUSE: said once settled
-        check_required(Plan.UPDATE if updating else Plan.CREATE, request.parameters, request.template, state)
+        # What an update leaves out keeps the stack's value: preflight checks that one.
+        updating, values = values_it_would_have(state, request.parameters, request.template)
         if request.preflight:
-            # What an update leaves out keeps the stack's value: preflight checks that one.
-            values = {**(state.parameters if updating else {}), **request.parameters}
             hint = f"{'deploy' if execute else 'plan'} it with --skip-preflight"
             if request.account_checks is not None:  # a worker pool's own checks
                 checks = request.account_checks(aws)
