@@ -694,16 +694,11 @@ def expect_drift(s, drifts: list[dict]) -> None:
         },
         {"StackDriftDetectionId": "drift-1"},
     )
+    # With the resources drift detection did not check (a type it does not cover), as AWS lists them.
     s.add_response(
         "describe_stack_resource_drifts",
-        {"StackResourceDrifts": drifts},
-        {"StackName": STACK, "StackResourceDriftStatusFilters": ["MODIFIED", "DELETED"]},
-    )
-    # The resources drift detection did not check (a type it does not cover), as AWS lists them.
-    s.add_response(
-        "describe_stack_resource_drifts",
-        {"StackResourceDrifts": [NOT_CHECKED]},
-        {"StackName": STACK, "StackResourceDriftStatusFilters": ["NOT_CHECKED"]},
+        {"StackResourceDrifts": [*drifts, NOT_CHECKED]},
+        {"StackName": STACK, "StackResourceDriftStatusFilters": ["MODIFIED", "DELETED", "NOT_CHECKED"]},
     )
 
 

@@ -773,7 +773,7 @@ def outputs(stack: dict) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in sorted(stack.get("Outputs", []), key=lambda o: o["OutputKey"])}
 
 
-def _resource_drifts(cfn: Any, stack: str, statuses: tuple[str, ...] = ("MODIFIED", "DELETED")) -> Iterator[dict]:
+def _resource_drifts(cfn: Any, stack: str, statuses: tuple[str, ...]) -> Iterator[dict]:
     """The resources of these drift statuses, every page (boto3 has no paginator for this call)."""
     token: dict[str, str] = {}
     while True:
@@ -794,9 +794,11 @@ class Drift:
     differences: tuple[tuple[str, str, str, str], ...]  # (property path, expected, actual, ADD/REMOVE/NOT_EQUAL)
 
 
-def detect_drift(cfn: Any, stack: str, on_wait: Any = None) -> tuple[str, list[Drift]]:
-    """Run drift detection and wait for it; the stack's drift status and each drifted resource.
-    CloudFormation has no waiter for drift detection, so it is polled; `on_wait(elapsed)` sees each poll."""
+def detect_drift(cfn: Any, stack: str, on_wait: Any = None) -> tuple[str, list[Drift], list[tuple[str, str]]]:
+    """Run drift detection and wait for it; the stack's drift status, each drifted resource, and the resources
+    it did not check (NOT_CHECKED: a type drift detection does not cover; "in sync" says nothing of them) as
+    (logical id, resource type), each list sorted. CloudFormation has no waiter for drift detection, so it is
+    polled; `on_wait(elapsed)` sees each poll."""
     detection = cfn.detect_stack_drift(StackName=stack)["StackDriftDetectionId"]
     start = time.monotonic()
     while True:
@@ -808,26 +810,21 @@ def detect_drift(cfn: Any, stack: str, on_wait: Any = None) -> tuple[str, list[D
         time.sleep(POLL_SECONDS)
     if status["DetectionStatus"] == "DETECTION_FAILED" and "StackDriftStatus" not in status:
         raise DeployError(f"drift detection failed: {status.get('DetectionStatusReason', 'no reason given')}")
-    drifted = [
-        Drift(
-            d["LogicalResourceId"],
-            d["ResourceType"],
-            d["StackResourceDriftStatus"],
-            tuple(
-                (p["PropertyPath"], p.get("ExpectedValue", ""), p.get("ActualValue", ""), p["DifferenceType"])
-                for p in d.get("PropertyDifferences", [])
-            ),
+    drifted, unchecked = [], set()
+    for d in _resource_drifts(cfn, stack, ("MODIFIED", "DELETED", "NOT_CHECKED")):
+        if d["StackResourceDriftStatus"] == "NOT_CHECKED":
+            unchecked.add((d["LogicalResourceId"], d["ResourceType"]))
+            continue
+        differences = tuple(
+            (p["PropertyPath"], p.get("ExpectedValue", ""), p.get("ActualValue", ""), p["DifferenceType"])
+            for p in d.get("PropertyDifferences", [])
         )
-        for d in _resource_drifts(cfn, stack)
-    ]
-    return status.get("StackDriftStatus", "UNKNOWN"), sorted(drifted, key=lambda d: d.logical_id)
-
-
-def not_checked(cfn: Any, stack: str) -> list[tuple[str, str]]:
-    """The resources the last drift detection did not check (NOT_CHECKED: a type drift detection does not
-    cover), as (logical id, resource type), sorted: "in sync" says nothing of them."""
-    found = {(d["LogicalResourceId"], d["ResourceType"]) for d in _resource_drifts(cfn, stack, ("NOT_CHECKED",))}
-    return sorted(found)
+        drifted.append(Drift(d["LogicalResourceId"], d["ResourceType"], d["StackResourceDriftStatus"], differences))
+    return (
+        status.get("StackDriftStatus", "UNKNOWN"),
+        sorted(drifted, key=lambda d: d.logical_id),
+        sorted(unchecked),
+    )
 
 
 @dataclass(frozen=True)

@@ -461,8 +461,9 @@ def drift_command(stack_name, output_format, region, profile, endpoint_url) -> i
     def run() -> int:
         cfn = common.aws_clients(region, profile, endpoint_url)("cloudformation")
         out.line(f"Detecting drift of {stack_name}…")
-        status, drifted = deploy.detect_drift(cfn, stack_name, on_wait=console.heartbeat(out, "still detecting drift"))
-        unchecked = deploy.not_checked(cfn, stack_name)
+        status, drifted, unchecked = deploy.detect_drift(
+            cfn, stack_name, on_wait=console.heartbeat(out, "still detecting drift")
+        )
         if out.as_json:
             out.json(console.drift_json(stack_name, status, drifted, unchecked))
         console.show_drift(out, status, drifted, unchecked)
