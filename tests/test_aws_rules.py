@@ -245,6 +245,13 @@ def test_valohai_cfn_s_own_tag_counts_and_is_not_the_user_s(tmp_path):
          "--endpoint-url", "http://127.0.0.1:9", "--region", "us-east-1"],
     )  # fmt: skip
     assert twice.exit_code == 2 and "team is given twice" in twice.output, twice.output
+    # On the command line as in a file: another value of valohai-cfn's own tag is refused, not replaced.
+    own = CliRunner().invoke(
+        cli,
+        ["plan", "--stack-name", "s", "--params", str(EXAMPLE), "--tag", "valohai=0",
+         "--endpoint-url", "http://127.0.0.1:9", "--region", "us-east-1"],
+    )  # fmt: skip
+    assert own.exit_code == 2 and "tag valohai: valohai-cfn's own" in own.output, own.output
 
 
 def test_the_local_aws_refuses_tags_cloudformation_refuses(aws_env, local_session):

@@ -284,7 +284,7 @@ class DeployRequest:
 
         if self.role_arn is not None:
             deploy.check_role_arn(self.role_arn)
-        refused = tag_problems({**self.tags, deploy.VALOHAI_TAG[0]: deploy.VALOHAI_TAG[1]})
+        refused = tag_problems(self.tags)  # counts valohai-cfn's own tag, and refuses another value of it
         if refused:
             raise WrongInput("; ".join(refused))
 
