@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from cfn import REPO
 from click.testing import CliRunner
 
-from valohai_cfn.cli import cli
+from valohai_cfn.cli import LAZY_COMMANDS, cli
 from valohai_cfn.render import TEMPLATE_BODY_LIMIT, render_json, render_yaml
 from valohai_cfn.stack.policy import stack_policy
 from valohai_cfn.template import build_template
@@ -99,9 +101,27 @@ def test_unwritable_output_dir_gives_one_line(tmp_path):
 def test_help_explains_every_command():
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0
-    for command in cli.commands.values():
+    context = click.Context(cli)
+    names = cli.list_commands(context)
+    assert len(names) == len(LAZY_COMMANDS) > 10
+    for name in names:
+        command = cli.get_command(context, name)
         assert command.help, f"{command.name} has no help"
-        assert command.name in result.output
+        assert command.name == name and f"  {name}  " in result.output, name
+
+
+def test_every_command_a_module_defines_is_listed_for_lazy_loading():
+    """The group imports a command's module only when it runs (LAZY_COMMANDS): a command a module defines but
+    the list lacks would be unreachable, and a listed one the module lacks would fail only when used."""
+    defined = {}
+    for module_name in {module for module, _ in LAZY_COMMANDS.values()}:
+        module = importlib.import_module(f"valohai_cfn.cli.{module_name}")
+        defined.update({command.name: (module_name, command) for command in module.COMMANDS})
+    listed = {
+        name: (module, getattr(importlib.import_module(f"valohai_cfn.cli.{module}"), attribute))
+        for name, (module, attribute) in LAZY_COMMANDS.items()
+    }
+    assert listed == defined
 
 
 def test_readme_generated_sections_are_fresh(raw_template):

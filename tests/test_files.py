@@ -28,3 +28,34 @@ def test_a_write_replaces_the_file_whole(tmp_path):
     files.write_atomically(target, "one")
     files.write_atomically(target, "two")
     assert target.read_text() == "two" and os.listdir(target.parent) == ["t.json"]
+
+
+def test_a_new_file_gets_the_permissions_the_umask_gives(tmp_path):
+    """Not tempfile's 0600: a template or parameter file is as readable as any file the user makes."""
+    previous = os.umask(0o027)
+    try:
+        files.write_atomically(tmp_path / "t.json", "x")
+        assert (tmp_path / "t.json").stat().st_mode & 0o777 == 0o640
+        os.umask(0o022)
+        files.write_atomically(tmp_path / "u.json", "x")
+        assert (tmp_path / "u.json").stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(previous)
+
+
+def test_a_replaced_file_keeps_its_permissions(tmp_path):
+    target = tmp_path / "params.json"
+    target.write_text("old")
+    target.chmod(0o600)
+    files.write_atomically(target, "new")
+    assert target.stat().st_mode & 0o777 == 0o600 and target.read_text() == "new"
+
+
+def test_a_name_taken_by_another_writer_is_not_used(tmp_path, monkeypatch):
+    """The temporary name is random and made only if free: a second writer never writes into the first's."""
+    names = iter([b"\x00" * 6, b"\x00" * 6, b"\x01" * 6])
+    monkeypatch.setattr(files.os, "urandom", lambda _n: next(names))
+    (tmp_path / f".t.json.{'00' * 6}.partial").write_text("another writer's")
+    files.write_atomically(tmp_path / "t.json", "mine")
+    assert (tmp_path / "t.json").read_text() == "mine"
+    assert (tmp_path / f".t.json.{'00' * 6}.partial").read_text() == "another writer's"

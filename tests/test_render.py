@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from yaml_reference import reference_yaml
 
 from valohai_cfn import render
-from valohai_cfn.render import FLOW_LENGTH, flow_styles, yaml_text
+from valohai_cfn.render import FLOW_LENGTH, LINE_WIDTH, flow_styles, yaml_text
 
 
 def test_the_built_template_renders_as_the_previous_renderer_did(raw_template):
@@ -135,18 +135,29 @@ def test_any_json_document_renders_as_the_previous_renderer_did(document):
     assert yaml_text(document) == reference_yaml(document)
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents, documents)
+def test_documents_rendered_with_one_memo_render_as_each_alone(first, second):
+    """A build renders its templates with one ScalarMemo: what was decided of a text in one (in the file or in
+    the one-line measure, with or without allow_unicode) is what it would be in the other."""
+    memo = render.ScalarMemo()
+    assert yaml_text(first, memo) == reference_yaml(first)
+    assert yaml_text(second, memo) == reference_yaml(second)
+    assert yaml_text(first, memo) == reference_yaml(first)
+
+
 def test_each_scalar_is_analysed_once_however_deep_it_sits(monkeypatch):
     """The previous renderer dumped every subtree again for each mapping or list above it: a scalar ten levels
     down was analysed ten times. Now each distinct text is analysed once for the one-line measure and once
     for the file (twice only when it is not ASCII, which the two write differently)."""
     analysed: list[str] = []
-    original = yaml.emitter.Emitter.analyze_scalar
+    original = render.scalar_analysis
 
-    def counting(self, scalar):
+    def counting(scalar, allow_unicode):
         analysed.append(scalar)
-        return original(self, scalar)
+        return original(scalar, allow_unicode)
 
-    monkeypatch.setattr(yaml.emitter.Emitter, "analyze_scalar", counting)
+    monkeypatch.setattr(render, "scalar_analysis", counting)
     deep: object = ["leaf é"]
     for level in range(40):
         deep = {f"level{level}": deep, "Ref": "same"}
@@ -156,34 +167,59 @@ def test_each_scalar_is_analysed_once_however_deep_it_sits(monkeypatch):
     assert analysed.count("level0") == 1
 
 
-# The emitter's writers that render.py takes a short cut in: the same text and the same state after, for
-# any text, position and context.
-WRITERS = ["write_plain", "write_single_quoted"]
-
-
-@settings(max_examples=400, deadline=None)
+# Where render.py writes a scalar from what it remembers (plain or single-quoted text that cannot wrap), the
+# same text and the same state after as PyYAML's process_tag and process_scalar, for any text, place and context.
+@settings(max_examples=600, deadline=None)
 @given(
-    writer=st.sampled_from(WRITERS),
-    text=st.text(alphabet="ab '\n\u2028:", max_size=40),
-    column=st.integers(0, 60),
+    text=st.text(alphabet="ab '\n\u2028:#-é", max_size=40) | st.sampled_from(TRICKY_KEYS) | scalars,
+    column=st.integers(0, LINE_WIDTH + 5),
     whitespace=st.booleans(),
-    split=st.booleans(),
+    indention=st.booleans(),
     root=st.booleans(),
+    simple_key=st.booleans(),
+    flow_level=st.integers(0, 2),
+    open_ended=st.booleans(),
 )
-def test_short_cut_writers_write_what_pyyaml_writes(writer, text, column, whitespace, split, root):
-    # PyYAML never writes a line break in a plain scalar (its own writer fails on one at the end).
-    assume(writer != "write_plain" or ("\n" not in text and "\u2028" not in text))
+def test_scalars_are_written_as_pyyaml_writes_them(
+    text, column, whitespace, indention, root, simple_key, flow_level, open_ended
+):
+    writer = render._TemplateWriter(io.StringIO(), memo=render.ScalarMemo(), width=LINE_WIDTH, allow_unicode=True)
+    writer.tag_prefixes = dict(writer.DEFAULT_TAG_PREFIXES)  # as at a document's start
+    event = writer.scalar_event(text)
+    assume(not simple_key or writer.simple_key(text))  # PyYAML writes a key as a simple key only if it can be one
 
-    def state(emitter_class: type) -> tuple:
-        stream = io.StringIO()
-        emitter = emitter_class(stream, width=40)
-        emitter.column, emitter.whitespace, emitter.indention, emitter.root_context = column, whitespace, True, root
-        emitter.indent = 4
-        getattr(emitter, writer)(text, split)
-        return stream.getvalue(), emitter.column, emitter.whitespace, emitter.indention, emitter.open_ended
+    def state(emitter, write) -> tuple:
+        emitter.stream = io.StringIO()
+        emitter.column, emitter.whitespace, emitter.indention, emitter.open_ended = (
+            column,
+            whitespace,
+            indention,
+            open_ended,
+        )
+        emitter.root_context, emitter.simple_key_context, emitter.flow_level = root, simple_key, flow_level
+        emitter.indent, emitter.indents = 4, [2]
+        emitter.tag_prefixes = dict(emitter.DEFAULT_TAG_PREFIXES)
+        write(emitter)
+        return (
+            emitter.stream.getvalue(),
+            emitter.column,
+            emitter.whitespace,
+            emitter.indention,
+            emitter.open_ended,
+            emitter.indent,
+        )
 
-    ours = state(lambda stream, **options: render._Dumper(stream, analyses={}, **options))
-    assert ours == state(yaml.SafeDumper)
+    def pyyaml_s(emitter):
+        emitter.event, emitter.analysis, emitter.style, emitter.prepared_tag = event, None, None, None
+        emitter.process_tag()
+        emitter.increase_indent(flow=True)
+        emitter.process_scalar()
+        emitter.indent = emitter.indents.pop()
+
+    theirs = state(yaml.SafeDumper(io.StringIO(), width=LINE_WIDTH, allow_unicode=True), pyyaml_s)
+    # Twice: the second time from what the first remembered.
+    assert state(writer, lambda w: w._scalar(text)) == theirs
+    assert state(writer, lambda w: w._scalar(text)) == theirs
 
 
 @pytest.mark.parametrize("document", ["built", *EXAMPLES.values()], ids=["built", *EXAMPLES.keys()])
@@ -192,3 +228,16 @@ def test_the_yaml_reads_back_as_the_document(document, raw_template):
     document = raw_template if document == "built" else document
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     assert yaml.load(yaml_text(document), Loader=loader) == document
+
+
+# Every character analyze_scalar treats apart, at any place: indicators, whitespace and breaks of each kind,
+# the edges of the ranges it writes unescaped (with and without allow_unicode), a lone surrogate.
+ANALYSED = "-.?:#,[]{}&*!|>'\"%@` \t\r\n\x00\x1f\x7e\x7f\x85\x9f\xa0\ud7ff\ud800\ue000\ufefe\ufeff\ufffd\ufffe\U00010000\U0010fffe\U0010ffffaZ0"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(text=st.text(alphabet=ANALYSED, max_size=8) | st.text(max_size=12), allow_unicode=st.booleans())
+def test_scalar_analysis_is_pyyaml_s(text, allow_unicode):
+    """render.scalar_analysis finds with patterns what PyYAML's analyze_scalar finds character by character."""
+    theirs = yaml.emitter.Emitter(io.StringIO(), allow_unicode=allow_unicode).analyze_scalar(text)
+    assert vars(render.scalar_analysis(text, allow_unicode)) == vars(theirs)

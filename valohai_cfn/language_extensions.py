@@ -40,18 +40,26 @@ def _collection(loop: str, collection: Any, parameters: dict[str, str]) -> list[
 
 
 def _substitute(node: Any, identifier: str, value: str) -> Any:
-    if node == {"Ref": identifier}:
-        return value
-    plain = f"${{{identifier}}}"
-    alphanumeric = f"&{{{identifier}}}"
-    bare = re.sub(r"[^A-Za-z0-9]", "", value)
-    if isinstance(node, str):
-        return node.replace(plain, value).replace(alphanumeric, bare)
-    if isinstance(node, list):
-        return [_substitute(item, identifier, value) for item in node]
-    if isinstance(node, dict):
-        return {_substitute(k, identifier, value): _substitute(v, identifier, value) for k, v in node.items()}
-    return node
+    """The fragment with ${identifier} and &{identifier} replaced in every key and string, and a Ref to the
+    identifier replaced by the value (a new fragment: the template's own is left as it is)."""
+    replacements = (f"${{{identifier}}}", value), (f"&{{{identifier}}}", re.sub(r"[^A-Za-z0-9]", "", value))
+    reference = {"Ref": identifier}
+
+    def substituted(node: Any) -> Any:
+        if isinstance(node, str):
+            for placeholder, text in replacements:
+                if placeholder in node:
+                    node = node.replace(placeholder, text)
+            return node
+        if isinstance(node, list):
+            return [substituted(item) for item in node]
+        if isinstance(node, dict):
+            if node == reference:
+                return value
+            return {substituted(k): substituted(v) for k, v in node.items()}
+        return node
+
+    return substituted(node)
 
 
 def _expand_section(section: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:

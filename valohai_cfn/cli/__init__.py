@@ -1,18 +1,57 @@
 """The `valohai-cfn` command line: one module per group of commands, each parsing options and calling the
 library (template: build, lint, diagram; params; stack: preflight, deploy, plan, execute, diff, status,
-outputs, drift, delete; publish: publish, link; local: local-aws). What is shown is console.py's."""
+outputs, drift, delete; pool; publish: publish, link; local: local-aws). What is shown is console.py's.
+
+A command's module is imported only when that command runs (click's lazily loaded subcommands): `build`
+does not pay for the AWS commands' imports, nor `status` for the template's.
+"""
 
 from __future__ import annotations
 
 import gc
+import importlib
 
 import click
 
-from valohai_cfn.cli import local, params, pool, publish, stack, template
 from valohai_cfn.cli.common import ValohaiCfnGroup
 
+# Each command's name, and the module of valohai_cfn.cli and the attribute that define it (each module lists
+# its own in COMMANDS; a test checks the two agree).
+LAZY_COMMANDS = {
+    "build": ("template", "build"),
+    "lint": ("template", "lint"),
+    "diagram": ("template", "diagram_command"),
+    "params": ("params", "params_group"),
+    "preflight": ("stack", "preflight_command"),
+    "deploy": ("stack", "deploy_command"),
+    "plan": ("stack", "plan_command"),
+    "execute": ("stack", "execute_command"),
+    "diff": ("stack", "diff_command"),
+    "status": ("stack", "status_command"),
+    "outputs": ("stack", "outputs_command"),
+    "drift": ("stack", "drift_command"),
+    "delete": ("stack", "delete_command"),
+    "pool": ("pool", "pool_group"),
+    "publish": ("publish", "publish_command"),
+    "link": ("publish", "link_command"),
+    "local-aws": ("local", "local_aws_command"),
+}
 
-@click.group(cls=ValohaiCfnGroup, context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(ValohaiCfnGroup):
+    """The group whose commands are imported by name when asked for (click's "Lazily Loading Subcommands")."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(LAZY_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in LAZY_COMMANDS:
+            return None
+        module, attribute = LAZY_COMMANDS[cmd_name]
+        return getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="valohai-cfn")
 def cli() -> None:
     """Build, check and deploy a self-hosted Valohai installation as one CloudFormation template.
@@ -23,11 +62,6 @@ def cli() -> None:
     Exit codes: 0 success, 1 failed or refused, 2 bad input (nothing was called or changed), 3 changes
     found (plan/diff --exit-code) or drift found, 130 interrupted (a stack operation goes on in AWS).
     """
-
-
-for module in (template, params, stack, pool, publish, local):
-    for command in module.COMMANDS:
-        cli.add_command(command)
 
 
 def main() -> None:

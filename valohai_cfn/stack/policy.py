@@ -10,7 +10,6 @@ of the default.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -29,7 +28,7 @@ def protected_resources(template: dict[str, Any], parameters: dict[str, str] | N
     """The data resources' logical ids, loops expanded for these parameter values (the template's defaults
     fill the rest; the secrets are made by one). Raises language_extensions.TransformError for a loop the
     transform would refuse."""
-    resources = expand(copy.deepcopy(template), dict(parameters or {}))["Resources"]
+    resources = expand(template, dict(parameters or {}))["Resources"]
     return sorted(name for name, r in resources.items() if isinstance(r, dict) and r.get("Type") in PROTECTED_TYPES)
 
 
