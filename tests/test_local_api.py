@@ -432,3 +432,34 @@ def test_a_region_that_is_not_aws_s_is_refused_in_the_service_s_shape(local_aws,
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     assert error["Code"] in ("SignatureDoesNotMatch", "InvalidSignatureException"), error
     assert "valid region" in error["Message"] and "'nowhere'" in error["Message"], error
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "call"),
+    [
+        (
+            "ec2",
+            "EnableImageDeprecation",
+            lambda c: c.enable_image_deprecation(ImageId="ami-1", DeprecateAt="2030-01-01"),
+        ),
+        ("ssm", "GetInventory", lambda c: c.get_inventory()),
+        ("rds", "DescribeReservedDBInstances", lambda c: c.describe_reserved_db_instances()),
+    ],
+    ids=["ec2", "json", "query"],
+)
+def test_what_moto_cannot_answer_is_refused_in_the_service_s_shape_not_a_500(local_aws, service, operation, call):
+    """moto answers an operation it has not implemented with an HTML 500 page, which botocore cannot parse and
+    retries (QA note: EnableImageDeprecation). The local AWS says what it cannot do, as an error botocore reads
+    and does not retry."""
+    client = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x").client(
+        service,
+        region_name="us-east-1",
+        endpoint_url=local_aws.endpoint_url,
+        config=Config(retries={"max_attempts": 3}),
+    )
+    with pytest.raises(ClientError) as refused:
+        call(client)
+    response = refused.value.response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 501 and response["ResponseMetadata"]["RetryAttempts"] == 0
+    assert response["Error"]["Code"] == "NotImplemented", response["Error"]
+    assert f"cannot answer {service} {operation}" in response["Error"]["Message"], response["Error"]

@@ -79,7 +79,9 @@ What it does as CloudFormation does, where moto alone does not:
   through the API; DescribeImages listing the images another account shares with the caller; EC2
   RunInstances refusing a key pair that does not exist (InvalidKeyPair.NotFound); ACM issuing a
   DNS-validated certificate on its validation records, not after a minute whatever DNS holds; Auto Scaling
-  UpdateAutoScalingGroup keeping a MixedInstancesPolicy the call does not repeat.
+  UpdateAutoScalingGroup keeping a MixedInstancesPolicy the call does not repeat; any operation of any service
+  moto has not implemented or fails on answered in the service's error shape, HTTP 501 NotImplemented, naming
+  it (`server`; moto: an HTML 500 page, which botocore could not parse and retried).
 - StackSets (`stacksets`): each stack instance a stack of this package's CloudFormation in its account and
   region (StackSet-<name>-<id>), made, updated and deleted by the StackSet's operations; instances and
   operations report CURRENT / SUCCEEDED, or OUTDATED / FAILED with the stack's reason, and CANCELLED past the

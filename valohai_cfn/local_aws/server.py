@@ -3,18 +3,22 @@ in it to deploy the template to."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
 import socket
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qs
+from xml.sax.saxutils import escape as xml_escape
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from . import api
 
 LOCAL_HOST = "127.0.0.1"
+_log = logging.getLogger(__name__)
 
 
 class LocalAws:
@@ -34,7 +38,7 @@ class LocalAws:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server.start()
         server = self._server._server  # werkzeug's, made in start(): the only place moto's app can be wrapped
-        server.app = refusing_unknown_regions(server.app)  # type: ignore[union-attr]
+        server.app = refusing_unknown_regions(answering_failures(server.app))  # type: ignore[union-attr]
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         return self.endpoint_url
@@ -54,11 +58,11 @@ class LocalAws:
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
 
 
-def _error_body(service: str, json_protocol: bool, message: str) -> tuple[bytes, str]:
-    """A signature error in the shape the service's protocol answers errors in (what botocore parses)."""
-    code = "InvalidSignatureException" if json_protocol else "SignatureDoesNotMatch"
+def _error_body(service: str, json_protocol: bool, code: str, message: str) -> tuple[bytes, str]:
+    """An error in the shape the service's protocol answers errors in (what botocore parses)."""
     if json_protocol:
         return json.dumps({"__type": code, "message": message}).encode(), "application/x-amz-json-1.1"
+    message = xml_escape(message)
     if service == "ec2":
         body = f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors></Response>"
     elif service == "s3":
@@ -67,6 +71,69 @@ def _error_body(service: str, json_protocol: bool, message: str) -> tuple[bytes,
         error = f"<Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
         body = f"<ErrorResponse><Error>{error}</Error></ErrorResponse>"
     return body.encode(), "text/xml"
+
+
+def _answer(start_response: Callable, status: str, body: bytes, content_type: str) -> list[bytes]:
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _operation(environ: dict, body: bytes) -> str:
+    """The operation a request asks for, as AWS names it: the query protocol's Action, the JSON protocol's
+    X-Amz-Target, or a REST API's method and path."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        return target.rpartition(".")[2]
+    for fields in (environ.get("QUERY_STRING", ""), body.decode("utf-8", "replace")):
+        action = parse_qs(fields).get("Action")
+        if action:
+            return action[0]
+    return f"{environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '')}"
+
+
+def answering_failures(app: Callable) -> Callable:
+    """moto's WSGI app, answering a request moto fails on (an operation it has not implemented, or a fault of its
+    own: an HTML "500 Internal Server Error" page, which botocore cannot parse and retries) with an error in the
+    service's shape that says so: HTTP 501 NotImplemented, which botocore neither retries nor misreads. Never a
+    500 (the local AWS's rule)."""
+
+    def answering(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        answered: list[tuple[str, list, Any]] = []
+        written: list[bytes] = []
+
+        def held(status: str, headers: list, exc_info: Any = None) -> Callable:
+            answered.append((status, headers, exc_info))
+            return written.append
+
+        try:
+            response: Iterable[bytes] = app(environ, held)
+            if not answered or written:  # an app that answers as it is iterated, or writes: all of it, held
+                response = [*written, *response]
+        except NotImplementedError as e:  # what werkzeug would answer with its 500 page
+            _log.warning("the local AWS (moto): %s", e)
+            answered.append(("500 Internal Server Error", [], None))
+        except Exception:
+            _log.exception("the local AWS (moto) failed on a request")
+            answered.append(("500 Internal Server Error", [], None))
+        else:
+            status, headers, exc_info = answered[-1] if answered else ("500 Internal Server Error", [], None)
+            if not status.startswith("500"):
+                start_response(status, headers, exc_info)
+                return response
+            if hasattr(response, "close"):
+                response.close()
+        scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        service = scope.group(2) if scope else "unknown"
+        message = (
+            f"The local AWS (moto) cannot answer {service} {_operation(environ, body)}: it is not implemented there, "
+            "or moto failed on it. AWS would answer it; test it with botocore's Stubber instead."
+        )
+        error, content_type = _error_body(service, "json" in environ.get("CONTENT_TYPE", ""), "NotImplemented", message)
+        return _answer(start_response, "501 Not Implemented", error, content_type)
+
+    return answering
 
 
 def refusing_unknown_regions(app: Callable) -> Callable:
@@ -82,10 +149,11 @@ def refusing_unknown_regions(app: Callable) -> Callable:
                 check_region(region)
             except PublishError:
                 json_protocol = "json" in environ.get("CONTENT_TYPE", "")
+                # A signature error, as AWS answers a request signed for a region it does not have.
+                code = "InvalidSignatureException" if json_protocol else "SignatureDoesNotMatch"
                 message = f"Credential should be scoped to a valid region, not '{region}'."
-                body, content_type = _error_body(service, json_protocol, message)
-                start_response("403 Forbidden", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
-                return [body]
+                body, content_type = _error_body(service, json_protocol, code, message)
+                return _answer(start_response, "403 Forbidden", body, content_type)
         return app(environ, start_response)
 
     return refusing
