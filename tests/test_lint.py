@@ -44,3 +44,17 @@ def test_lint_command_passes_on_the_built_template():
     result = CliRunner().invoke(cli, ["lint", "--region", "eu-west-1"])
     assert result.exit_code == 0, result.output
     assert "no findings" in result.output
+
+
+def test_lint_refuses_two_choices_of_what_to_lint(tmp_path):
+    """`lint --pool --ssh` linted the pool alone and said nothing of SSH; `--template F --pool` linted F alone."""
+    template = tmp_path / "t.json"
+    template.write_text("{}")
+    for args, named in (
+        (["--pool", "--ssh"], "--pool and --ssh"),
+        (["--template", str(template), "--pool"], "--template and --pool"),
+        (["--template", str(template), "--pool", "--ssh"], "--template and --pool and --ssh"),
+    ):
+        result = CliRunner().invoke(cli, ["lint", *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert f"Error: {named} each choose what to lint" in result.output, result.output

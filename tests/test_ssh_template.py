@@ -69,6 +69,29 @@ def test_params_check_says_what_to_do_with_ssh_ingress_cidr(tmp_path):
     assert result.output == f"Error: {path}: {MOVED}\n"
 
 
+def test_params_check_checks_an_ssh_file_against_the_ssh_template(tmp_path):
+    """QA (#20): an SSH parameter file was checked as the installation's (12 problems for a valid file). A file
+    with AppSecurityGroupId is the SSH template's; --template checks against any template file."""
+    valid = tmp_path / "ssh.json"
+    valid.write_text(
+        dump_parameters({"AppSecurityGroupId": "sg-0123456789abcdef0", "SshIngressCidr": "203.0.113.10/32"})
+    )
+    result = CliRunner().invoke(cli, ["params", "check", str(valid)])
+    assert result.exit_code == 0, result.output
+    assert "2 parameters, all valid for the built SSH template (valohai-ssh)" in result.output
+    given = ["params", "check", str(valid), "--template", str(REPO / "templates" / "valohai-ssh.yaml")]
+    result = CliRunner().invoke(cli, given)
+    assert result.exit_code == 0 and "all valid for " in result.output, result.output
+    # Against the SSH template's own constraints, not the installation's.
+    world = tmp_path / "world.json"
+    world.write_text(dump_parameters({"AppSecurityGroupId": "sg-0123456789abcdef0", "SshIngressCidr": "0.0.0.0/0"}))
+    refused = CliRunner().invoke(cli, ["params", "check", str(world)])
+    assert refused.exit_code == 2 and "SshIngressCidr = '0.0.0.0/0': AllowedPattern" in refused.output, refused.output
+    assert "required" not in refused.output, refused.output
+    both = CliRunner().invoke(cli, [*given, "--pool"])
+    assert both.exit_code == 2 and "--template and --pool each choose" in both.output, both.output
+
+
 def test_params_init_neither_writes_nor_takes_ssh_ingress_cidr(tmp_path):
     written = tmp_path / "new.json"
     example = load_parameters(REPO / "params" / "example.json")

@@ -426,6 +426,13 @@ def built_pool_source() -> TemplateSource:
     return TemplateSource(body, json.loads(body), "the built worker pool template")
 
 
+def built_ssh_source() -> TemplateSource:
+    from valohai_cfn.render import SSH_TEMPLATE_NAME, render_json
+
+    body = render_json(built_ssh())
+    return TemplateSource(body, json.loads(body), f"the built SSH template ({SSH_TEMPLATE_NAME})")
+
+
 def file_source(path: Path, region: str | None) -> TemplateSource:
     """A template file (JSON or YAML), checked with the same cfn-lint a build is: a reviewed, pinned file
     deploys only if it is one the build could have made."""

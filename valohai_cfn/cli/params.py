@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -20,6 +21,9 @@ def _specs(*, pool: bool = False) -> dict[str, dict]:
         return given_specs(parameters(pool=True))
     return parameters()
 
+
+# The SSH template's own parameter (the installation has it only as an output): a file with it is for that template.
+SSH_PARAMETER = "AppSecurityGroupId"
 
 pool_option = click.option(
     "--pool",
@@ -53,21 +57,43 @@ def params_group() -> None:
 @params_group.command("check")
 @click.argument("params_file", type=click.Path(path_type=Path))
 @pool_option
-def params_check(params_file: Path, pool: bool) -> None:
+@click.option(
+    "--template",
+    "template_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Check against this template file's parameters instead (e.g. templates/valohai-ssh.yaml for SSH to the "
+    "app instance); cfn-lint checks it first.",
+)
+def params_check(params_file: Path, pool: bool, template_path: Path | None) -> None:
     """Check a parameter file against the template and AWS's rules: every problem, one line each; exit 2 on any.
     Besides the template's constraints: the worker types (botocore's and cfn-lint's lists), CloudFormation's
     quotas on what they make (500 resources, 200 outputs, 1 MB; the installation's template), and the stack tags
-    a {"Parameters": …} file carries. --pool: the worker pool template; a file with a PoolName is taken for one."""
+    a {"Parameters": …} file carries. --pool: the worker pool template; a file with a PoolName is taken for one.
+    --template: another template file; a file with AppSecurityGroupId is taken for the SSH template's."""
     from valohai_cfn import specs
-    from valohai_cfn.params import load_parameters, previous_values
+    from valohai_cfn.params import load_parameters
 
-    pool = pool or "PoolName" in common.guarded(lambda: load_parameters(params_file))
+    if template_path and pool:
+        raise common.BadInput("--template and --pool each choose the template to check against: give one")
+    given = common.guarded(lambda: load_parameters(params_file))
+    if template_path or (not pool and SSH_PARAMETER in given):
+        source = common.file_source(template_path, None) if template_path else common.built_ssh_source()
+        read = common.checked_parameter_file(params_file, source.specs, footprint=source.footprint)
+        return _say_valid(params_file, read, source.label)
+    pool = pool or "PoolName" in given
     footprint = None if pool else specs.footprint()
     read = common.checked_parameter_file(params_file, _specs(pool=pool), footprint=footprint)
+    _say_valid(params_file, read)
+
+
+def _say_valid(params_file: Path, read: Any, template: str | None = None) -> None:
+    from valohai_cfn.params import previous_values
+
     kept = previous_values(read.values)
     tags = f", {len(read.tags)} stack tags" if read.tags else ""
     previous = f" ({', '.join(kept)}: UsePreviousValue, the deployed stack's)" if kept else ""
-    click.echo(f"{params_file}: {len(read.values)} parameters{previous}{tags}, all valid")
+    against = f" for {template}" if template else ""
+    click.echo(f"{params_file}: {len(read.values)} parameters{previous}{tags}, all valid{against}")
 
 
 @params_group.command("import")

@@ -116,6 +116,9 @@ def lint(regions: tuple[str, ...], template_path: Path | None, pool: bool, ssh: 
     from valohai_cfn.lint import format_matches, lint_path, lint_text
     from valohai_cfn.render import render_json
 
+    chosen = [name for name, given in (("--template", template_path), ("--pool", pool), ("--ssh", ssh)) if given]
+    if len(chosen) > 1:
+        raise common.BadInput(f"{' and '.join(chosen)} each choose what to lint: give one (or none: the installation)")
     if template_path:
         matches = lint_path(template_path, regions)
     elif pool:
