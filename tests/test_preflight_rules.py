@@ -342,6 +342,24 @@ def test_preflight_json_lists_every_new_row(aws_env, good, tmp_path):
     ]
 
 
+def test_plan_with_json_output_writes_a_failed_preflight_on_stdout(aws_env, good, tmp_path):
+    """QA (#17): `plan --output json` whose preflight failed printed nothing on stdout (the table and the error went
+    to stderr): a script read no JSON. It reads the rows as `preflight --output json` writes them."""
+    import boto3
+
+    path = tmp_path / "params.json"
+    path.write_text(dump_parameters({**good, "WorkerKeyPairName": "no-such-key"}))
+    given = ["plan", "--stack-name", "json-preflight", "--params", str(path), "--output", "json", *local(aws_env)]
+    result = CliRunner().invoke(cli, given)
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.stdout)
+    assert document["ok"] is False
+    assert [c["name"] for c in document["checks"] if not c["ok"]] == ["Worker key pair exists"]
+    assert "preflight failed" in result.stderr
+    cfn = boto3.client("cloudformation", endpoint_url=aws_env.endpoint_url, region_name="us-east-1")
+    assert "json-preflight" not in [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
+
+
 # Named resources with a row of their own: the data bucket's (check_bucket_name) and the DNS record's
 # (check_hosted_zone).
 OWN_ROWS = {"AWS::S3::Bucket", "AWS::Route53::RecordSet"}

@@ -371,6 +371,13 @@ def preflight_json(checks: list[Check]) -> dict[str, Any]:
     return {"ok": all(c.ok for c in checks), "checks": [asdict(c) for c in checks]}
 
 
+def _account_checked(out: Output, checked: lifecycle.AccountChecked) -> None:
+    show_preflight(out, checked.checks)
+    if out.as_json and not all(c.ok for c in checked.checks):
+        # The command ends here: with --output json a script reads why on stdout, as `preflight` writes it.
+        out.json(preflight_json(checked.checks))
+
+
 def policy_words(denied: tuple[str, ...]) -> str:
     """What the stack policy applied does, exactly: the resources an update can no longer replace or delete."""
     if not denied:
@@ -524,7 +531,7 @@ NOTES: dict[type, Any] = {
     lifecycle.Waiting: lambda out, n: out.line(
         f"Stack {n.stack_name} is {n.status}; waiting for that operation to end (Ctrl-C stops waiting)…"
     ),
-    lifecycle.AccountChecked: lambda out, n: show_preflight(out, n.checks),
+    lifecycle.AccountChecked: _account_checked,
     lifecycle.ImagesResolved: _images_resolved,
     lifecycle.CreatingChangeSet: lambda out, n: out.line(
         f"Creating change set {n.name} ({n.kind}) for stack {n.stack_name}…"
