@@ -95,7 +95,18 @@ def test_unwritable_output_dir_gives_one_line(tmp_path):
         [sys.executable, "-m", "valohai_cfn", "build", "-o", str(blocker / "sub")], capture_output=True, text=True
     )
     assert result.returncode == 1
-    assert result.stderr.startswith("Error: cannot write to") and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("Error: cannot write ") and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_file_that_cannot_be_written_is_named(tmp_path):
+    """QA (#21): a template path taken by a directory was reported as the output directory's fault."""
+    (tmp_path / "valohai-self-hosted.json").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "valohai_cfn", "build", "-o", str(tmp_path)], capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert result.stderr == f"Error: cannot write {tmp_path / 'valohai-self-hosted.json'}: Is a directory\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["valohai-self-hosted.json"]  # and no temporary file
 
 
 def test_help_explains_every_command():
@@ -130,3 +141,13 @@ def test_readme_generated_sections_are_fresh(raw_template):
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert render_readme(readme, raw_template) == readme, "README is stale: run `make docs`"
+
+
+def test_a_mistyped_command_is_suggested():
+    """QA (#21): click suggests close names from the commands a group holds, which the lazy group leaves empty:
+    `valohai-cfn buil` said only "No such command 'buil'."."""
+    result = CliRunner().invoke(cli, ["buil"])
+    assert result.exit_code == 2
+    assert "No such command 'buil'. Did you mean 'build'?" in result.output, result.output
+    result = CliRunner().invoke(cli, ["nothing-like-it"])
+    assert result.exit_code == 2 and "Did you mean" not in result.output, result.output

@@ -59,3 +59,30 @@ def test_a_name_taken_by_another_writer_is_not_used(tmp_path, monkeypatch):
     files.write_atomically(tmp_path / "t.json", "mine")
     assert (tmp_path / "t.json").read_text() == "mine"
     assert (tmp_path / f".t.json.{'00' * 6}.partial").read_text() == "another writer's"
+
+
+def test_a_target_that_cannot_be_statted_is_replaced_and_leaves_no_temporary_file(tmp_path):
+    """QA (#21): the target's permissions were read after the temporary file was made, outside the try that
+    removes it: any error there but FileNotFoundError (a symlink loop: ELOOP; a link through a file: ENOTDIR;
+    no search permission: EACCES) left the .partial file, and the write failed where it used to replace the link."""
+    target = tmp_path / "valohai-self-hosted.json"
+    target.symlink_to(target.name)  # a link to itself: os.stat raises ELOOP
+    files.write_atomically(target, "new")
+    assert sorted(os.listdir(tmp_path)) == [target.name]
+    assert target.read_text() == "new"
+
+
+def test_ctrl_c_while_the_temporary_file_is_prepared_leaves_no_temporary_file(tmp_path, monkeypatch):
+    """QA (#21): a Ctrl-C in os.chmod (after the O_EXCL create) left the .partial file."""
+    target = tmp_path / "t.json"
+    target.write_text("old")
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(files.os, "chmod", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        files.write_atomically(target, "new")
+    monkeypatch.undo()
+    assert sorted(os.listdir(tmp_path)) == ["t.json"]
+    assert target.read_text() == "old"

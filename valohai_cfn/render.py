@@ -579,7 +579,8 @@ def write_templates(
 ) -> list[Path]:
     """Write the template in each format, and its stack policy; with `pool` (`ssh`), the worker pool's (the SSH)
     template in each format too; returns the paths written. With `processed_for` (`pool_processed_for`), also the
-    template (the pool's) as processed for those parameter values."""
+    template (the pool's) as processed for those parameter values. Raises OSError naming the file it could not
+    write (those before it are written)."""
     # The templates share most of their texts: what PyYAML decides of each is decided once.
     renderers = {**RENDERERS, "yaml": functools.partial(yaml_text, memo=ScalarMemo())}
     document = template_dict(t)
@@ -598,6 +599,9 @@ def write_templates(
     written = []
     for name, text in files.items():
         path = output_dir / name
-        write_atomically(path, text)
+        try:
+            write_atomically(path, text)
+        except OSError as e:  # named by the file it was writing, not a temporary one or the directory
+            raise OSError(e.errno, e.strerror, str(path)) from e
         written.append(path)
     return written

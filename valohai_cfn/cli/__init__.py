@@ -50,6 +50,15 @@ class LazyGroup(ValohaiCfnGroup):
         module, attribute = LAZY_COMMANDS[cmd_name]
         return getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as e:
+            # click suggests close names from the commands it holds, which a lazy group leaves empty.
+            raise click.exceptions.NoSuchCommand(e.command_name, possibilities=LAZY_COMMANDS, ctx=ctx) from None
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="valohai-cfn")

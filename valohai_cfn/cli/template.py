@@ -83,7 +83,7 @@ def build(output_dir: Path, formats: str, processed_for: Path | None, pool_proce
             ssh=common.built_ssh(),
         )
     except OSError as e:
-        raise click.ClickException(f"cannot write to {output_dir}: {e.strerror or e}") from e
+        raise click.ClickException(f"cannot write {e.filename or output_dir}: {e.strerror or e}") from e
     for path in written:
         click.echo(f"wrote {path.resolve()} ({path.stat().st_size:,} bytes)")
 
