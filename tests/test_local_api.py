@@ -463,3 +463,30 @@ def test_what_moto_cannot_answer_is_refused_in_the_service_s_shape_not_a_500(loc
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 501 and response["ResponseMetadata"]["RetryAttempts"] == 0
     assert response["Error"]["Code"] == "NotImplemented", response["Error"]
     assert f"cannot answer {service} {operation}" in response["Error"]["Message"], response["Error"]
+
+
+def test_a_request_body_reaches_moto_whole_chunked_or_not(local_aws):
+    """The local AWS reads each request's body to name an operation moto fails on, and hands it on: a chunked
+    upload (no Content-Length) and a large one arrive whole."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=local_aws.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    s3.create_bucket(Bucket="api-bodies")
+    address = urlsplit(local_aws.endpoint_url)
+    connection = http.client.HTTPConnection(address.hostname, address.port)
+    parts = iter([b"hello ", b"chunked world"])
+    connection.request(
+        "PUT", "/api-bodies/chunked", body=parts, headers={"Transfer-Encoding": "chunked"}, encode_chunked=True
+    )
+    assert connection.getresponse().status == 200
+    assert s3.get_object(Bucket="api-bodies", Key="chunked")["Body"].read() == b"hello chunked world"
+    large = bytes(range(256)) * 40_000  # 10 MB
+    s3.put_object(Bucket="api-bodies", Key="large", Body=large)
+    assert s3.get_object(Bucket="api-bodies", Key="large")["Body"].read() == large

@@ -98,7 +98,11 @@ def answering_failures(app: Callable) -> Callable:
     500 (the local AWS's rule)."""
 
     def answering(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        # The request's body, read once to name its operation and handed to moto as it came; a chunked one (no
+        # length) is read to its end, which werkzeug marks with wsgi.input_terminated.
+        length = environ.get("CONTENT_LENGTH")
+        stream = environ["wsgi.input"]
+        body = stream.read(int(length)) if length else stream.read() if environ.get("wsgi.input_terminated") else b""
         environ["wsgi.input"] = io.BytesIO(body)
         answered: list[tuple[str, list, Any]] = []
         written: list[bytes] = []
