@@ -366,3 +366,31 @@ def test_a_stream_is_read_to_its_limit_never_whole(stream):
     /dev/zero grew to 5 GB in seconds)."""
     with pytest.raises(ParamsError, match=r"over 1,000,000 bytes, too large for a parameter file"):
         load_parameters(Path(stream))
+
+
+def test_params_check_never_shows_a_noecho_value(tmp_path: Path):
+    """QA (#21 round 2): `params check --template` echoed a NoEcho parameter's value in its problem line."""
+    template = tmp_path / "t.yaml"
+    template.write_text(
+        "Parameters:\n  Secret: {Type: String, NoEcho: true, AllowedPattern: '[a-z]+', "
+        "ConstraintDescription: 'lowercase letters'}\n"
+        "Resources:\n  X:\n    Type: AWS::SNS::Topic\n    Properties: {TopicName: !Ref Secret}\n"
+    )
+    params = tmp_path / "p.json"
+    params.write_text(json.dumps({"Parameters": {"Secret": "Hunter2-TOPSECRET"}}))
+    result = CliRunner().invoke(cli, ["params", "check", str(params), "--template", str(template)])
+    assert result.exit_code == 2, result.output
+    assert "TOPSECRET" not in result.output and "Secret = ****: AllowedPattern: must be lowercase" in result.output
+
+
+def test_an_allowed_pattern_without_constraint_description_reads_as_english(tmp_path: Path):
+    template = tmp_path / "t.yaml"
+    template.write_text(
+        "Parameters:\n  Name: {Type: String, AllowedPattern: '[a-z]+'}\n"
+        "Resources:\n  X:\n    Type: AWS::SNS::Topic\n    Properties: {TopicName: !Ref Name}\n"
+    )
+    params = tmp_path / "p.json"
+    params.write_text(json.dumps({"Parameters": {"Name": "ABC"}}))
+    result = CliRunner().invoke(cli, ["params", "check", str(params), "--template", str(template)])
+    assert result.exit_code == 2, result.output
+    assert "Name = 'ABC': AllowedPattern: does not match [a-z]+" in result.output, result.output

@@ -6,6 +6,7 @@ reviewed update, and the SSH template puts it back into the group the installati
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from cfn import REPO
@@ -14,7 +15,7 @@ from test_deploy_local import run, with_parameter
 
 from valohai_cfn.cli import cli
 from valohai_cfn.lint import lint_text
-from valohai_cfn.params import dump_parameters, load_parameters
+from valohai_cfn.params import MOVED_PARAMETERS, dump_parameters, load_parameters
 from valohai_cfn.render import TEMPLATE_BODY_LIMIT, render_json, render_yaml
 from valohai_cfn.template import build_ssh_template
 
@@ -157,3 +158,15 @@ def test_ssh_leaves_the_installation_in_a_reviewed_update_and_comes_back_with_th
     (rule,) = _port_22(ec2, group_id)
     assert (rule["IpProtocol"], rule["ToPort"]) == ("tcp", 22)
     assert rule["IpRanges"] == [{"CidrIp": "203.0.113.10/32", "Description": "SSH from the operator network"}]
+
+
+def test_an_installation_file_with_a_stray_app_security_group_id_names_that_one_key(tmp_path: Path):
+    """QA (#21 round 2): AppSecurityGroupId made an installation file an SSH one: 34 'not a parameter of the
+    template' lines that did not say which template, where the one problem is AppSecurityGroupId."""
+    rows = json.loads((REPO / "params" / "example.json").read_text())
+    rows.append({"ParameterKey": "AppSecurityGroupId", "ParameterValue": "sg-0123456789abcdef0"})
+    params = tmp_path / "p.json"
+    params.write_text(json.dumps(rows))
+    result = CliRunner().invoke(cli, ["params", "check", str(params)])
+    assert result.exit_code == 2
+    assert result.output == f"Error: {params}: AppSecurityGroupId: {MOVED_PARAMETERS['AppSecurityGroupId']}\n"

@@ -19,7 +19,7 @@ import functools
 import importlib.util
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -331,9 +331,10 @@ class Problem:
     parameter: str
     value: str | None
     rule: str
+    masked: bool = False  # a NoEcho parameter's: its value is never shown
 
     def __str__(self) -> str:
-        shown = "" if self.value is None else f" = {_shown(self.value)}"
+        shown = "" if self.value is None else " = ****" if self.masked else f" = {_shown(self.value)}"
         return f"{self.parameter}{shown}: {self.rule}"
 
 
@@ -374,8 +375,10 @@ def _string_problems(name: str, value: str, spec: dict) -> list[Problem]:
     if "AllowedValues" in spec and value not in spec["AllowedValues"]:
         problems.append(Problem(name, value, f"not one of {', '.join(spec['AllowedValues'])}"))
     if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
-        why = spec.get("ConstraintDescription", f"does not match {spec['AllowedPattern']}")
-        problems.append(Problem(name, value, f"AllowedPattern: must be {why}"))
+        if "ConstraintDescription" in spec:
+            problems.append(Problem(name, value, f"AllowedPattern: must be {spec['ConstraintDescription']}"))
+        else:
+            problems.append(Problem(name, value, f"AllowedPattern: does not match {spec['AllowedPattern']}"))
     if "MinLength" in spec and len(value) < int(spec["MinLength"]):
         problems.append(Problem(name, value, f"shorter than MinLength {spec['MinLength']}"))
     if "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
@@ -474,6 +477,8 @@ def worker_type_problems(values: dict[str, str]) -> list[Problem]:
 MOVED_PARAMETERS = {
     "SshIngressCidr": "SSH access is its own template now: remove it here and deploy templates/valohai-ssh.yaml "
     "with AppSecurityGroupId=<output AppSecurityGroupId>",
+    "AppSecurityGroupId": "the SSH template's parameter (templates/valohai-ssh.yaml), not this template's: keep it "
+    "in the SSH stack's own parameter file",
 }
 
 
@@ -507,7 +512,9 @@ def check_parameters(template_parameters: dict[str, dict], given: dict[str, str]
             # What the template's own pattern says beyond that (a --template with another pattern).
             if name in given and not _worker_list_problems(name, given[name]):
                 problems += check_value(name, given[name], template_parameters[name])
-    return problems
+    # A NoEcho parameter's value is a secret: never in a message (CloudFormation shows it as ****).
+    secret = {n for n, spec in template_parameters.items() if str(spec.get("NoEcho", "false")).lower() == "true"}
+    return [replace(p, masked=True) if p.parameter in secret else p for p in problems]
 
 
 # -- CloudFormation's quotas, which the worker types use up ----------------------------------------

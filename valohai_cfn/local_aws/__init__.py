@@ -80,8 +80,10 @@ What it does as CloudFormation does, where moto alone does not:
   RunInstances refusing a key pair that does not exist (InvalidKeyPair.NotFound); ACM issuing a
   DNS-validated certificate on its validation records, not after a minute whatever DNS holds; Auto Scaling
   UpdateAutoScalingGroup keeping a MixedInstancesPolicy the call does not repeat; any operation of any service
-  moto has not implemented or fails on answered in the service's error shape, HTTP 501 NotImplemented, naming
-  it (`server`; moto: an HTML 500 page, which botocore could not parse and retried).
+  moto has not implemented, has no route for or fails on answered in the service's error shape, HTTP 501
+  NotImplemented, naming it (`server`; moto: an HTML 500 or 404 page, which botocore could not parse and, for
+  the 500, retried); request bodies read as moto's werkzeug reads them (chunked to the end, a Content-Length it
+  cannot read as 0, one over 5 GiB refused unread: EntityTooLarge).
 - StackSets (`stacksets`): each stack instance a stack of this package's CloudFormation in its account and
   region (StackSet-<name>-<id>), made, updated and deleted by the StackSet's operations; instances and
   operations report CURRENT / SUCCEEDED, or OUTDATED / FAILED with the stack's reason, and CANCELLED past the

@@ -14,10 +14,14 @@ from urllib.parse import parse_qs
 from xml.sax.saxutils import escape as xml_escape
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wsgi import get_input_stream
 
 from . import api
 
 LOCAL_HOST = "127.0.0.1"
+# The largest request body the local AWS reads: S3's largest single PUT (5 GiB), more than any other API takes.
+LARGEST_REQUEST = 5 * 1024**3
 _log = logging.getLogger(__name__)
 
 
@@ -58,6 +62,11 @@ class LocalAws:
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
 
 
+# The services whose REST API answers in XML (botocore's rest-xml protocol), by signing name; the other REST APIs
+# answer in JSON (rest-json), as do the services called with X-Amz-Target (json).
+REST_XML_SERVICES = frozenset({"s3", "route53", "cloudfront"})
+
+
 def _error_body(service: str, json_protocol: bool, code: str, message: str) -> tuple[bytes, str]:
     """An error in the shape the service's protocol answers errors in (what botocore parses)."""
     if json_protocol:
@@ -73,37 +82,63 @@ def _error_body(service: str, json_protocol: bool, code: str, message: str) -> t
     return body.encode(), "text/xml"
 
 
-def _answer(start_response: Callable, status: str, body: bytes, content_type: str) -> list[bytes]:
+def _answer(environ: dict, start_response: Callable, status: str, body: bytes, content_type: str) -> list[bytes]:
     start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
-    return [body]
+    return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]  # an answer to HEAD has no body
 
 
-def _operation(environ: dict, body: bytes) -> str:
-    """The operation a request asks for, as AWS names it: the query protocol's Action, the JSON protocol's
-    X-Amz-Target, or a REST API's method and path."""
+def _signed_for(environ: dict) -> tuple[str, str] | None:
+    """(region, service) a request is signed for: its Authorization header's credential scope, or a presigned
+    URL's X-Amz-Credential."""
+    scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if scope:
+        return scope.group(1), scope.group(2)
+    credential = parse_qs(environ.get("QUERY_STRING", "")).get("X-Amz-Credential", [""])[0].split("/")
+    return (credential[2], credential[3]) if len(credential) == 5 else None
+
+
+def _request_shape(environ: dict, body: bytes) -> tuple[str, str, bool]:
+    """(service, operation, whether errors are JSON) of a request, as AWS names them: the service it is signed for,
+    and the query protocol's Action, the JSON protocol's X-Amz-Target, or a REST API's method and path."""
+    signed = _signed_for(environ)
+    service = signed[1] if signed else "unknown"
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target:
-        return target.rpartition(".")[2]
+        return service, target.rpartition(".")[2], True
+    content_type = environ.get("CONTENT_TYPE", "")
     for fields in (environ.get("QUERY_STRING", ""), body.decode("utf-8", "replace")):
         action = parse_qs(fields).get("Action")
         if action:
-            return action[0]
-    return f"{environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '')}"
+            return service, action[0], "json" in content_type
+    operation = f"{environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '')}"
+    query = "x-www-form-urlencoded" in content_type or service == "ec2"  # a query API's body not read
+    return service, operation, not query and service not in REST_XML_SERVICES
+
+
+def _failed(status: str, body: bytes) -> bool:
+    """moto's answers that are not the service's: its 500 page, and the HTML page of a route it lacks (werkzeug's
+    404; a service's own 404 is XML or JSON, or no body: NoSuchKey, HeadBucket of a free name)."""
+    return status.startswith("500") or (status.startswith("404") and body.lstrip().lower().startswith(b"<!doctype"))
 
 
 def answering_failures(app: Callable) -> Callable:
-    """moto's WSGI app, answering a request moto fails on (an operation it has not implemented, or a fault of its
-    own: an HTML "500 Internal Server Error" page, which botocore cannot parse and retries) with an error in the
+    """moto's WSGI app, answering a request moto fails on (an operation it has not implemented, a route it lacks,
+    or a fault of its own: an HTML page, which botocore cannot parse, and for a 500 retries) with an error in the
     service's shape that says so: HTTP 501 NotImplemented, which botocore neither retries nor misreads. Never a
     500 (the local AWS's rule)."""
 
     def answering(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        # The request's body, read once to name its operation and handed to moto as it came; a chunked one (no
-        # length) is read to its end, which werkzeug marks with wsgi.input_terminated.
-        length = environ.get("CONTENT_LENGTH")
-        stream = environ["wsgi.input"]
-        body = stream.read(int(length)) if length else stream.read() if environ.get("wsgi.input_terminated") else b""
+        # The body, read once to name the operation and handed to moto as it came: werkzeug's reading, as moto's
+        # own (a chunked body to its end; a Content-Length it cannot read, or a negative one, as 0).
+        try:
+            body = get_input_stream(environ, max_content_length=LARGEST_REQUEST).read()
+        except RequestEntityTooLarge:  # a length no AWS API takes (or a client's lie): not read, not waited for
+            service, operation, json_protocol = _request_shape(environ, b"")
+            message = f"The request's Content-Length is over {LARGEST_REQUEST:,} bytes, the most S3 takes in one PUT."
+            error, content_type = _error_body(service, json_protocol, "EntityTooLarge", message)
+            return _answer(environ, start_response, "413 Request Entity Too Large", error, content_type)
         environ["wsgi.input"] = io.BytesIO(body)
+        environ["wsgi.input_terminated"] = True
         answered: list[tuple[str, list, Any]] = []
         written: list[bytes] = []
 
@@ -117,25 +152,28 @@ def answering_failures(app: Callable) -> Callable:
                 response = [*written, *response]
         except NotImplementedError as e:  # what werkzeug would answer with its 500 page
             _log.warning("the local AWS (moto): %s", e)
-            answered.append(("500 Internal Server Error", [], None))
         except Exception:
             _log.exception("the local AWS (moto) failed on a request")
-            answered.append(("500 Internal Server Error", [], None))
         else:
             status, headers, exc_info = answered[-1] if answered else ("500 Internal Server Error", [], None)
-            if not status.startswith("500"):
+            page = b""
+            if status.startswith("404"):  # read to tell moto's page from the service's answer (small, either)
+                page = b"".join(response)
+                if hasattr(response, "close"):
+                    response.close()
+                response = [page]
+            if not _failed(status, page):
                 start_response(status, headers, exc_info)
                 return response
             if hasattr(response, "close"):
                 response.close()
-        scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
-        service = scope.group(2) if scope else "unknown"
+        service, operation, json_protocol = _request_shape(environ, body)
         message = (
-            f"The local AWS (moto) cannot answer {service} {_operation(environ, body)}: it is not implemented there, "
-            "or moto failed on it. AWS would answer it; test it with botocore's Stubber instead."
+            f"The local AWS (moto) cannot answer {service} {operation}: it is not implemented there, or moto failed "
+            "on it. AWS would answer it; test it with botocore's Stubber instead."
         )
-        error, content_type = _error_body(service, "json" in environ.get("CONTENT_TYPE", ""), "NotImplemented", message)
-        return _answer(start_response, "501 Not Implemented", error, content_type)
+        error, content_type = _error_body(service, json_protocol, "NotImplemented", message)
+        return _answer(environ, start_response, "501 Not Implemented", error, content_type)
 
     return answering
 
@@ -157,7 +195,7 @@ def refusing_unknown_regions(app: Callable) -> Callable:
                 code = "InvalidSignatureException" if json_protocol else "SignatureDoesNotMatch"
                 message = f"Credential should be scoped to a valid region, not '{region}'."
                 body, content_type = _error_body(service, json_protocol, code, message)
-                return _answer(start_response, "403 Forbidden", body, content_type)
+                return _answer(environ, start_response, "403 Forbidden", body, content_type)
         return app(environ, start_response)
 
     return refusing
