@@ -209,9 +209,9 @@ def test_every_queue_version_runs_on_every_node_type():
 def test_params_check_accepts_latest_for_the_images_only():
     assert not [p for p in check_parameters(SPECS, {"RoiAmiId": LATEST, "WorkerAmiId": LATEST}) if "AmiId" in str(p)]
     (problem,) = [p for p in check_parameters(SPECS, {"VpcId": LATEST}) if p.parameter == "VpcId"]
-    assert "not a AWS::EC2::VPC::Id" in str(problem)
+    assert "not an AWS::EC2::VPC::Id" in str(problem)
     (problem,) = [p for p in check_parameters(SPECS, {"RoiAmiId": "Latest"}) if p.parameter == "RoiAmiId"]
-    assert "not a AWS::EC2::Image::Id" in str(problem)
+    assert "not an AWS::EC2::Image::Id" in str(problem)
 
 
 def test_params_init_offers_latest_for_the_images(tmp_path):

@@ -161,8 +161,8 @@ def test_every_problem_is_reported_one_line_each(tmp_path):
         "RoiVolumeSize": "below MinValue 32",
         "DatabaseAllocatedStorage": "not a number",
         "EnvironmentName": "longer than MaxLength 64",
-        "DatabaseSubnetIds": "not a AWS::EC2::Subnet::Id",
-        "RoiAmiId": "not a AWS::EC2::Image::Id",
+        "DatabaseSubnetIds": "not an AWS::EC2::Subnet::Id",
+        "RoiAmiId": "not an AWS::EC2::Image::Id",
         "Domain": "required",
     }
     assert len(lines) == len(expected), result.output
@@ -305,7 +305,7 @@ def test_init_prompts_in_a_terminal_with_label_and_description(tmp_path, monkeyp
     )
     assert result.exit_code == 0, result.output
     assert "VPC (VpcId): The installation's VPC." in result.output
-    assert "not a AWS::EC2::VPC::Id" in result.output
+    assert "not an AWS::EC2::VPC::Id" in result.output
     assert load_parameters(out)["VpcId"] == "vpc-0123456789abcdef0"
 
 
@@ -394,3 +394,30 @@ def test_an_allowed_pattern_without_constraint_description_reads_as_english(tmp_
     result = CliRunner().invoke(cli, ["params", "check", str(params), "--template", str(template)])
     assert result.exit_code == 2, result.output
     assert "Name = 'ABC': AllowedPattern: does not match [a-z]+" in result.output, result.output
+
+
+NOECHO_TEMPLATE = """\
+Parameters:
+  Secret: {Type: String, NoEcho: true, MinLength: 12, AllowedPattern: '^[A-Za-z0-9]+$'}
+Resources:
+  T: {Type: AWS::SNS::Topic, Properties: {DisplayName: !Ref Secret}}
+"""
+
+
+def test_a_malformed_set_never_prints_its_value(tmp_path):
+    """QA (#21 round 3): `--set Secret:hunter2hunter2` (a colon for the equals sign) was refused with the whole
+    argument quoted: the NoEcho value was printed (every well-formed --set problem masks it as ****)."""
+    template = tmp_path / "noecho.yaml"
+    template.write_text(NOECHO_TEMPLATE)
+    params = tmp_path / "p.json"
+    params.write_text('{"Parameters": {"Secret": "abcdefghijklm"}}')
+    result = CliRunner().invoke(
+        cli,
+        [
+            *("plan", "--stack-name", "s", "--params", str(params), "--template", str(template)),
+            *("--set", "Secret:hunter2hunter2", "--region", "us-east-1", "--endpoint-url", "http://127.0.0.1:9"),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert "hunter2hunter2" not in result.output, result.output
+    assert "Invalid value for --set: item 1 is not KEY=VALUE" in result.output, result.output

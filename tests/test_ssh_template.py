@@ -170,3 +170,14 @@ def test_an_installation_file_with_a_stray_app_security_group_id_names_that_one_
     result = CliRunner().invoke(cli, ["params", "check", str(params)])
     assert result.exit_code == 2
     assert result.output == f"Error: {params}: AppSecurityGroupId: {MOVED_PARAMETERS['AppSecurityGroupId']}\n"
+
+
+def test_an_ssh_file_with_a_misspelt_key_is_still_checked_as_one(tmp_path):
+    """QA (#21 round 3): an SSH file with one misspelt key was checked as an installation file (13 problems, one
+    of them "SSH access is its own template now"); it is the SSH template's, and the key is named."""
+    path = tmp_path / "ssh.json"
+    path.write_text(dump_parameters({"AppSecurityGroupId": "sg-0123456789abcdef0", "SshIngresCidr": "203.0.113.10/32"}))
+    result = CliRunner().invoke(cli, ["params", "check", str(path)])
+    assert result.exit_code == 2
+    assert "SshIngresCidr: not a parameter of the template; did you mean SshIngressCidr?" in result.output
+    assert "required: the template has no default" in result.output and result.output.count("\n") == 3, result.output

@@ -414,7 +414,7 @@ def check_value(name: str, value: str, spec: dict) -> list[Problem]:
         return [p for item in items for p in check_value(name, item.strip(), {"Type": item_kind})]
     if kind in AWS_ID_FORMATS and not re.fullmatch(AWS_ID_FORMATS[kind], value):
         prefix = AWS_ID_FORMATS[kind].split("-")[0]
-        return [Problem(name, value, f"not a {kind} ({prefix}- and 8 or 17 hex digits)")]
+        return [Problem(name, value, f"not an {kind} ({prefix}- and 8 or 17 hex digits)")]
     return _string_problems(name, value, spec)
 
 

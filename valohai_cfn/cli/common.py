@@ -350,7 +350,10 @@ def key_values(values: tuple[str, ...], option: str) -> dict[str, str]:
     for value in values:
         key, sep, item = value.partition("=")
         if not sep or not key.strip():
-            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint=option)
+            # Not quoted: the value may be a NoEcho parameter's, and which parameter it is cannot be told.
+            raise click.BadParameter(
+                f"item {len(pairs) + 1} is not KEY=VALUE (it is not shown: it may hold a secret)", param_hint=option
+            )
         if key.strip() in pairs:  # the last would win, silently
             raise click.BadParameter(f"{key.strip()} is given twice", param_hint=option)
         pairs[key.strip()] = item

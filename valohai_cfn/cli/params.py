@@ -22,8 +22,8 @@ def _specs(*, pool: bool = False) -> dict[str, dict]:
     return parameters()
 
 
-# The SSH template's own parameter (the installation has it only as an output): a file of the SSH template's
-# parameters alone, with it, is for that template.
+# The SSH template's own parameter (the installation has it only as an output): a file with it and none of the
+# installation's parameters is for that template.
 SSH_PARAMETER = "AppSecurityGroupId"
 
 pool_option = click.option(
@@ -70,8 +70,8 @@ def params_check(params_file: Path, pool: bool, template_path: Path | None) -> N
     Besides the template's constraints: the worker types (botocore's and cfn-lint's lists), CloudFormation's
     quotas on what they make (500 resources, 200 outputs, 1 MB; the installation's template), and the stack tags
     a {"Parameters": …} file carries. --pool: the worker pool template; a file with a PoolName is taken for one.
-    --template: another template file; a file of the SSH template's parameters alone (AppSecurityGroupId,
-    SshIngressCidr) is taken for one."""
+    --template: another template file; a file with AppSecurityGroupId and none of the installation's parameters
+    is taken for the SSH template's."""
     from valohai_cfn import specs
     from valohai_cfn.params import load_parameters
 
@@ -79,10 +79,10 @@ def params_check(params_file: Path, pool: bool, template_path: Path | None) -> N
         raise common.BadInput("--template and --pool each choose the template to check against: give one")
     given = common.guarded(lambda: load_parameters(params_file))
     source = common.file_source(template_path, None) if template_path else None
-    if source is None and not pool and SSH_PARAMETER in given:
-        ssh = common.built_ssh_source()
-        # Only a file of the SSH template's parameters alone is one; in any other, AppSecurityGroupId is misplaced.
-        source = ssh if set(given) <= set(ssh.specs) else None
+    if source is None and not pool and SSH_PARAMETER in given and not set(given) & set(_specs()):
+        # A file with the SSH template's own parameter and none of the installation's is the SSH template's (a
+        # misspelt key in it is then named as such); in an installation file, AppSecurityGroupId is misplaced.
+        source = common.built_ssh_source()
     if source is not None:
         read = common.checked_parameter_file(params_file, source.specs, footprint=source.footprint)
         return _say_valid(params_file, read, source.label)

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 from xml.sax.saxutils import escape as xml_escape
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.wsgi import get_input_stream
 
 from . import api
@@ -89,7 +89,7 @@ def _answer(environ: dict, start_response: Callable, status: str, body: bytes, c
 
 def _signed_for(environ: dict) -> tuple[str, str] | None:
     """(region, service) a request is signed for: its Authorization header's credential scope, or a presigned
-    URL's X-Amz-Credential."""
+    URL's X-Amz-Credential; None when it is not signed with SigV4."""
     scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
     if scope:
         return scope.group(1), scope.group(2)
@@ -97,28 +97,41 @@ def _signed_for(environ: dict) -> tuple[str, str] | None:
     return (credential[2], credential[3]) if len(credential) == 5 else None
 
 
+def _service(environ: dict) -> str:
+    """The service a request is for, by its signature: one signed with SigV2 (only S3 still takes it) or not at
+    all is S3's, as moto takes it."""
+    signed = _signed_for(environ)
+    return signed[1] if signed else "s3"
+
+
 def _request_shape(environ: dict, body: bytes) -> tuple[str, str, bool]:
     """(service, operation, whether errors are JSON) of a request, as AWS names them: the service it is signed for,
     and the query protocol's Action, the JSON protocol's X-Amz-Target, or a REST API's method and path."""
-    signed = _signed_for(environ)
-    service = signed[1] if signed else "unknown"
+    service = _service(environ)
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target:
         return service, target.rpartition(".")[2], True
     content_type = environ.get("CONTENT_TYPE", "")
-    for fields in (environ.get("QUERY_STRING", ""), body.decode("utf-8", "replace")):
+    form = "x-www-form-urlencoded" in content_type  # a query API's body (another, an upload say, is not parsed)
+    for fields in (environ.get("QUERY_STRING", ""), body.decode("utf-8", "replace") if form else ""):
         action = parse_qs(fields).get("Action")
         if action:
             return service, action[0], "json" in content_type
     operation = f"{environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '')}"
-    query = "x-www-form-urlencoded" in content_type or service == "ec2"  # a query API's body not read
+    query = form or service == "ec2"  # a query API's body not read
     return service, operation, not query and service not in REST_XML_SERVICES
 
 
+# werkzeug's own HTML pages for a route moto lacks (404) and a method no route takes (405); a service's own 404 is
+# XML or JSON, or has no body (NoSuchKey, HeadBucket of a free name).
+_ROUTE_MISSES = ("404", "405")
+
+
 def _failed(status: str, body: bytes) -> bool:
-    """moto's answers that are not the service's: its 500 page, and the HTML page of a route it lacks (werkzeug's
-    404; a service's own 404 is XML or JSON, or no body: NoSuchKey, HeadBucket of a free name)."""
-    return status.startswith("500") or (status.startswith("404") and body.lstrip().lower().startswith(b"<!doctype"))
+    """moto's answers that are not the service's: its 500 page, and werkzeug's HTML page of a route it lacks."""
+    return status.startswith("500") or (
+        status.startswith(_ROUTE_MISSES) and body.lstrip().lower().startswith(b"<!doctype")
+    )
 
 
 def answering_failures(app: Callable) -> Callable:
@@ -133,10 +146,15 @@ def answering_failures(app: Callable) -> Callable:
         try:
             body = get_input_stream(environ, max_content_length=LARGEST_REQUEST).read()
         except RequestEntityTooLarge:  # a length no AWS API takes (or a client's lie): not read, not waited for
-            service, operation, json_protocol = _request_shape(environ, b"")
+            service, _operation, json_protocol = _request_shape(environ, b"")
             message = f"The request's Content-Length is over {LARGEST_REQUEST:,} bytes, the most S3 takes in one PUT."
             error, content_type = _error_body(service, json_protocol, "EntityTooLarge", message)
             return _answer(environ, start_response, "413 Request Entity Too Large", error, content_type)
+        except BadRequest:  # werkzeug's ClientDisconnected: the body ended before its length, or its chunking broke
+            service, _operation, json_protocol = _request_shape(environ, b"")
+            message = "The request's body ended before the length its Content-Length or chunks gave."
+            error, content_type = _error_body(service, json_protocol, "IncompleteBody", message)
+            return _answer(environ, start_response, "400 Bad Request", error, content_type)
         environ["wsgi.input"] = io.BytesIO(body)
         environ["wsgi.input_terminated"] = True
         answered: list[tuple[str, list, Any]] = []
@@ -157,7 +175,7 @@ def answering_failures(app: Callable) -> Callable:
         else:
             status, headers, exc_info = answered[-1] if answered else ("500 Internal Server Error", [], None)
             page = b""
-            if status.startswith("404"):  # read to tell moto's page from the service's answer (small, either)
+            if status.startswith(_ROUTE_MISSES):  # read to tell werkzeug's page from the service's (small, either)
                 page = b"".join(response)
                 if hasattr(response, "close"):
                     response.close()
@@ -167,6 +185,12 @@ def answering_failures(app: Callable) -> Callable:
                 return response
             if hasattr(response, "close"):
                 response.close()
+            if page:
+                _log.warning(
+                    "the local AWS (moto) has no route for %s %s",
+                    environ.get("REQUEST_METHOD"),
+                    environ.get("PATH_INFO"),
+                )
         service, operation, json_protocol = _request_shape(environ, body)
         message = (
             f"The local AWS (moto) cannot answer {service} {operation}: it is not implemented there, or moto failed "
@@ -190,7 +214,7 @@ def refusing_unknown_regions(app: Callable) -> Callable:
             try:
                 check_region(region)
             except PublishError:
-                json_protocol = "json" in environ.get("CONTENT_TYPE", "")
+                _service_name, _operation, json_protocol = _request_shape(environ, b"")
                 # A signature error, as AWS answers a request signed for a region it does not have.
                 code = "InvalidSignatureException" if json_protocol else "SignatureDoesNotMatch"
                 message = f"Credential should be scoped to a valid region, not '{region}'."
