@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cfn import REPO
@@ -368,32 +369,30 @@ def test_a_stream_is_read_to_its_limit_never_whole(stream):
         load_parameters(Path(stream))
 
 
-def test_params_check_never_shows_a_noecho_value(tmp_path: Path):
-    """QA (#21 round 2): `params check --template` echoed a NoEcho parameter's value in its problem line."""
+def _checked_against(tmp_path: Path, parameter: str, value: str) -> Any:
+    """`params check --template` of a one-parameter template (`parameter`: its YAML spec, named P) and value."""
     template = tmp_path / "t.yaml"
     template.write_text(
-        "Parameters:\n  Secret: {Type: String, NoEcho: true, AllowedPattern: '[a-z]+', "
-        "ConstraintDescription: 'lowercase letters'}\n"
-        "Resources:\n  X:\n    Type: AWS::SNS::Topic\n    Properties: {TopicName: !Ref Secret}\n"
+        f"Parameters:\n  P: {parameter}\nResources:\n  X:\n    Type: AWS::SNS::Topic\n"
+        "    Properties: {TopicName: !Ref P}\n"
     )
     params = tmp_path / "p.json"
-    params.write_text(json.dumps({"Parameters": {"Secret": "Hunter2-TOPSECRET"}}))
-    result = CliRunner().invoke(cli, ["params", "check", str(params), "--template", str(template)])
+    params.write_text(json.dumps({"Parameters": {"P": value}}))
+    return CliRunner().invoke(cli, ["params", "check", str(params), "--template", str(template)])
+
+
+def test_params_check_never_shows_a_noecho_value(tmp_path: Path):
+    """QA (#21 round 2): `params check --template` echoed a NoEcho parameter's value in its problem line."""
+    spec = "{Type: String, NoEcho: true, AllowedPattern: '[a-z]+', ConstraintDescription: 'lowercase letters'}"
+    result = _checked_against(tmp_path, spec, "Hunter2-TOPSECRET")
     assert result.exit_code == 2, result.output
-    assert "TOPSECRET" not in result.output and "Secret = ****: AllowedPattern: must be lowercase" in result.output
+    assert "TOPSECRET" not in result.output and "P = ****: AllowedPattern: must be lowercase" in result.output
 
 
 def test_an_allowed_pattern_without_constraint_description_reads_as_english(tmp_path: Path):
-    template = tmp_path / "t.yaml"
-    template.write_text(
-        "Parameters:\n  Name: {Type: String, AllowedPattern: '[a-z]+'}\n"
-        "Resources:\n  X:\n    Type: AWS::SNS::Topic\n    Properties: {TopicName: !Ref Name}\n"
-    )
-    params = tmp_path / "p.json"
-    params.write_text(json.dumps({"Parameters": {"Name": "ABC"}}))
-    result = CliRunner().invoke(cli, ["params", "check", str(params), "--template", str(template)])
+    result = _checked_against(tmp_path, "{Type: String, AllowedPattern: '[a-z]+'}", "ABC")
     assert result.exit_code == 2, result.output
-    assert "Name = 'ABC': AllowedPattern: does not match [a-z]+" in result.output, result.output
+    assert "P = 'ABC': AllowedPattern: does not match [a-z]+" in result.output, result.output
 
 
 NOECHO_TEMPLATE = """\
