@@ -1,5 +1,6 @@
-"""The local AWS as a server: moto's, on 127.0.0.1, with this package's CloudFormation; and a demo network
-in it to deploy the template to."""
+"""The local AWS as a server: moto's, on 127.0.0.1, with this package's CloudFormation, answering in each
+service's error shape what moto cannot (an unknown region, an operation or route it lacks, a body it cannot
+take); and a demo network in it to deploy the template to."""
 
 from __future__ import annotations
 
