@@ -415,25 +415,26 @@ def built_ssh() -> Any:
     return build_ssh_template()
 
 
-def built_source() -> TemplateSource:
+def _rendered_source(template: Any, label: str) -> TemplateSource:
+    """A built troposphere Template as a TemplateSource: its JSON rendering, and the same as a document."""
     from valohai_cfn.render import render_json
 
-    body = render_json(built())
-    return TemplateSource(body, json.loads(body), BUILT)
+    body = render_json(template)
+    return TemplateSource(body, json.loads(body), label)
+
+
+def built_source() -> TemplateSource:
+    return _rendered_source(built(), BUILT)
 
 
 def built_pool_source() -> TemplateSource:
-    from valohai_cfn.render import render_json
-
-    body = render_json(built_pool())
-    return TemplateSource(body, json.loads(body), "the built worker pool template")
+    return _rendered_source(built_pool(), "the built worker pool template")
 
 
 def built_ssh_source() -> TemplateSource:
-    from valohai_cfn.render import SSH_TEMPLATE_NAME, render_json
+    from valohai_cfn.render import SSH_TEMPLATE_NAME
 
-    body = render_json(built_ssh())
-    return TemplateSource(body, json.loads(body), f"the built SSH template ({SSH_TEMPLATE_NAME})")
+    return _rendered_source(built_ssh(), f"the built SSH template ({SSH_TEMPLATE_NAME})")
 
 
 def file_source(path: Path, region: str | None) -> TemplateSource:
