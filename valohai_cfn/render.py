@@ -369,22 +369,6 @@ class _OneLineLayout:
         return self._stream.getvalue(), simple
 
 
-def flow_styles(document: Any, memo: ScalarMemo | None = None) -> dict[int, bool]:
-    """Whether each mapping and list of the document (by id) is written on one line, as _OneLineLayout decides
-    (for every collection, even those inside one written on one line, which the writer never asks about)."""
-    layout = _OneLineLayout(ScalarMemo() if memo is None else memo)
-    styles: dict[int, bool] = {}
-
-    def visit(data: Any) -> None:
-        if isinstance(data, (dict, list)):
-            styles[id(data)] = layout.one_line(data)
-            for value in data.values() if isinstance(data, dict) else data:
-                visit(value)
-
-    visit(document)
-    return styles
-
-
 class _TemplateWriter(_Dumper):
     """Writes a document of plain JSON types as PyYAML's emitter does with the layout _OneLineLayout decides as
     it goes: block style for the structure, flow style for small subtrees and scalar lists, literal
@@ -558,9 +542,6 @@ def render_yaml(t: Template) -> str:
     return yaml_text(template_dict(t))
 
 
-RENDERERS = {"json": json_text, "yaml": yaml_text}
-
-
 def render_processed(t: Template, parameters: dict[str, str]) -> str:
     """The template as CloudFormation processes it for these parameter values: the transform's loops expanded
     (one worker group per type...). For scanners and reviewers that do not run the transform themselves."""
@@ -582,7 +563,7 @@ def write_templates(
     template (the pool's) as processed for those parameter values. Raises OSError naming the file it could not
     write (those before it are written)."""
     # The templates share most of their texts: what PyYAML decides of each is decided once.
-    renderers = {**RENDERERS, "yaml": functools.partial(yaml_text, memo=ScalarMemo())}
+    renderers = {"json": json_text, "yaml": functools.partial(yaml_text, memo=ScalarMemo())}
     document = template_dict(t)
     files = {f"{TEMPLATE_NAME}.{fmt}": renderers[fmt](document) for fmt in formats}
     files[STACK_POLICY_NAME] = stack_policy(document)
