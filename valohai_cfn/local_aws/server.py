@@ -83,9 +83,15 @@ def _error_body(service: str, json_protocol: bool, code: str, message: str) -> t
     return body.encode(), "text/xml"
 
 
-def _answer(environ: dict, start_response: Callable, status: str, body: bytes, content_type: str) -> list[bytes]:
-    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
-    return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]  # an answer to HEAD has no body
+def _refused(
+    environ: dict, start_response: Callable, status: str, code: str, message: str, body: bytes = b""
+) -> list[bytes]:
+    """The answer `status` with the error `code` in the shape of the request's service (`body`: the request's, if
+    read, to find its Action); none to HEAD, whose answer has no body."""
+    service, _operation, json_protocol = _request_shape(environ, body)
+    error, content_type = _error_body(service, json_protocol, code, message)
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(error)))])
+    return [] if environ.get("REQUEST_METHOD") == "HEAD" else [error]
 
 
 def _signed_for(environ: dict) -> tuple[str, str] | None:
@@ -147,15 +153,11 @@ def answering_failures(app: Callable) -> Callable:
         try:
             body = get_input_stream(environ, max_content_length=LARGEST_REQUEST).read()
         except RequestEntityTooLarge:  # a length no AWS API takes (or a client's lie): not read, not waited for
-            service, _operation, json_protocol = _request_shape(environ, b"")
             message = f"The request's Content-Length is over {LARGEST_REQUEST:,} bytes, the most S3 takes in one PUT."
-            error, content_type = _error_body(service, json_protocol, "EntityTooLarge", message)
-            return _answer(environ, start_response, "413 Request Entity Too Large", error, content_type)
+            return _refused(environ, start_response, "413 Request Entity Too Large", "EntityTooLarge", message)
         except BadRequest:  # werkzeug's ClientDisconnected: the body ended before its length, or its chunking broke
-            service, _operation, json_protocol = _request_shape(environ, b"")
             message = "The request's body ended before the length its Content-Length or chunks gave."
-            error, content_type = _error_body(service, json_protocol, "IncompleteBody", message)
-            return _answer(environ, start_response, "400 Bad Request", error, content_type)
+            return _refused(environ, start_response, "400 Bad Request", "IncompleteBody", message)
         environ["wsgi.input"] = io.BytesIO(body)
         environ["wsgi.input_terminated"] = True
         answered: list[tuple[str, list, Any]] = []
@@ -192,13 +194,12 @@ def answering_failures(app: Callable) -> Callable:
                     environ.get("REQUEST_METHOD"),
                     environ.get("PATH_INFO"),
                 )
-        service, operation, json_protocol = _request_shape(environ, body)
+        service, operation, _json_protocol = _request_shape(environ, body)
         message = (
             f"The local AWS (moto) cannot answer {service} {operation}: it is not implemented there, or moto failed "
             "on it. AWS would answer it; test it with botocore's Stubber instead."
         )
-        error, content_type = _error_body(service, json_protocol, "NotImplemented", message)
-        return _answer(environ, start_response, "501 Not Implemented", error, content_type)
+        return _refused(environ, start_response, "501 Not Implemented", "NotImplemented", message, body)
 
     return answering
 
@@ -211,16 +212,14 @@ def refusing_unknown_regions(app: Callable) -> Callable:
     def refusing(environ: dict, start_response: Callable) -> Iterable[bytes]:
         scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
         if scope:
-            region, service = scope.groups()
+            region = scope.group(1)
             try:
                 check_region(region)
             except PublishError:
-                _service_name, _operation, json_protocol = _request_shape(environ, b"")
                 # A signature error, as AWS answers a request signed for a region it does not have.
-                code = "InvalidSignatureException" if json_protocol else "SignatureDoesNotMatch"
+                code = "InvalidSignatureException" if _request_shape(environ, b"")[2] else "SignatureDoesNotMatch"
                 message = f"Credential should be scoped to a valid region, not '{region}'."
-                body, content_type = _error_body(service, json_protocol, code, message)
-                return _answer(environ, start_response, "403 Forbidden", body, content_type)
+                return _refused(environ, start_response, "403 Forbidden", code, message)
         return app(environ, start_response)
 
     return refusing
