@@ -498,20 +498,24 @@ def test_a_request_body_reaches_moto_whole_chunked_or_not(local_aws):
 SIGV4_EC2 = "AWS4-HMAC-SHA256 Credential=x/20261129/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=abc"
 
 
-def _qa_client(local_aws, service: str):
+def _qa_client(local_aws, service: str, region: str = "us-east-1", **config):
     return boto3.Session(aws_access_key_id="x", aws_secret_access_key="x").client(
         service,
-        region_name="us-east-1",
+        region_name=region,
         endpoint_url=local_aws.endpoint_url,
-        config=Config(retries={"max_attempts": 1}),
+        config=Config(retries={"max_attempts": 1}, **config),
     )
 
 
-def _raw(local_aws, request: bytes, timeout: float = 5) -> bytes:
+def _raw(local_aws, request: bytes, timeout: float = 5, *, half_closed: bool = False) -> bytes:
+    """Send a request as bytes and read the whole answer (`<<no answer>>` after `timeout` seconds of silence);
+    `half_closed`: close the sending side first, as a client that stopped mid-body."""
     host, port = local_aws.endpoint_url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port))) as conn:
         conn.settimeout(timeout)
         conn.sendall(request)
+        if half_closed:
+            conn.shutdown(socket.SHUT_WR)
         answer = b""
         try:
             while chunk := conn.recv(65536):
@@ -617,28 +621,6 @@ def test_a_presigned_request_is_named_by_its_credential():
 SIGV4_S3 = "AWS4-HMAC-SHA256 Credential=x/20261129/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=abc"
 
 
-def _qa3_client(local_aws, service: str, region: str = "us-east-1", **config):
-    return boto3.Session(aws_access_key_id="x", aws_secret_access_key="x").client(
-        service,
-        region_name=region,
-        endpoint_url=local_aws.endpoint_url,
-        config=Config(retries={"max_attempts": 1}, **config),
-    )
-
-
-def _half_closed(local_aws, request: bytes) -> bytes:
-    """Send a request, close the sending side (a client that stopped mid-body), read the whole answer."""
-    host, port = local_aws.endpoint_url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port))) as conn:
-        conn.settimeout(5)
-        conn.sendall(request)
-        conn.shutdown(socket.SHUT_WR)
-        answer = b""
-        while chunk := conn.recv(65536):
-            answer += chunk
-    return answer
-
-
 @pytest.mark.parametrize(
     "framing",
     [b"Content-Length: 1000\r\n\r\n0123456789", b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n"],
@@ -647,9 +629,8 @@ def _half_closed(local_aws, request: bytes) -> bytes:
 def test_a_body_that_ends_early_is_not_a_500(local_aws, framing):
     """QA (#21 round 3): werkzeug raises ClientDisconnected where the body ends before its length or its chunking
     breaks; the wrapper let it through, so werkzeug answered its HTML 500 page. A 400 IncompleteBody, as S3."""
-    answer = _half_closed(
-        local_aws, b"PUT /qa3-early/k HTTP/1.1\r\nHost: x\r\nAuthorization: " + SIGV4_S3.encode() + b"\r\n" + framing
-    )
+    request = b"PUT /qa3-early/k HTTP/1.1\r\nHost: x\r\nAuthorization: " + SIGV4_S3.encode() + b"\r\n" + framing
+    answer = _raw(local_aws, request, half_closed=True)
     status = answer.split(b"\r\n", 1)[0]
     assert b" 400 " in status and b"<Code>IncompleteBody</Code>" in answer, answer[:300]
 
@@ -662,7 +643,7 @@ def test_a_rest_json_get_signed_for_an_unknown_region_is_refused_in_json(local_a
     """QA (#21 round 3): the region refusal picked JSON by Content-Type alone; a REST-JSON GET has none, so it
     answered XML: botocore read Code '403' and the raw XML as the message."""
     with pytest.raises(ClientError) as refused:
-        call(_qa3_client(local_aws, service, region="xx-nowhere-1"))
+        call(_qa_client(local_aws, service, region="xx-nowhere-1"))
     assert refused.value.response["Error"]["Code"] in {"InvalidSignatureException", "SignatureDoesNotMatch"}, (
         refused.value.response["Error"]
     )
@@ -672,8 +653,8 @@ def test_a_rest_json_get_signed_for_an_unknown_region_is_refused_in_json(local_a
 def test_an_s3_request_without_sigv4_gets_its_refusal_in_s3_s_shape(local_aws, signature):
     """QA (#21 round 3): an unsigned or SigV2 S3 request has no SigV4 scope: the service was named 'unknown' and
     answered in JSON, which botocore's rest-xml parser read as Code '501'. moto takes such a request for S3's."""
-    _qa3_client(local_aws, "s3").create_bucket(Bucket="qa3-unsigned")
-    s3 = _qa3_client(local_aws, "s3", signature_version=signature)
+    _qa_client(local_aws, "s3").create_bucket(Bucket="qa3-unsigned")
+    s3 = _qa_client(local_aws, "s3", signature_version=signature)
     with pytest.raises(ClientError) as refused:  # moto: KeyError on the unknown upload
         s3.upload_part(Bucket="qa3-unsigned", Key="k", UploadId="nope", PartNumber=1, Body=b"x")
     assert refused.value.response["Error"]["Code"] == "NotImplemented", refused.value.response["Error"]
@@ -682,8 +663,6 @@ def test_an_s3_request_without_sigv4_gets_its_refusal_in_s3_s_shape(local_aws, s
 @pytest.mark.parametrize("method", [b"PROPFIND", b"TRACE"])
 def test_a_method_moto_s_routes_lack_is_not_an_html_page(local_aws, method):
     """QA (#21 round 3): werkzeug answers a method no route takes with its HTML 405 page."""
-    answer = _half_closed(
-        local_aws,
-        method + b" /qa3-method/k HTTP/1.1\r\nHost: x\r\nAuthorization: " + SIGV4_S3.encode() + b"\r\n\r\n",
-    )
+    request = method + b" /qa3-method/k HTTP/1.1\r\nHost: x\r\nAuthorization: " + SIGV4_S3.encode() + b"\r\n\r\n"
+    answer = _raw(local_aws, request, half_closed=True)
     assert b"<!doctype" not in answer.lower() and b" 501 " in answer.split(b"\r\n", 1)[0], answer[:300]
